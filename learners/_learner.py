@@ -1,0 +1,210 @@
+"""The active learner: a fixed pool, index sets of labelled items, modAL fitting underneath."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from modAL.models import ActiveLearner
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, clone
+
+from learners._committee import BaggingCommittee
+from learners._errors import EmptyPoolError, NotEnoughLabelsError, PoolExhaustedError
+from learners._modal_compat import apply_modal_shim
+from learners._strategies import Strategy, get_strategy
+from learners._types import Matrix
+
+__all__ = ["ItemQuery", "PoolLearner"]
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """Items chosen for labelling, best first, by item id."""
+
+    ids: list[str]
+    scores: list[float]
+    strategy: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class PoolLearner:
+    """Pick, learn, repeat, over a fixed pool addressed by item ids.
+
+    The pool never changes: the learner keeps the set of labelled positions and the set
+    of excluded ones (the evaluation set), so a query can only return unlabelled,
+    non-excluded ids. Each :meth:`fit` trains a fresh clone of ``estimator`` on all labels
+    through modAL's ``ActiveLearner``.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier with ``predict_proba``
+        Template; cloned for every fit.
+    X : matrix of shape (n_items, n_features)
+        Features of every pool item, in the order of ``ids``.
+    ids : sequence of str
+        Item ids, unique.
+    strategy : str
+        Acquisition strategy once a model exists (see :data:`learners.STRATEGIES`).
+    cold_start : str
+        Strategy for queries before a model can be trained (``kmeans`` or ``random``).
+    excluded_ids : iterable of str
+        Items never queried nor trained on (the evaluation set).
+    random_state : int or numpy.random.Generator, optional
+        The one source of randomness of this learner.
+    committee_size : int
+        Members of the committee for query-by-committee strategies.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.arange(20, dtype=float).reshape(10, 2)
+    >>> learner = PoolLearner(LogisticRegression(), X, [f"i{k}" for k in range(10)],
+    ...                       strategy="margin", random_state=0)
+    >>> first = learner.query(4)      # no labels yet: the k-means cold start
+    >>> learner.teach(first.ids, ["a", "a", "b", "b"])
+    >>> len(learner.query(2)), learner.n_labelled
+    (2, 4)
+    """
+
+    def __init__(
+        self,
+        estimator: BaseEstimator,
+        X: Matrix,
+        ids: Sequence[str] | NDArray[np.str_],
+        *,
+        strategy: str = "margin",
+        cold_start: str = "kmeans",
+        excluded_ids: Iterable[str] = (),
+        random_state: int | np.random.Generator | None = None,
+        committee_size: int = 5,
+    ) -> None:
+        apply_modal_shim()
+        self.estimator = estimator
+        self.X = X
+        self.ids = np.asarray(ids, dtype=str)
+        if self.ids.shape[0] != X.shape[0]:
+            raise ValueError(f"{self.ids.shape[0]} ids for {X.shape[0]} feature rows")
+        self._position = {item: k for k, item in enumerate(self.ids.tolist())}
+        if len(self._position) != len(self.ids):
+            raise ValueError("item ids must be unique")
+        self.strategy: Strategy = get_strategy(strategy)
+        self.cold_start: Strategy = get_strategy(cold_start)
+        if self.cold_start.needs_model:
+            raise ValueError(f"cold_start must work without a model, got {cold_start!r}")
+        self.committee_size = committee_size
+        self.rng = np.random.default_rng(random_state)
+        self._available = np.ones(len(self.ids), dtype=bool)
+        self._available[self.positions(excluded_ids)] = False
+        self._labels: dict[int, Any] = {}
+        self.model_: Any = None
+
+    def positions(self, ids: Iterable[str]) -> NDArray[np.intp]:
+        """Map item ids to positions; a ``KeyError`` names an unknown id."""
+        try:
+            return np.asarray([self._position[i] for i in ids], dtype=np.intp)
+        except KeyError as exc:
+            raise KeyError(f"item id {exc.args[0]!r} is not in the pool") from None
+
+    @property
+    def n_labelled(self) -> int:
+        """Number of labelled items."""
+        return len(self._labels)
+
+    @property
+    def n_unlabelled(self) -> int:
+        """Items still available to query (not labelled, not excluded)."""
+        return int(self._available.sum())
+
+    @property
+    def labelled_ids(self) -> list[str]:
+        """Ids of labelled items, in the order they were taught."""
+        return [str(self.ids[p]) for p in self._labels]
+
+    def teach(self, ids: Sequence[str], labels: Sequence[Any], *, refit: bool = True) -> None:
+        """Record labels (a later label for the same id replaces the earlier) and refit.
+
+        Raises
+        ------
+        KeyError
+            For an id not in the pool.
+        ValueError
+            For an excluded (evaluation) id, or mismatched lengths.
+        """
+        if len(ids) != len(labels):
+            raise ValueError(f"{len(ids)} ids but {len(labels)} labels")
+        positions = self.positions(ids)
+        for position, label in zip(positions.tolist(), labels, strict=True):
+            if not self._available[position] and position not in self._labels:
+                raise ValueError(f"item {self.ids[position]!r} is excluded (evaluation set)")
+            self._labels[position] = label
+            self._available[position] = False
+        if refit:
+            self.fit()
+
+    def fit(self) -> Any:
+        """Train a fresh clone of the estimator on every label; None if under 2 classes."""
+        if not self._labels:
+            self.model_ = None
+            return None
+        rows = np.fromiter(self._labels, dtype=np.intp)
+        y = np.asarray(list(self._labels.values()), dtype=object)
+        if np.unique(y).size < 2:
+            self.model_ = None
+            return None
+        X_train = self.X[rows]
+        if self.strategy.committee:
+            seed = int(self.rng.integers(2**31 - 1))
+            committee = BaggingCommittee(self.estimator, self.committee_size, random_state=seed)
+            self.model_ = committee.fit(X_train, y)
+        else:
+            learner = ActiveLearner(
+                estimator=clone(self.estimator), X_training=X_train, y_training=y
+            )
+            self.model_ = learner.estimator
+        return self.model_
+
+    def query(self, n: int) -> ItemQuery:
+        """Choose ``n`` unlabelled items, best first.
+
+        Uses the cold-start strategy while no model can be trained.
+
+        Raises
+        ------
+        EmptyPoolError
+            If the pool has no items.
+        PoolExhaustedError
+            If fewer than ``n`` items are left to label.
+        """
+        if len(self.ids) == 0:
+            raise EmptyPoolError("cannot query: the pool has no items")
+        candidates = np.flatnonzero(self._available)
+        if n > candidates.size:
+            raise PoolExhaustedError(
+                f"cannot query {n} item(s): only {candidates.size} of {len(self.ids)} "
+                f"item(s) are left unlabelled"
+            )
+        strategy = self.strategy if self.model_ is not None else self.cold_start
+        X_labelled = self.X[np.fromiter(self._labels, dtype=np.intp)] if self._labels else None
+        chosen = strategy.query(
+            self.model_, self.X[candidates], n, rng=self.rng, X_labelled=X_labelled
+        )
+        return ItemQuery(
+            ids=[str(i) for i in self.ids[candidates[chosen.indices]]],
+            scores=[float(s) for s in chosen.scores],
+            strategy=strategy.name,
+        )
+
+    def require_model(self) -> Any:
+        """Return the fitted model, or raise :class:`NotEnoughLabelsError`."""
+        if self.model_ is None:
+            classes = len({str(v) for v in self._labels.values()})
+            raise NotEnoughLabelsError(
+                f"no model yet: {self.n_labelled} label(s) of {classes} class(es); "
+                "training needs at least 2 classes"
+            )
+        return self.model_

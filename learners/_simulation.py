@@ -1,0 +1,156 @@
+"""Offline simulation: the loop in memory, with gold labels standing in for the annotator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, clone
+
+from learners._evaluation import Metrics, evaluate
+from learners._learner import PoolLearner
+from learners._modal_compat import apply_modal_shim
+from learners._stopping import StoppingCriterion
+from learners._types import Matrix
+
+__all__ = ["CurvePoint", "SimulationRun", "draw_evaluation_set", "full_pool_metrics", "simulate"]
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Metrics of the model after one step of a simulated run."""
+
+    strategy: str
+    seed: int
+    step: int
+    n_labels: int
+    accuracy: float
+    macro_f1: float
+    log_loss: float
+    stop: bool
+
+
+@dataclass
+class SimulationRun:
+    """One simulated run: its curve and the label count where the stopping rule fired."""
+
+    strategy: str
+    seed: int
+    points: list[CurvePoint] = field(default_factory=list)
+    stopped_at: int | None = None
+
+
+def draw_evaluation_set(n_items: int, size: float | int, seed: int) -> NDArray[np.intp]:
+    """Draw the evaluation positions once, at random, from ``seed``.
+
+    ``size`` below 1 is a share of the pool; 1 or more is a count. The draw depends only on
+    ``seed`` and ``n_items``, so every strategy of a seed is judged on the same items.
+    """
+    count = round(size * n_items) if size < 1 else int(size)
+    if not 0 < count < n_items:
+        raise ValueError(f"evaluation set of {count} item(s) does not fit a pool of {n_items}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    return np.sort(rng.choice(n_items, size=count, replace=False)).astype(np.intp)
+
+
+def full_pool_metrics(
+    estimator: BaseEstimator,
+    X: Matrix,
+    labels: NDArray[Any],
+    eval_positions: NDArray[np.intp],
+    classes: Sequence[Any],
+) -> Metrics:
+    """Metrics of a model trained on every non-evaluation item: the ceiling to reach."""
+    train = np.setdiff1d(np.arange(X.shape[0]), eval_positions)
+    model = clone(estimator).fit(X[train], labels[train])
+    return evaluate(model, X[eval_positions], labels[eval_positions], classes)
+
+
+def simulate(
+    estimator: BaseEstimator,
+    X: Matrix,
+    ids: Sequence[str] | NDArray[np.str_],
+    labels: NDArray[Any],
+    *,
+    strategy: str,
+    seed: int,
+    batch_size: int,
+    budget: int,
+    eval_positions: NDArray[np.intp],
+    initial_size: int | None = None,
+    cold_start: str = "kmeans",
+    stopping: StoppingCriterion | None = None,
+    stop_set_size: int = 1_000,
+    on_step: Callable[[CurvePoint], None] | None = None,
+) -> SimulationRun:
+    """Run the active-learning loop with gold labels as the annotator.
+
+    Step 0 labels ``initial_size`` items picked by ``cold_start``; each later step labels
+    ``batch_size`` items picked by ``strategy``, retrains a fresh clone and evaluates on
+    the evaluation set. Stops when ``budget`` labels are reached or the pool runs out.
+    The stopping rule, if given, is checked on a fixed stop set after every step; the
+    label count where it first fires is recorded, and the run goes on to the budget so
+    the whole curve can be compared.
+
+    Returns
+    -------
+    SimulationRun
+    """
+    apply_modal_shim()
+    ids = np.asarray(ids, dtype=str)
+    labels = np.asarray(labels, dtype=object)
+    classes = sorted({str(v) for v in labels})
+    # One seed per run; evaluation draw, stop set and learner get independent streams.
+    stream = np.random.SeedSequence([seed, 2])
+    learner_rng, stop_rng = (np.random.default_rng(s) for s in stream.spawn(2))
+    learner = PoolLearner(
+        estimator,
+        X,
+        ids,
+        strategy=strategy,
+        cold_start=cold_start,
+        excluded_ids=ids[eval_positions],
+        random_state=learner_rng,
+    )
+    pool_positions = np.setdiff1d(np.arange(len(ids)), eval_positions)
+    stop_positions = stop_rng.choice(
+        pool_positions, size=min(stop_set_size, pool_positions.size), replace=False
+    )
+    X_eval, y_eval = X[eval_positions], labels[eval_positions]
+    budget = min(budget, pool_positions.size)
+    run = SimulationRun(strategy=strategy, seed=seed)
+    size = initial_size or batch_size
+    step = 0
+    while learner.n_labelled < budget:
+        size = min(size, budget - learner.n_labelled)
+        query = learner.query(size)
+        learner.teach(query.ids, labels[learner.positions(query.ids)].tolist())
+        size = batch_size
+        model = learner.model_
+        if model is None:  # a batch of one class only: no model yet, keep labelling
+            step += 1
+            continue
+        metrics = evaluate(model, X_eval, y_eval, classes)
+        stop = False
+        if stopping is not None:
+            stop = stopping.update(model, X[stop_positions]).stop
+            if stop and run.stopped_at is None:
+                run.stopped_at = learner.n_labelled
+        point = CurvePoint(
+            strategy=strategy,
+            seed=seed,
+            step=step,
+            n_labels=learner.n_labelled,
+            accuracy=metrics.accuracy,
+            macro_f1=metrics.macro_f1,
+            log_loss=metrics.log_loss,
+            stop=stop,
+        )
+        run.points.append(point)
+        if on_step is not None:
+            on_step(point)
+        step += 1
+    return run
