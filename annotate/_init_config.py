@@ -38,7 +38,7 @@ def infer_columns(
     """
     if id_column is None:
         for name in frame.columns:
-            if str(name).lower() in _ID_NAMES and frame[name].is_unique:
+            if str(name).lower() in _ID_NAMES:  # duplicates are reported by load_pool
                 id_column = str(name)
                 break
     if text_column is None and not feature_columns:

@@ -6,22 +6,18 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from annotate._config import load_config
-from annotate._errors import LabelloopError
-from annotate._tables import summary_table
-from datasets import DataError
-from learners import STRATEGIES, LearnerError
+# Heavy imports (scikit-learn takes seconds) happen inside the commands, so that
+# `labelloop --help` answers at once.
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_err = Console(stderr=True)
 
 
 def _one_line_errors(command: F) -> F:
@@ -29,6 +25,10 @@ def _one_line_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from annotate._errors import LabelloopError
+        from datasets import DataError
+        from learners import LearnerError
+
         try:
             return command(*args, **kwargs)
         except (DataError, LabelloopError, LearnerError, KeyError, ImportError) as exc:
@@ -123,7 +123,7 @@ def init(
     "--strategies",
     default="margin,random",
     show_default=True,
-    help=f"Comma-separated, from: {', '.join(STRATEGIES)}.",
+    help="Comma-separated strategy names (see `labelloop strategies`).",
 )
 @click.option(
     "--seeds", default=3, show_default=True, type=click.IntRange(1, 100), help="Number of seeds."
@@ -152,7 +152,19 @@ def simulate(
       labelloop simulate --config configs/digits.yaml --out runs/digits \\
           --strategies margin,entropy,random --seeds 5
     """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from annotate._config import load_config
     from annotate._simulate import run_simulations, write_report_files
+    from annotate._tables import summary_table
+    from learners import STRATEGIES
 
     config = load_config(config_path)
     updates: dict[str, Any] = {}
@@ -205,5 +217,7 @@ class _BarProgress:
 @main.command("strategies")
 def list_strategies() -> None:
     """List the acquisition strategies."""
+    from learners import STRATEGIES
+
     for strategy in STRATEGIES.values():
         click.echo(f"{strategy.name:<24} {strategy.summary}")

