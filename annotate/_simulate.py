@@ -12,6 +12,7 @@ import numpy as np
 
 from annotate._config import ProjectConfig, build_estimator
 from annotate._project import load_project_pool, project_features
+from datasets import LabelError, Pool
 from learners import (
     CurvePoint,
     OverallUncertainty,
@@ -30,6 +31,7 @@ __all__ = [
     "SimulationProgress",
     "SimulationReport",
     "expected_steps",
+    "load_simulation_pool",
     "run_simulations",
     "summarize_runs",
     "write_report_files",
@@ -88,6 +90,7 @@ def run_simulations(
     *,
     progress: SimulationProgress | None = None,
     cache_dir: Path | None = None,
+    pool: Pool | None = None,
 ) -> SimulationReport:
     """Simulate every strategy under every seed with the config's data and model.
 
@@ -96,13 +99,7 @@ def run_simulations(
     """
     if not strategies:
         raise ValueError("no strategy to simulate")
-    pool = load_project_pool(config)
-    if not pool.has_labels:
-        column = pool.label_column or "(none)"
-        raise ValueError(
-            f"{pool.source}: simulation needs a gold label for every item; label column {column!r}"
-            " is missing or has empty values"
-        )
+    pool = pool if pool is not None else load_simulation_pool(config)
     X = project_features(config, pool, cache_dir)
     labels = pool.labels
     estimator = build_estimator(config.model)
@@ -150,6 +147,24 @@ def run_simulations(
         full_pool_accuracy=ceilings,
         summary=summary,
     )
+
+
+def load_simulation_pool(config: ProjectConfig) -> Pool:
+    """Load the config's pool and check that every item has a gold label.
+
+    Raises
+    ------
+    LabelError
+        Naming the file and the label column.
+    """
+    pool = load_project_pool(config)
+    if not pool.has_labels:
+        column = pool.label_column or "(none)"
+        raise LabelError(
+            f"{pool.source}: simulation needs a gold label for every item; label column {column!r}"
+            " is missing or has empty values"
+        )
+    return pool
 
 
 def summarize_runs(

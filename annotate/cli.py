@@ -162,7 +162,7 @@ def simulate(
     )
 
     from annotate._config import load_config
-    from annotate._simulate import run_simulations, write_report_files
+    from annotate._simulate import load_simulation_pool, run_simulations, write_report_files
     from annotate._tables import summary_table
     from learners import STRATEGIES
 
@@ -181,6 +181,7 @@ def simulate(
                 param_hint="--strategies",
             )
     seed_list = [config.seed + k for k in range(seeds)]
+    pool = load_simulation_pool(config)  # bad data fails here, before any output
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -188,7 +189,7 @@ def simulate(
         TimeElapsedColumn(),
         console=Console(stderr=True),
     ) as bar:
-        report = run_simulations(config, names, seed_list, progress=_BarProgress(bar))
+        report = run_simulations(config, names, seed_list, progress=_BarProgress(bar), pool=pool)
     paths = write_report_files(report, out_dir)
     out = Console()
     if not out.is_terminal:
@@ -202,7 +203,7 @@ class _BarProgress:
 
     def __init__(self, bar: Progress) -> None:
         self.bar = bar
-        self.task = bar.add_task("loading pool and features", total=None)
+        self.task = bar.add_task("computing features", total=None)
 
     def start(self, total_steps: int) -> None:
         self.bar.update(self.task, total=total_steps, completed=0)
