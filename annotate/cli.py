@@ -222,3 +222,7 @@ def list_strategies() -> None:
 
     for strategy in STRATEGIES.values():
         click.echo(f"{strategy.name:<24} {strategy.summary}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Benchmarks for `make bench`; printed as tables, never asserted as timed tests."""

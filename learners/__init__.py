@@ -15,6 +15,7 @@ from learners._modal_compat import apply_modal_shim, modal_needs_shim
 from learners._scores import (
     entropy_scores,
     least_confidence_scores,
+    linear_proba,
     map_chunks,
     margin_scores,
     score_pool,
@@ -88,6 +89,7 @@ __all__ = [
     "labels_to_reach",
     "least_confidence_sampling",
     "least_confidence_scores",
+    "linear_proba",
     "map_chunks",
     "margin_sampling",
     "margin_scores",

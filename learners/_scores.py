@@ -13,6 +13,8 @@ from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from learners._types import Matrix, ProbabilisticClassifier
 
@@ -20,6 +22,7 @@ __all__ = [
     "ScoreFunction",
     "entropy_scores",
     "least_confidence_scores",
+    "linear_proba",
     "map_chunks",
     "margin_scores",
     "score_pool",
@@ -113,6 +116,41 @@ def map_chunks(
     return np.concatenate(parts)
 
 
+def linear_proba(model: object) -> Callable[[Matrix], FloatArray] | None:
+    """Return a fast ``predict_proba`` for a fitted ``LogisticRegression``, else None.
+
+    The probabilities are the model's own (softmax of the logits for several classes,
+    the logistic function for two), computed in single precision from ``coef_`` and
+    ``intercept_``: no input validation pass over ``X`` and half the memory traffic.
+    They match ``predict_proba`` to about 1e-6. Models with one-vs-rest probabilities
+    get None and use their own ``predict_proba``.
+    """
+    if not isinstance(model, LogisticRegression) or type(model) is not LogisticRegression:
+        return None  # subclasses may change predict_proba
+    if not hasattr(model, "coef_"):
+        return None
+    if getattr(model, "multi_class", "deprecated") == "ovr":
+        return None
+    weights = np.ascontiguousarray(model.coef_.T, dtype=np.float32)
+    bias = np.asarray(model.intercept_, dtype=np.float32)
+    binary = weights.shape[1] == 1
+
+    def proba(block: Matrix) -> FloatArray:
+        # Logits in the block's own precision (float32 pools stay float32), probabilities
+        # in single precision.
+        dtype = np.float32 if block.dtype == np.float32 else np.float64
+        logits = np.asarray(block @ weights.astype(dtype, copy=False), dtype=np.float32) + bias
+        if binary:
+            positive = 1.0 / (1.0 + np.exp(-logits))
+            return np.hstack([1.0 - positive, positive])
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        return logits
+
+    return proba
+
+
 def score_pool(
     model: ProbabilisticClassifier,
     X: Matrix,
@@ -122,6 +160,11 @@ def score_pool(
     n_threads: int = 2,
 ) -> NDArray[np.float64]:
     """Score every row of ``X`` without holding its whole probability matrix.
+
+    Logistic regression takes a fast path (:func:`linear_proba`); other models are asked
+    for ``predict_proba`` chunk by chunk. Chunks run on ``n_threads`` threads with BLAS
+    limited to one thread each: skinny matrix products (few classes) use the cores
+    better that way than one multi-threaded product.
 
     Parameters
     ----------
@@ -145,9 +188,11 @@ def score_pool(
     >>> score_pool(model, X, margin_scores).shape
     (4,)
     """
-    return map_chunks(
-        X,
-        lambda block: score(model.predict_proba(block)),
-        chunk_rows=chunk_rows,
-        n_threads=n_threads,
-    )
+    proba = linear_proba(model) or model.predict_proba
+    with threadpool_limits(1 if n_threads > 1 else None, user_api="blas"):
+        return map_chunks(
+            X,
+            lambda block: score(proba(block)),
+            chunk_rows=chunk_rows,
+            n_threads=n_threads,
+        )

@@ -67,3 +67,29 @@ def test_margin_values() -> None:
     np.testing.assert_allclose(
         margin_scores(np.array([[0.6, 0.3, 0.1], [0.5, 0.5, 0.0]])), [0.7, 1.0]
     )
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fast_path_matches_predict_proba(n_classes: int, dtype: type) -> None:
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from learners import linear_proba, score_pool
+
+    X, y = make_classification(n_samples=3000, n_features=20, n_informative=6, n_classes=n_classes, random_state=0)
+    model = LogisticRegression(max_iter=500).fit(X[:300], y[:300])
+    fast = linear_proba(model)
+    assert fast is not None
+    Xd = X.astype(dtype)
+    np.testing.assert_allclose(fast(Xd), model.predict_proba(X), atol=1e-5)
+    chunked = score_pool(model, Xd, margin_scores, chunk_rows=256, n_threads=2)
+    np.testing.assert_allclose(chunked, margin_scores(model.predict_proba(X)), atol=1e-5)
+
+
+def test_other_models_use_their_own_predict_proba() -> None:
+    from sklearn.naive_bayes import GaussianNB
+
+    from learners import linear_proba
+
+    assert linear_proba(GaussianNB()) is None
