@@ -77,7 +77,9 @@ def test_fast_path_matches_predict_proba(n_classes: int, dtype: type) -> None:
 
     from learners import linear_proba, score_pool
 
-    X, y = make_classification(n_samples=3000, n_features=20, n_informative=6, n_classes=n_classes, random_state=0)
+    X, y = make_classification(
+        n_samples=3000, n_features=20, n_informative=6, n_classes=n_classes, random_state=0
+    )
     model = LogisticRegression(max_iter=500).fit(X[:300], y[:300])
     fast = linear_proba(model)
     assert fast is not None
