@@ -31,7 +31,7 @@ setup-embeddings: setup
 
 demo: setup ## simulate the loop on the bundled BBC News pool and print the table
 	$(RUN)/labelloop simulate --config configs/bbc_news.yaml --out runs/demo-bbc_news \
-	    --strategies margin,entropy,cluster_margin,random --seeds 3
+	    --strategies margin,entropy,diverse_margin,random --seeds 3
 
 test: setup ## lint, type-check and run the test suite
 	$(RUN)/ruff check .

@@ -53,3 +53,17 @@ def test_console_script_runs() -> None:
     assert exe is not None
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
     assert "simulate" in out.stdout and "init" in out.stdout
+
+
+def test_make_demo_names_only_known_strategies_and_configs() -> None:
+    import re
+
+    from learners import STRATEGIES
+
+    makefile = (ROOT / "Makefile").read_text()
+    demo = makefile[makefile.index("\ndemo:") : makefile.index("\ntest:")]
+    strategies = re.search(r"--strategies (\S+)", demo)
+    config = re.search(r"--config (\S+)", demo)
+    assert strategies is not None and config is not None
+    assert set(strategies.group(1).split(",")) <= set(STRATEGIES)
+    assert (ROOT / config.group(1)).is_file()
