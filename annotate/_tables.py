@@ -48,7 +48,12 @@ def summary_table(report: SimulationReport) -> Table:
     random_99 = summary.get("random", {}).get("labels_to_99", {}).get("mean")
     for name, row in summary.items():
         to99 = row["labels_to_99"]["mean"]
-        if name == "random" or random_99 is None or to99 is None:
+        random_row = summary.get("random")
+        if name == "random" or random_row is None or to99 is None:
+            ratio = "—"
+        elif random_row["labels_to_99"]["n"] == 0:
+            ratio = "random never"
+        elif random_99 is None:
             ratio = "—"
         else:
             ratio = f"{to99 / random_99:.2f}x"
