@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
@@ -136,10 +137,13 @@ def linear_proba(model: object) -> Callable[[Matrix], FloatArray] | None:
     binary = weights.shape[1] == 1
 
     def proba(block: Matrix) -> FloatArray:
-        # Logits in the block's own precision (float32 pools stay float32), probabilities
-        # in single precision.
-        dtype = np.float32 if block.dtype == np.float32 else np.float64
-        logits = np.asarray(block @ weights.astype(dtype, copy=False), dtype=np.float32) + bias
+        # Single precision throughout: a small block is cast while it sits in cache, and
+        # the product then moves half the bytes of a float64 one.
+        if sp.issparse(block):
+            logits = np.asarray(block.astype(np.float32) @ weights)
+        else:
+            logits = np.asarray(block, dtype=np.float32) @ weights
+        logits += bias
         if binary:
             positive = 1.0 / (1.0 + np.exp(-logits))
             return np.hstack([1.0 - positive, positive])
@@ -156,7 +160,7 @@ def score_pool(
     X: Matrix,
     score: ScoreFunction,
     *,
-    chunk_rows: int = 16_384,
+    chunk_rows: int = 4_096,
     n_threads: int = 2,
 ) -> NDArray[np.float64]:
     """Score every row of ``X`` without holding its whole probability matrix.

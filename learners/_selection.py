@@ -64,10 +64,16 @@ def top_n(scores: NDArray[np.floating[Any]], n: int, rng: np.random.Generator) -
         raise ValueError(f"cannot pick {n} items from {size} scores")
     if n == 0:
         return Query(np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64))
-    # A random permutation breaks ties; argpartition then finds the n largest in O(size).
-    order = rng.permutation(size)
-    shuffled = scores[order]
-    best = np.argpartition(-shuffled, n - 1)[:n] if n < size else np.arange(size)
-    best = best[np.argsort(-shuffled[best], kind="stable")]
-    chosen = order[best].astype(np.intp)
+    # O(size): find the n-th largest score, keep everything above it, and draw the rest
+    # at random among the rows that tie with it. Only ties ever consume randomness.
+    if n < size:
+        cutoff = scores[np.argpartition(-scores, n - 1)[n - 1]]
+        above = np.flatnonzero(scores > cutoff)
+        tied = np.flatnonzero(scores == cutoff)
+        chosen = np.concatenate([above, rng.choice(tied, size=n - above.size, replace=False)])
+    else:
+        chosen = np.arange(size)
+    # Best first; equal scores in random order.
+    order = np.lexsort((rng.random(chosen.size), -scores[chosen]))
+    chosen = chosen[order].astype(np.intp)
     return Query(chosen, np.asarray(scores[chosen], dtype=np.float64))

@@ -95,3 +95,20 @@ def test_other_models_use_their_own_predict_proba() -> None:
     from learners import linear_proba
 
     assert linear_proba(GaussianNB()) is None
+
+
+@given(
+    values=arrays(
+        np.float64, st.integers(1, 60), elements=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
+    ),
+    data=st.data(),
+)
+def test_top_n_takes_the_n_largest_best_first(values, data) -> None:
+    from learners import top_n
+
+    n = data.draw(st.integers(0, values.size))
+    query = top_n(values, n, np.random.default_rng(data.draw(st.integers(0, 2**16))))
+    assert len(set(query.indices.tolist())) == n
+    assert np.all(np.diff(query.scores) <= 0)
+    if n:
+        assert np.sort(query.scores).tolist() == np.sort(values)[::-1][:n][::-1].tolist()
