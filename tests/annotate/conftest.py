@@ -1,0 +1,49 @@
+"""A real Label Studio for the integration tests: started once per session, stopped by pid."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from annotate._labelling import LabellingProject, open_project
+from annotate._ls_server import Credentials, start_server, stop_server
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Credentials]]:
+    workdir = tmp_path_factory.mktemp("ls-workdir")
+    _, credentials, _ = start_server(workdir, port=free_port(), timeout_s=300)
+    try:
+        yield workdir, credentials
+    finally:
+        from tests.annotate.test_label_studio import _CLIENTS
+
+        for client in _CLIENTS.values():
+            client._labelloop_http.close()
+        _CLIENTS.clear()
+        stop_server(workdir)
+
+
+@pytest.fixture
+def open_tracked() -> Iterator[Callable[..., LabellingProject]]:
+    """``open_project``, with every project closed after the test."""
+    opened: list[LabellingProject] = []
+
+    def _open(*args: Any, **kwargs: Any) -> LabellingProject:
+        project = open_project(*args, **kwargs)
+        opened.append(project)
+        return project
+
+    yield _open
+    for project in opened:
+        project.close()
