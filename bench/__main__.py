@@ -24,6 +24,16 @@ def query() -> None:
     (OUT / "query_1m.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
 
 
+def label_studio() -> None:
+    from bench import label_studio as ls_bench
+
+    console = Console(width=140)
+    rows = ls_bench.run()
+    console.print(ls_bench.table(rows))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "label_studio.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+
+
 def simulations() -> None:
     """The strategy comparison tables on the three bundled pools (a few minutes)."""
     runs = [
@@ -57,6 +67,6 @@ def simulations() -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["query", "simulations"]
+    which = sys.argv[1:] or ["query", "label_studio", "simulations"]
     for part in which:
-        {"query": query, "simulations": simulations}[part]()
+        {"query": query, "label_studio": label_studio, "simulations": simulations}[part]()
