@@ -351,3 +351,14 @@ def test_server_refuses_a_taken_port(tmp_path: Path) -> None:
 def test_project_config_for_the_cli(tmp_path: Path) -> None:
     assert isinstance(load_config(write_config(tmp_path, "x")), ProjectConfig)
     assert len(load_demo_pool("wine").feature_columns) == 13
+
+
+def test_token_stays_in_the_credentials_file(label_studio: tuple[Path, Credentials]) -> None:
+    workdir, credentials = label_studio
+    folder = workdir / "label-studio"
+    assert (folder / "credentials.json").stat().st_mode & 0o777 == 0o600
+    assert credentials.api_key not in (folder / "server.log").read_text(errors="replace")
+    assert credentials.api_key not in (folder / "server.json").read_text()
+    assert credentials.api_key not in repr(credentials)
+    code, _ = cli("server", "status", "--workdir", str(workdir))
+    assert code == 0
