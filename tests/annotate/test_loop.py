@@ -1,0 +1,189 @@
+"""The loop against real Label Studio and a real MLflow store: crashes, outages, the record."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+
+from annotate._config import load_config
+from annotate._cycle import PHASES, run_cycle
+from annotate._ls_client import LabelStudioError
+from annotate._ls_server import Credentials, start_server, stop_server
+from annotate._project import load_project_pool, project_features
+from annotate._tracking import Tracker
+from tests.annotate.test_label_studio import api
+
+pytestmark = pytest.mark.integration
+
+
+def wine_config(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\ndata: {{source: 'bundled:wine'}}\nfeaturizer: {{kind: numeric}}\n"
+        "batch_size: 6\nbudget: 120\nevaluation: {size: 30, per_batch: 10}\n"
+        "stopping: {rule: none}\n"
+    )
+    return path
+
+
+def annotate_waiting(project: Any, credentials: Credentials) -> int:
+    """Label every task that has no annotation yet with its gold label, as a person would."""
+    ls = api(credentials)
+    gold = dict(zip(project.pool.ids.tolist(), project.pool.labels.tolist(), strict=True))
+    annotated = {r["task_id"] for r in project.state.annotation_rows()}
+    done = 0
+    for item, task in project.state.task_map().items():
+        if task in annotated or list(ls.annotations.list(id=task)):
+            continue
+        ls.annotations.create(
+            id=task,
+            result=[
+                {
+                    "from_name": "label",
+                    "to_name": "table",
+                    "type": "choices",
+                    "value": {"choices": [gold[item]]},
+                }
+            ],
+        )
+        done += 1
+    return done
+
+
+def check_invariants(project: Any, credentials: Credentials) -> None:
+    ls = api(credentials)
+    tasks = list(ls.tasks.list(project=project.project_id, fields="all"))
+    items = [t.data["item_id"] for t in tasks]
+    assert len(items) == len(set(items)), "a task was pushed twice"
+    assert set(items) == set(project.state.task_map())
+    live = {a["id"] for t in tasks for a in (t.annotations or [])}
+    stored = {
+        r["annotation_id"] for r in project.state.annotation_rows() if r["status"] != "deleted"
+    }
+    assert live <= stored, f"labels lost: {sorted(live - stored)}"
+
+
+def _cycle_in_child(config_path: str, workdir: str, cache: str, failpoint: str | None) -> None:
+    """Run `labelloop cycle` in a forked child (imports already loaded: no start-up cost)."""
+    from click.testing import CliRunner
+
+    from annotate.cli import main
+
+    os.environ["LABELLOOP_CACHE_DIR"] = cache
+    if failpoint:
+        os.environ["LABELLOOP_FAILPOINT"] = failpoint
+    result = CliRunner().invoke(main, ["cycle", "--config", config_path, "--workdir", workdir])
+    os._exit(result.exit_code)
+
+
+def cycle_process(config_path: Path, workdir: Path, cache: Path, failpoint: str | None) -> int:
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(
+        target=_cycle_in_child, args=(str(config_path), str(workdir), str(cache), failpoint)
+    )
+    child.start()
+    child.join(timeout=300)
+    return int(child.exitcode if child.exitcode is not None else 1)
+
+
+def test_sigkill_inside_every_phase_then_rerun(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config_path = wine_config(tmp_path, "crashloop")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "LABELLOOP_CACHE_DIR": str(cache)}
+    exe = str(Path(sys.executable).parent / "labelloop")
+    command = [exe, "cycle", "--config", str(config_path), "--workdir", str(workdir)]
+    subprocess.run(command, env=env, check=True, capture_output=True)  # cycle 1, the real CLI
+    config = load_config(config_path)
+    project = open_tracked(config, load_project_pool(config), workdir)
+    for phase in PHASES:
+        annotate_waiting(project, credentials)
+        assert cycle_process(config_path, workdir, cache, phase) == -9, phase  # SIGKILLed
+        assert cycle_process(config_path, workdir, cache, None) == 0, phase
+        check_invariants(project, credentials)
+        cycles = project.state.cycles()
+        assert cycles[-1]["status"] == "pushed", phase
+    # One finished MLflow run per cycle that trained a model; none left from the crashes.
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["labelloop/crashloop"], output_format="list")
+    per_cycle = [r.data.tags["labelloop.cycle"] for r in runs]
+    assert len(per_cycle) == len(set(per_cycle))
+    assert all(r.info.status == "FINISHED" for r in runs)
+    trained = [c for c in project.state.cycles() if c["run_id"]]
+    assert {r.info.run_id for r in runs} == {c["run_id"] for c in trained}
+
+
+def test_mlflow_holds_a_run_per_cycle_and_a_champion(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config = load_config(wine_config(tmp_path, "tracked"))
+    project = open_tracked(config, load_project_pool(config), workdir)
+    X = project_features(config, project.pool, tmp_path / "cache")
+    tracker = Tracker(workdir, config.name)
+    reports = []
+    for _ in range(4):
+        reports.append(run_cycle(project, X, tracker))
+        annotate_waiting(project, credentials)
+    client = tracker.client
+    runs = client.search_runs([tracker.experiment_id], order_by=["attributes.start_time ASC"])
+    assert len(runs) == 3  # cycle 1 had no labels: nothing to train or log
+    for run, report in zip(runs, reports[1:], strict=True):
+        history = client.get_metric_history(run.info.run_id, "macro_f1")
+        assert [m.step for m in history] == [report.n_labels]
+        assert {"strategy", "batch_size", "estimator", "seed", "config_hash"} <= set(
+            run.data.params
+        )
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {
+            "chosen_items.csv",
+            "confusion_matrix.png",
+            "labels_hash.txt",
+            "learning_curve.png",
+        } <= names
+        model = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")  # as a resume does
+        assert hasattr(model, "predict_proba")
+        assert "seconds_push" in run.data.metrics
+    champion = client.get_model_version_by_alias(tracker.model_name, "champion")
+    scores = [r.data.metrics["macro_f1"] for r in runs]
+    assert client.get_run(champion.run_id).data.metrics["macro_f1"] == max(scores)
+    loaded = mlflow.sklearn.load_model(f"models:/{tracker.model_name}@champion")
+    assert set(loaded.classes_) <= set(project.labels)
+    ls_project = api(credentials).projects.get(id=project.project_id)
+    assert ls_project.model_version == reports[-1].model_version
+
+
+def test_label_studio_down_during_a_cycle(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config = load_config(wine_config(tmp_path, "outage"))
+    project = open_tracked(config, load_project_pool(config), workdir)
+    project.gateway.retries, project.gateway.backoff_s = 2, 0.2
+    X = project_features(config, project.pool, tmp_path / "cache")
+    tracker = Tracker(workdir, config.name)
+    run_cycle(project, X, tracker)
+    annotate_waiting(project, credentials)
+    before = project.state.annotation_rows()
+    stop_server(workdir)
+    try:
+        with pytest.raises(
+            LabelStudioError, match=r"cannot reach Label Studio at .* after 3 attempt\(s\)"
+        ):
+            run_cycle(project, X, tracker)
+        assert project.state.annotation_rows() == before  # state intact
+    finally:
+        port = int(credentials.url.rsplit(":", 1)[1])
+        start_server(workdir, port=port, timeout_s=120)
+    report = run_cycle(project, X, tracker)  # the next run continues
+    assert report.n_labels > 0 and report.pushed > 0
+    check_invariants(project, credentials)
