@@ -222,6 +222,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         project.gateway.set_model_version(project.project_id, version)
     seconds["push"] = time.perf_counter() - start
     run_id = state.cycles()[-1].get("run_id")
+    start = time.perf_counter()
     if run_id:
         chosen = [
             {
@@ -234,6 +235,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             for d in drafts
         ]
         tracker.finish_cycle(run_id, chosen, seconds, len(train))
+    seconds["log_after_push"] = time.perf_counter() - start
     state.cycle_pushed(cycle)
     return CycleReport(
         cycle=cycle,

@@ -34,6 +34,16 @@ def label_studio() -> None:
     (OUT / "label_studio.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
 
 
+def turnaround() -> None:
+    from bench import turnaround as cycle_bench
+
+    console = Console(width=150)
+    rows = cycle_bench.run()
+    console.print(cycle_bench.table(rows))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "turnaround.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+
+
 def simulations() -> None:
     """The strategy comparison tables on the three bundled pools (a few minutes)."""
     runs = [
@@ -67,6 +77,11 @@ def simulations() -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["query", "label_studio", "simulations"]
-    for part in which:
-        {"query": query, "label_studio": label_studio, "simulations": simulations}[part]()
+    parts = {
+        "query": query,
+        "label_studio": label_studio,
+        "turnaround": turnaround,
+        "simulations": simulations,
+    }
+    for part in sys.argv[1:] or list(parts):
+        parts[part]()

@@ -155,7 +155,7 @@ def test_mlflow_holds_a_run_per_cycle_and_a_champion(
         assert "seconds_push" in run.data.metrics
     champion = client.get_model_version_by_alias(tracker.model_name, "champion")
     scores = [r.data.metrics["macro_f1"] for r in runs]
-    assert client.get_run(champion.run_id).data.metrics["macro_f1"] == max(scores)
+    assert client.get_run(str(champion.run_id)).data.metrics["macro_f1"] == max(scores)
     loaded = mlflow.sklearn.load_model(f"models:/{tracker.model_name}@champion")
     assert set(loaded.classes_) <= set(project.labels)
     ls_project = api(credentials).projects.get(id=project.project_id)

@@ -1,0 +1,144 @@
+"""Turnaround of one cycle, from new labels to the next batch visible in Label Studio.
+
+Real Label Studio, real MLflow (SQLite in the work dir), text pools of 10,000 and
+100,000 items. Targets: under 2 s on 10,000 and under 5 s on 100,000 items, model
+logging included; MLflow under 10 % of the cycle.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from annotate._config import ProjectConfig
+from annotate._cycle import run_cycle
+from annotate._labelling import open_project
+from annotate._ls_client import sdk_client
+from annotate._ls_server import start_server, stop_server
+from annotate._project import load_project_pool, project_features
+from annotate._tracking import Tracker
+from datasets import load_demo_pool
+
+
+@dataclass
+class Row:
+    pool: int
+    turnaround: float
+    phases: dict[str, float]
+    mlflow_share: float
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _write_pool(folder: Path, size: int) -> Path:
+    bbc = load_demo_pool("bbc_news")
+    texts, labels = bbc.texts, bbc.labels.tolist()
+    frame = pd.DataFrame(
+        {
+            "id": [f"doc-{k:06d}" for k in range(size)],
+            "text": [f"{texts[k % len(texts)][:600]} [{k}]" for k in range(size)],
+            "label": [labels[k % len(texts)] for k in range(size)],
+        }
+    )
+    path = folder / f"pool-{size}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _annotate(client: Any, project: Any) -> None:
+    gold = dict(zip(project.pool.ids.tolist(), project.pool.labels.tolist(), strict=True))
+    annotated = {r["task_id"] for r in project.state.annotation_rows()}
+    for item, task in project.state.task_map().items():
+        if task not in annotated:
+            client.annotations.create(
+                id=task,
+                result=[
+                    {
+                        "from_name": "label",
+                        "to_name": "text",
+                        "type": "choices",
+                        "value": {"choices": [gold[item]]},
+                    }
+                ],
+            )
+
+
+def run(sizes: tuple[int, ...] = (10_000, 100_000), timed_cycles: int = 3) -> list[Row]:
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        print("starting Label Studio ...", flush=True)
+        _, credentials, _ = start_server(workdir, port=_free_port(), timeout_s=300)
+        client = sdk_client(credentials.url, credentials.api_key)
+        try:
+            for size in sizes:
+                print(f"pool of {size:,}: writing, featurizing (cached after) ...", flush=True)
+                config = ProjectConfig.model_validate(
+                    {
+                        "name": f"turnaround-{size}",
+                        "data": {
+                            "source": str(_write_pool(workdir, size)),
+                            "id_column": "id",
+                            "text_column": "text",
+                            "label_column": "label",
+                        },
+                        "featurizer": {"kind": "tfidf", "max_features": 20000},
+                        "model": {"params": {"max_iter": 1000, "C": 20.0}},
+                        "batch_size": 20,
+                        "budget": 10_000,
+                        "evaluation": {"size": 100, "per_batch": 100},
+                        "stopping": {"rule": "stabilizing_predictions", "stop_set_size": 1000},
+                    }
+                )
+                pool = load_project_pool(config)
+                project = open_project(config, pool, workdir)
+                X = project_features(config, pool, workdir / "cache")
+                tracker = Tracker(workdir, config.name)
+                for _ in range(2):  # cold start, then a first model
+                    run_cycle(project, X, tracker)
+                    _annotate(client, project)
+                timings = []
+                for _ in range(timed_cycles):
+                    report = run_cycle(project, X, tracker)
+                    timings.append(report.seconds)
+                    _annotate(client, project)
+                phases = {k: statistics.median(t.get(k, 0.0) for t in timings) for k in timings[0]}
+                turnaround = sum(v for k, v in phases.items() if k != "log_after_push")
+                mlflow_part = phases.get("log", 0.0) + phases.get("log_after_push", 0.0)
+                total = turnaround + phases.get("log_after_push", 0.0)
+                rows.append(Row(size, turnaround, phases, mlflow_part / total))
+                project.close()
+        finally:
+            client._labelloop_http.close()
+            stop_server(workdir)
+    return rows
+
+
+def table(rows: list[Row]) -> Any:
+    from rich.table import Table
+
+    out = Table(
+        title="Cycle turnaround: labels in -> next batch in Label Studio (median of 3 cycles)",
+        title_justify="left",
+    )
+    phases = ["pull", "train", "evaluate", "log", "score", "push", "log_after_push"]
+    for column in ["pool", "turnaround s", *phases, "MLflow share"]:
+        out.add_column(column, justify="right")
+    for row in rows:
+        out.add_row(
+            f"{row.pool:,}",
+            f"{row.turnaround:.2f}",
+            *(f"{row.phases.get(p, 0.0):.2f}" for p in phases),
+            f"{100 * row.mlflow_share:.0f}%",
+        )
+    return out
