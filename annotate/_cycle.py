@@ -125,6 +125,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     train = {i: lbl for i, lbl in resolved.items() if i not in evaluation}
     tested = {i: lbl for i, lbl in resolved.items() if i in evaluation}
     model: Any = None
+    entry: CycleLog | None = None
     metrics: dict[str, float] = {}
     version: str | None = None
     champion = False
@@ -170,22 +171,20 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             if "macro_f1" in metrics:
                 curve.append((len(train), metrics["macro_f1"]))
             sample_rows = pool.positions(list(train)[:5])
-            run_id, registered, champion = tracker.log_cycle(
-                CycleLog(
-                    cycle=cycle,
-                    params=_params(project),
-                    metrics={**metrics, **{f"seconds_{k}": v for k, v in seconds.items()}},
-                    step=len(train),
-                    chosen=[],
-                    confusion=confusion,
-                    labels=project.labels,
-                    curve=curve,
-                    labels_hash=_labels_hash(train),
-                    model=model,
-                    X_sample=X[sample_rows],
-                ),
-                metric=config.evaluation.metric,
+            entry = CycleLog(
+                cycle=cycle,
+                params=_params(project),
+                metrics={**metrics, **{f"seconds_{k}": v for k, v in seconds.items()}},
+                step=len(train),
+                chosen=[],
+                confusion=confusion,
+                labels=project.labels,
+                curve=curve,
+                labels_hash=_labels_hash(train),
+                model=model,
+                X_sample=X[sample_rows],
             )
+            run_id, registered, champion = tracker.log_cycle(entry, metric=config.evaluation.metric)
             version = f"{tracker.model_name}:v{registered}"
         state.cycle_logged(
             cycle,
@@ -234,8 +233,9 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             }
             for d in drafts
         ]
-        tracker.finish_cycle(run_id, chosen, seconds, len(train))
-    seconds["log_after_push"] = time.perf_counter() - start
+        after = tracker.finish_cycle(run_id, entry, chosen, seconds, len(train))
+        seconds["render_after_push"] = after["render"]
+        seconds["mlflow_after_push"] = after["mlflow"]
     state.cycle_pushed(cycle)
     return CycleReport(
         cycle=cycle,

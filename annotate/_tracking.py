@@ -99,9 +99,7 @@ class Tracker:
             )
             mlflow.log_params({k: str(v)[:500] for k, v in entry.params.items()})
             mlflow.log_metrics(dict(entry.metrics), step=entry.step)
-            with tempfile.TemporaryDirectory() as folder:
-                self._write_artifacts(Path(folder), entry)
-                mlflow.log_artifacts(folder)
+            mlflow.log_text(entry.labels_hash + "\n", "labels_hash.txt")
             sample = entry.X_sample
             signature = infer_signature(sample, np.asarray(entry.model.predict_proba(sample)))
             info = mlflow.sklearn.log_model(
@@ -120,23 +118,42 @@ class Tracker:
     def finish_cycle(
         self,
         run_id: str,
+        entry: CycleLog | None,
         chosen: Sequence[Mapping[str, Any]],
         seconds: Mapping[str, float],
         step: int,
-    ) -> None:
-        """Add what is known only after the push: the chosen items and the phase times."""
+    ) -> dict[str, float]:
+        """Add what is not needed before the push: plots, the chosen items, phase times.
+
+        Runs after the next batch is in Label Studio, so annotators never wait for it.
+
+        Returns
+        -------
+        dict
+            ``render`` (seconds drawing plots) and ``mlflow`` (seconds in MLflow calls).
+        """
+        import time
+
         from mlflow.entities import Metric
 
-        stamp = int(1000 * __import__("time").time())
-        metrics = [Metric(f"seconds_{k}", float(v), stamp, step) for k, v in seconds.items()]
-        metrics.append(Metric("seconds_cycle", float(sum(seconds.values())), stamp, step))
-        self.client.log_batch(run_id, metrics=metrics)
+        timings = {"render": 0.0, "mlflow": 0.0}
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "chosen_items.csv"
+            start = time.perf_counter()
+            path = Path(folder)
             keys = ["item_id", "rank", "score", "predicted", "confidence"]
             lines = [",".join(keys)] + [",".join(_csv(row.get(k)) for k in keys) for row in chosen]
-            path.write_text("\n".join(lines) + "\n")
-            self.client.log_artifact(run_id, str(path))
+            (path / "chosen_items.csv").write_text("\n".join(lines) + "\n")
+            if entry is not None:
+                self._write_artifacts(path, entry)
+            timings["render"] = time.perf_counter() - start
+            start = time.perf_counter()
+            stamp = int(1000 * time.time())
+            metrics = [Metric(f"seconds_{k}", float(v), stamp, step) for k, v in seconds.items()]
+            metrics.append(Metric("seconds_cycle", float(sum(seconds.values())), stamp, step))
+            self.client.log_batch(run_id, metrics=metrics)
+            self.client.log_artifacts(run_id, folder)
+            timings["mlflow"] = time.perf_counter() - start
+        return timings
 
     def _maybe_promote(self, version: str, value: float, metric: str) -> bool:
         if not np.isfinite(value):
