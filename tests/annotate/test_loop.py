@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,69 @@ def test_label_studio_down_during_a_cycle(
     report = run_cycle(project, X, tracker)  # the next run continues
     assert report.n_labels > 0 and report.pushed > 0
     check_invariants(project, credentials)
+
+
+def test_run_follows_new_labels_and_status_reports(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config_path = wine_config(tmp_path, "follow")
+    env = {**os.environ, "LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
+    exe = str(Path(sys.executable).parent / "labelloop")
+    command = [exe, "run", "--config", str(config_path), "--workdir", str(workdir)]
+    process = subprocess.Popen(
+        [*command, "--poll", "0.5", "--max-cycles", "2", "--idle-timeout", "120"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        config = load_config(config_path)
+        deadline = time.monotonic() + 120
+        project = None
+        while time.monotonic() < deadline:  # wait for cycle 1's batch
+            if (workdir / "projects" / "follow" / "state.sqlite").exists():
+                project = project or open_tracked(config, load_project_pool(config), workdir)
+                if project.state.task_map():
+                    break
+            time.sleep(0.5)
+        assert project is not None
+        annotate_waiting(project, credentials)  # a person labels; run should notice
+        out, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err[-800:]
+    assert "cycle 1" in out and "cycle 2" in out
+    cycles = project.state.cycles()
+    assert [c["status"] for c in cycles] == ["pushed", "pushed"]
+    assert cycles[1]["n_labels"] > 0
+    from click.testing import CliRunner
+
+    from annotate.cli import main
+
+    result = CliRunner().invoke(
+        main, ["status", "--config", str(config_path), "--workdir", str(workdir)]
+    )
+    assert result.exit_code == 0, result.stderr
+    for text in ("labelled items (training)", "class balance", "recent cycles", "stopping rule"):
+        assert text in result.stdout
+
+
+def test_two_cycles_never_run_at_once(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from annotate._cli_loop import cycle_lock
+    from annotate.cli import main
+
+    workdir, _ = label_studio
+    config_path = wine_config(tmp_path, "locked")
+    with cycle_lock(workdir, "locked"):
+        result = CliRunner().invoke(
+            main, ["cycle", "--config", str(config_path), "--workdir", str(workdir)]
+        )
+    assert result.exit_code == 1
+    assert "another cycle of 'locked' is running" in result.stderr
