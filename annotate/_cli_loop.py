@@ -250,6 +250,71 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
             )
 
     @main.command()
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A project config (live project).",
+    )
+    @click.option(
+        "--simulation",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A `labelloop simulate` output folder.",
+    )
+    @click.option(
+        "--out",
+        "out_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="HTML file to write.",
+    )
+    @_workdir_option
+    @one_line_errors
+    def report(
+        config_path: Path | None,
+        simulation: Path | None,
+        out_path: Path | None,
+        workdir: Path | None,
+    ) -> None:
+        r"""Write a self-contained HTML report of a project or of a simulation.
+
+        
+        Examples:
+          labelloop report --config configs/demo.yaml --out report.html
+          labelloop report --simulation runs/digits
+        """
+        from annotate._errors import ConfigError
+        from annotate._report import project_report, simulation_report
+
+        if (config_path is None) == (simulation is None):
+            raise click.UsageError(
+                "give --config (a project) or --simulation (a folder), one of them"
+            )
+        if simulation is not None:
+            if not (simulation / "summary.json").is_file():
+                raise ConfigError(
+                    f"{simulation}: no summary.json here; run `labelloop simulate` first"
+                )
+            target = out_path or simulation / "report.html"
+            target.write_text(simulation_report(simulation))
+            click.echo(f"wrote {target}")
+            return
+        from annotate._tracking import Tracker
+
+        assert config_path is not None
+        opened = _open(config_path, workdir)
+        folder = opened.state.path.parents[2]
+        tracker = Tracker(folder, opened.config.name)
+        target = out_path or opened.state.path.parent / "report.html"
+        target.write_text(project_report(opened, tracker.versions()))
+        runs = [c["run_id"] for c in opened.state.cycles() if c["run_id"]]
+        if runs:
+            tracker.log_report(runs[-1], target)
+        click.echo(f"wrote {target}" + (f" (also in MLflow run {runs[-1]})" if runs else ""))
+
+    @main.command()
     @_workdir_option
     @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
     def ui(workdir: Path | None, port: int) -> None:

@@ -157,10 +157,13 @@ def _field(annotation: Any, key: str) -> Any:
     return getattr(annotation, key, None)
 
 
-def _annotator(completed_by: Any) -> str:
+def _annotator(annotation: Any) -> str:
+    completed_by = _field(annotation, "completed_by")
     if isinstance(completed_by, Mapping):
         return str(completed_by.get("email") or completed_by.get("id"))
-    return str(completed_by)
+    # Task listings give the user id, and "created_username" as "email, id".
+    name = str(_field(annotation, "created_username") or "").split(",")[0].strip()
+    return name or str(completed_by)
 
 
 def annotation_record(
@@ -194,7 +197,7 @@ def annotation_record(
         task_id=int(task_id),
         labels=tuple(sorted(set(labels))),
         status=status,
-        annotator=_annotator(_field(annotation, "completed_by")),
+        annotator=_annotator(annotation),
         created_at=str(_field(annotation, "created_at")),
         updated_at=str(_field(annotation, "updated_at")),
         lead_time=float(lead) if lead is not None else None,

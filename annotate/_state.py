@@ -336,7 +336,7 @@ class StateStore:
         """Return every cycle, oldest first, with its metrics."""
         cursor = self._db.execute(
             "SELECT cycle, started_at, finished_at, status, n_labels, metrics, model_version, "
-            "run_id FROM cycles ORDER BY cycle"
+            "run_id, batch_id FROM cycles ORDER BY cycle"
         )
         keys = [c[0] for c in cursor.description]
         rows = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]

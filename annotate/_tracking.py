@@ -155,6 +155,32 @@ class Tracker:
             timings["mlflow"] = time.perf_counter() - start
         return timings
 
+    def versions(self) -> list[dict[str, Any]]:
+        """Return the registered versions with their cycle, labels and metrics, oldest first."""
+        try:
+            champion = self.client.get_model_version_by_alias(self.model_name, "champion").version
+        except Exception:  # MLflow raises RestException when nothing is registered yet
+            champion = None
+        out = []
+        for version in self.client.search_model_versions(f"name = '{self.model_name}'"):
+            run = self.client.get_run(str(version.run_id))
+            history = self.client.get_metric_history(run.info.run_id, "macro_f1")
+            out.append(
+                {
+                    "version": int(version.version),
+                    "cycle": run.data.tags.get("labelloop.cycle", "?"),
+                    "labels": history[0].step if history else "?",
+                    "accuracy": run.data.metrics.get("accuracy", float("nan")),
+                    "macro_f1": run.data.metrics.get("macro_f1", float("nan")),
+                    "champion": version.version == champion,
+                }
+            )
+        return sorted(out, key=lambda v: v["version"])
+
+    def log_report(self, run_id: str, path: Path) -> None:
+        """Attach a report to a run."""
+        self.client.log_artifact(run_id, str(path))
+
     def _maybe_promote(self, version: str, value: float, metric: str) -> bool:
         if not np.isfinite(value):
             return False

@@ -147,6 +147,7 @@ def test_round_trip_push_annotate_pull(
     rows = {r["annotation_id"]: r for r in project.state.annotation_rows()}
     assert rows[plain.id]["status"] == "active" and rows[plain.id]["labels"] == [gold[ids[0]]]
     assert rows[changed.id]["labels"] == [gold[ids[2]]]
+    assert rows[plain.id]["annotator"] == credentials.username  # who labelled it, not an id
     assert removed.id not in rows  # created and deleted between two pulls: never a label
     resolved = project.state.resolutions()
     assert resolved[ids[0]].label == gold[ids[0]]

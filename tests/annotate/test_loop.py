@@ -162,6 +162,37 @@ def test_mlflow_holds_a_run_per_cycle_and_a_champion(
     ls_project = api(credentials).projects.get(id=project.project_id)
     assert ls_project.model_version == reports[-1].model_version
 
+    from click.testing import CliRunner
+
+    from annotate.cli import main
+
+    config_file = tmp_path / "tracked.yaml"
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--config",
+            str(config_file),
+            "--workdir",
+            str(workdir),
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "r.html").read_text()
+    for section in (
+        "Learning curve",
+        "Label distribution over time",
+        "Annotators and agreement",
+        "Items chosen in each cycle",
+        "Registered model versions",
+    ):
+        assert section in page
+    assert page.count("data:image/png;base64,") >= 2
+    last_run = project.state.cycles()[-1]["run_id"] or runs[-1].info.run_id
+    assert "r.html" in {a.path for a in client.list_artifacts(last_run)}
+
 
 def test_label_studio_down_during_a_cycle(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path

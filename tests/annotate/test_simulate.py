@@ -79,3 +79,27 @@ def test_digits_margin_reaches_99_percent_with_half_the_labels_of_random(
     margin, random = summary["margin"]["labels_to_99"], summary["random"]["labels_to_99"]
     assert margin["n"] == 5 and random["n"] == 5
     assert margin["mean"] <= 0.5 * random["mean"]
+
+
+def test_report_of_a_simulation_is_self_contained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABELLOOP_CACHE_DIR", str(tmp_path / "cache"))
+    simulate(
+        tmp_path / "out",
+        "wine.yaml",
+        "--strategies",
+        "margin,random",
+        "--seeds",
+        "2",
+        "--budget",
+        "30",
+    )
+    result = CliRunner().invoke(main, ["report", "--simulation", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "data:image/png;base64," in page
+    assert "labels to 99%" in page and "margin" in page and "random" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched when opened
+    missing = CliRunner().invoke(main, ["report", "--simulation", str(tmp_path)])
+    assert missing.exit_code == 1 and "no summary.json here" in missing.stderr
