@@ -192,8 +192,8 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         from rich.console import Console
 
         from annotate._cycle import run_cycle, stop_verdict
-        from annotate._demo import SimulatedAnnotator, champion_summary, free_port_from
-        from annotate._ls_server import server_status, start_server
+        from annotate._demo import SimulatedAnnotator, champion_summary
+        from annotate._ls_server import free_port_from, server_status, start_server
         from annotate._ls_server import stop_server as stop
         from annotate._project import project_features
         from annotate._status import status_tables

@@ -130,11 +130,12 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     version: str | None = None
     champion = False
     resumed = status == "logged"
+    run_id: str | None = record.get("run_id")
     if resumed:
         version = record.get("model_version")
         metrics = record.get("metrics") or {}
-        if record.get("run_id"):
-            model = tracker.mlflow.sklearn.load_model(f"runs:/{record['run_id']}/model")
+        if run_id:
+            model = tracker.mlflow.sklearn.load_model(f"runs:/{run_id}/model")
     else:
         tracker.discard_unfinished(cycle)
         start = time.perf_counter()
@@ -148,20 +149,11 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         failpoint("evaluate")
         confusion = None
         if model is not None:
-            metrics = _evaluate(project, X, model, tested, cycle)
-            if tested:
-                rows = pool.positions(list(tested))
-                predicted = np.asarray(project.labels, dtype=object)[
-                    aligned_proba(model, X[rows], project.labels).argmax(axis=1)
-                ]
-                confusion = confusion_matrix(
-                    list(tested.values()), predicted, labels=project.labels
-                )
+            metrics, confusion = _evaluate(project, X, model, tested)
         seconds["evaluate"] = time.perf_counter() - start
 
         start = time.perf_counter()
         failpoint("log")
-        run_id = None
         if model is not None:
             curve = [
                 (int(c["n_labels"]), float(c["metrics"]["macro_f1"]))
@@ -220,8 +212,6 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         # Label Studio accepts a project model version once predictions carry it.
         project.gateway.set_model_version(project.project_id, version)
     seconds["push"] = time.perf_counter() - start
-    run_id = state.cycles()[-1].get("run_id")
-    start = time.perf_counter()
     if run_id:
         chosen = [
             {
@@ -253,15 +243,22 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
 
 
 def _evaluate(
-    project: LabellingProject, X: FeatureMatrix, model: Any, tested: dict[str, str], cycle: int
-) -> dict[str, float]:
+    project: LabellingProject, X: FeatureMatrix, model: Any, tested: dict[str, str]
+) -> tuple[dict[str, float], Any]:
+    """Return the cycle's metrics and the confusion matrix on the labelled evaluation items."""
     pool, state = project.pool, project.state
     metrics: dict[str, float] = {}
+    confusion = None
     if tested:
         rows = pool.positions(list(tested))
-        result = evaluate(model, X[rows], list(tested.values()), project.labels)
+        truth = list(tested.values())
+        result = evaluate(model, X[rows], truth, project.labels)
         metrics.update(accuracy=result.accuracy, macro_f1=result.macro_f1, log_loss=result.log_loss)
         metrics["n_eval_labelled"] = float(len(tested))
+        predicted = np.asarray(project.labels, dtype=object)[
+            aligned_proba(model, X[rows], project.labels).argmax(axis=1)
+        ]
+        confusion = confusion_matrix(truth, predicted, labels=project.labels)
     # Kappa against the previous model, on a fixed stop set drawn once.
     stop_ids = state.get_meta("stop_set")
     if stop_ids is None:
@@ -283,7 +280,7 @@ def _evaluate(
         )
     state.set_meta("stop_predictions", json.dumps(predictions))
     metrics["mean_pool_uncertainty"] = float(np.mean(score_pool(model, X, least_confidence_scores)))
-    return metrics
+    return metrics, confusion
 
 
 def _evaluation_drafts(

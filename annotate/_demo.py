@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,21 +85,6 @@ class SimulatedAnnotator:
     def close(self) -> None:
         """Close the HTTP connections."""
         self.client._labelloop_http.close()
-
-
-def free_port_from(start: int) -> int:
-    """Return the first free port on 127.0.0.1 at or above ``start``."""
-    from annotate._ls_server import port_is_free
-
-    port = start
-    while not port_is_free(port):
-        port += 1
-    return port
-
-
-def wait_quietly(seconds: float) -> None:
-    """Sleep (a seam for a faster demo in tests)."""
-    time.sleep(seconds)
 
 
 def champion_summary(tracker: Any) -> str:

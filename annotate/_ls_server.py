@@ -23,6 +23,8 @@ __all__ = [
     "ServerError",
     "ServerState",
     "find_label_studio",
+    "free_port",
+    "free_port_from",
     "load_credentials",
     "port_is_free",
     "server_status",
@@ -96,6 +98,21 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port() -> int:
+    """Return a port on 127.0.0.1 that nothing listens on (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def free_port_from(start: int) -> int:
+    """Return the first free port on 127.0.0.1 at or above ``start``."""
+    port = start
+    while not port_is_free(port):
+        port += 1
+    return port
 
 
 def _healthy(url: str, timeout: float = 2.0) -> bool:

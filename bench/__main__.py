@@ -7,41 +7,39 @@ import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 OUT = Path("runs/bench")
 
 
+def _run_and_save(name: str, module: Any, width: int = 140) -> None:
+    """Run one benchmark module, print its table, keep its rows in runs/bench/NAME.json."""
+    console = Console(width=width)
+    rows = module.run()
+    console.print(module.table(rows))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+
+
 def query() -> None:
     from bench import query_1m
 
-    console = Console(width=140)
-    console.print("[bold]query benchmark[/bold]: building the 1M x 300 pool ...")
-    rows = query_1m.run()
-    console.print(query_1m.table(rows))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "query_1m.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    Console().print("[bold]query benchmark[/bold]: building the 1M x 300 pool ...")
+    _run_and_save("query_1m", query_1m)
 
 
 def label_studio() -> None:
     from bench import label_studio as ls_bench
 
-    console = Console(width=140)
-    rows = ls_bench.run()
-    console.print(ls_bench.table(rows))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "label_studio.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    _run_and_save("label_studio", ls_bench)
 
 
 def turnaround() -> None:
     from bench import turnaround as cycle_bench
 
-    console = Console(width=150)
-    rows = cycle_bench.run()
-    console.print(cycle_bench.table(rows))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "turnaround.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    _run_and_save("turnaround", cycle_bench, width=150)
 
 
 def simulations() -> None:

@@ -6,7 +6,6 @@ of time as from a 1,000-task project.
 
 from __future__ import annotations
 
-import socket
 import statistics
 import tempfile
 import time
@@ -15,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from annotate._ls_client import connect, sdk_client
-from annotate._ls_server import start_server, stop_server
+from annotate._ls_server import free_port, start_server, stop_server
 from annotate._ls_sync import prepare_batch, pull_labels, push_pending
 from annotate._ls_translate import TaskDraft, labeling_config
 from annotate._state import StateStore
-from datasets import TfidfFeaturizer, featurize, load_demo_pool, pool_from_frame
+from bench._pools import bbc_frame
+from datasets import TfidfFeaturizer, featurize, pool_from_frame
 
 
 @dataclass
@@ -34,25 +33,9 @@ class Row:
     note: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _text_pool(size: int) -> Any:
-    bbc = load_demo_pool("bbc_news")
-    texts, labels = bbc.texts, bbc.labels.tolist()
-    rows = [
-        {
-            "id": f"item-{k:06d}",
-            "text": f"{texts[k % len(texts)]}\n[{k}]",
-            "label": labels[k % len(texts)],
-        }
-        for k in range(size)
-    ]
     return pool_from_frame(
-        pd.DataFrame(rows),
+        bbc_frame(size, id_prefix="item"),
         source=f"bbc x{size}",
         id_column="id",
         text_column="text",
@@ -101,7 +84,7 @@ def run(n_new: int = 50, rounds: int = 3) -> list[Row]:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         print("starting Label Studio (first start runs migrations, about 40 s) ...", flush=True)
-        _, credentials, _ = start_server(workdir, port=_free_port(), timeout_s=300)
+        _, credentials, _ = start_server(workdir, port=free_port(), timeout_s=300)
         client = sdk_client(credentials.url, credentials.api_key)
         try:
             gateway = connect(workdir)

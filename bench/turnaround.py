@@ -7,23 +7,20 @@ logging included; MLflow under 10 % of the cycle.
 
 from __future__ import annotations
 
-import socket
 import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from annotate._config import ProjectConfig
 from annotate._cycle import run_cycle
 from annotate._labelling import open_project
 from annotate._ls_client import sdk_client
-from annotate._ls_server import start_server, stop_server
+from annotate._ls_server import free_port, start_server, stop_server
 from annotate._project import load_project_pool, project_features
 from annotate._tracking import Tracker
-from datasets import load_demo_pool
+from bench._pools import bbc_frame
 
 
 @dataclass
@@ -34,24 +31,9 @@ class Row:
     mlflow_share: float
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _write_pool(folder: Path, size: int) -> Path:
-    bbc = load_demo_pool("bbc_news")
-    texts, labels = bbc.texts, bbc.labels.tolist()
-    frame = pd.DataFrame(
-        {
-            "id": [f"doc-{k:06d}" for k in range(size)],
-            "text": [f"{texts[k % len(texts)][:600]} [{k}]" for k in range(size)],
-            "label": [labels[k % len(texts)] for k in range(size)],
-        }
-    )
     path = folder / f"pool-{size}.csv"
-    frame.to_csv(path, index=False)
+    bbc_frame(size, max_chars=600).to_csv(path, index=False)
     return path
 
 
@@ -78,7 +60,7 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000), timed_cycles: int = 3) -> li
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         print("starting Label Studio ...", flush=True)
-        _, credentials, _ = start_server(workdir, port=_free_port(), timeout_s=300)
+        _, credentials, _ = start_server(workdir, port=free_port(), timeout_s=300)
         client = sdk_client(credentials.url, credentials.api_key)
         try:
             for size in sizes:

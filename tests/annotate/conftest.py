@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,7 @@ from typing import Any
 import pytest
 
 from annotate._labelling import LabellingProject, open_project
-from annotate._ls_server import Credentials, start_server, stop_server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from annotate._ls_server import Credentials, free_port, start_server, stop_server
 
 
 @pytest.fixture(scope="session")

@@ -314,7 +314,7 @@ def test_wrong_token_unreachable_server_and_missing_project(
     assert "refused the API key (HTTP 401)" in err and "not-the-key" not in err
     assert not (fresh / "projects").exists()  # nothing written half-way
 
-    from tests.annotate.conftest import free_port
+    from annotate._ls_server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     code, err = cli(

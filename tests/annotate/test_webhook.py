@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from annotate._config import load_config
-from annotate._ls_server import Credentials
+from annotate._ls_server import Credentials, free_port
 from annotate._project import load_project_pool
 from annotate._state import StateStore
 from annotate._webhook import ACTIONS, SECRET_HEADER, make_server
-from tests.annotate.conftest import free_port
 from tests.annotate.test_label_studio import api, choice, push, write_config
 
 pytestmark = pytest.mark.integration
