@@ -130,8 +130,9 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
                 if stop:
                     click.echo(f"stopping: {reason}")
                     return
-                if opened.state.pending_events() == 0:
-                    pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+                # Always pull: it fetches only changed tasks, and it also marks webhook
+                # events handled (skipping it while events wait would ignore their labels).
+                pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
                 waiting = _resolved_count(opened) - trained_on
                 low_queue = opened.state.pending_tasks() < opened.config.batch_size
                 if waiting >= opened.config.stopping.new_labels_per_cycle or (

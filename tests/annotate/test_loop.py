@@ -247,6 +247,7 @@ def test_run_follows_new_labels_and_status_reports(
                     break
             time.sleep(0.5)
         assert project is not None
+        project.state.record_event("ANNOTATION_CREATED", [1])  # as `labelloop listen` would
         annotate_waiting(project, credentials)  # a person labels; run should notice
         out, err = process.communicate(timeout=180)
     finally:
