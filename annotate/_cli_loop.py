@@ -316,6 +316,78 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         click.echo(f"wrote {target}" + (f" (also in MLflow run {runs[-1]})" if runs else ""))
 
     @main.command()
+    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["csv", "parquet", "jsonl"]),
+        default="csv",
+        show_default=True,
+    )
+    @click.option(
+        "--out",
+        "out_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="File to write (default: the project folder's labels.FORMAT).",
+    )
+    @click.option("--no-machine", is_flag=True, help="Only labels given by people.")
+    @click.option(
+        "--pull/--no-pull",
+        default=True,
+        show_default=True,
+        help="Pull the latest labels from Label Studio first.",
+    )
+    @_workdir_option
+    @one_line_errors
+    def export(
+        config_path: Path,
+        fmt: str,
+        out_path: Path | None,
+        no_machine: bool,
+        pull: bool,
+        workdir: Path | None,
+    ) -> None:
+        r"""Write the labelled dataset: item id, label, source, annotators, agreement, model.
+
+        Source is `human` (one annotation), `consensus` (majority of two or more) or
+        `machine` (labelled automatically under the routing thresholds).
+
+        
+        Examples:
+          labelloop export --config configs/bbc_news.yaml --format parquet --out labels.parquet
+          labelloop export --config configs/bbc_news.yaml --format csv --no-machine
+        """
+        from rich.console import Console
+        from rich.table import Table
+
+        from annotate._export import export_frame, write_export
+        from annotate._ls_sync import pull_labels
+
+        opened = _open(config_path, workdir)
+        if pull:
+            pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+        frame, counts = export_frame(opened)
+        if no_machine:
+            frame = frame[frame["source"] != "machine"]
+        target = out_path or opened.state.path.parent / f"labels.{fmt}"
+        write_export(frame, target, fmt)  # type: ignore[arg-type]
+        table = Table(title=f"exported {len(frame)} labelled item(s) to {target}")
+        table.add_column("source")
+        table.add_column("items", justify="right")
+        table.add_column("mean confidence / agreement", justify="right")
+        for source in ("human", "consensus", "machine"):
+            part = frame[frame["source"] == source]
+            column = "confidence" if source == "machine" else "agreement"
+            mean = part[column].mean() if len(part) else float("nan")
+            table.add_row(source, str(len(part)), "—" if len(part) == 0 else f"{mean:.3f}")
+        Console(width=120).print(table)
+        click.echo(
+            f"not exported: {counts['tied']} tied item(s) held back, "
+            f"{counts['waiting']} waiting in Label Studio"
+        )
+
+    @main.command()
     @_workdir_option
     @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
     def ui(workdir: Path | None, port: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,10 +17,13 @@ from learners import COLD_START_STRATEGIES, STRATEGIES
 __all__ = [
     "DataConfig",
     "EvaluationConfig",
+    "AuditConfig",
     "FeaturizerConfig",
+    "HumanRule",
     "LabellingConfig",
     "ModelConfig",
     "ProjectConfig",
+    "RoutingConfig",
     "StoppingConfig",
     "build_estimator",
     "load_config",
@@ -116,6 +120,73 @@ class LabellingConfig(BaseModel):
     image_side: int | None = Field(None, gt=0, description="pixels per side of square images")
 
 
+class HumanRule(BaseModel):
+    """Items whose ``column`` matches go to people, never to the machine.
+
+    Give exactly one test: ``equals``, ``one_of``, ``matches`` (a regular expression
+    searched in the value as text), ``at_least`` or ``at_most``.
+    """
+
+    model_config = _FROZEN
+
+    column: str
+    equals: str | int | float | bool | None = None
+    one_of: tuple[str | int | float | bool, ...] | None = None
+    matches: str | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> HumanRule:
+        given = [
+            k
+            for k in ("equals", "one_of", "matches", "at_least", "at_most")
+            if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                f"rule on column {self.column!r}: give one of equals, one_of, matches, "
+                f"at_least, at_most (got {', '.join(given) or 'none'})"
+            )
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(
+                    f"matches: bad regular expression {self.matches!r} ({exc})"
+                ) from None
+        return self
+
+
+class AuditConfig(BaseModel):
+    """A share of the machine labels goes to annotators, to keep measuring their precision."""
+
+    model_config = _FROZEN
+
+    rate: float = Field(0.05, ge=0, le=1, description="share of machine labels audited")
+    min_audits: int = Field(20, ge=1, description="audits needed before they can suspend")
+    window: int = Field(100, ge=1, description="judge on the latest this many audits")
+    per_cycle_when_suspended: int = Field(
+        10, ge=0, description="fresh audits sent each cycle while suspended, to see recovery"
+    )
+
+
+class RoutingConfig(BaseModel):
+    """Human in the loop: machine labels where the model is sure, people where it is not."""
+
+    model_config = _FROZEN
+
+    enabled: bool = False
+    target_precision: float = Field(0.95, gt=0, lt=1)
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="of the one-sided lower bound")
+    review_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="below this the model's guess is not shown: route human"
+    )
+    always_human_classes: tuple[str, ...] = ()
+    always_human: tuple[HumanRule, ...] = ()
+    audit: AuditConfig = AuditConfig()
+
+
 class ProjectConfig(BaseModel):
     """A labelloop project: data, features, model, strategy, budget, seed, stopping rule."""
 
@@ -134,6 +205,7 @@ class ProjectConfig(BaseModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     stopping: StoppingConfig = StoppingConfig()
     labelling: LabellingConfig = LabellingConfig()
+    routing: RoutingConfig = RoutingConfig()
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("strategy")

@@ -24,6 +24,7 @@ from annotate._config import build_estimator
 from annotate._labelling import LabellingProject, next_batch, payload_function
 from annotate._ls_sync import PullReport, prepare_batch, pull_labels, push_pending
 from annotate._ls_translate import TaskDraft
+from annotate._routing import apply_routing, audit_drafts, corrections, routing_metrics
 from annotate._tracking import CycleLog, Tracker
 from datasets import FeatureMatrix
 from learners import aligned_proba, evaluate, least_confidence_scores, score_pool
@@ -191,12 +192,17 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     start = time.perf_counter()
     batch_id = record.get("batch_id")
     drafts: list[TaskDraft] = []
+    routing: dict[str, Any] | None = None
     if batch_id is None:  # a resumed cycle whose batch was chosen already does not choose again
         failpoint("score")
+        if config.routing.enabled and model is not None:
+            routing = apply_routing(project, X, model, version, tested, cycle)
         drafts, strategy, version = next_batch(
             project, X, config.batch_size, model=model, model_version=version
         )
         drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts))
+        if routing is not None:
+            drafts = drafts + audit_drafts(project, cycle, len(drafts))
         if drafts:
             batch_id = prepare_batch(state, drafts, strategy=strategy, model_version=version)
             state.cycle_batch(cycle, batch_id)
@@ -208,7 +214,11 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         project.gateway, state, project.project_id, kind=project.kind, payload_of=payload
     )
     pushed = report.sent + report.already_there if report else 0
-    if version is not None and model is not None:
+    shown = batch_id is not None and any(
+        row["predicted"] is not None and row["route"] in (None, "review")
+        for row in state.batch_items(batch_id)
+    )
+    if version is not None and model is not None and shown:
         # Label Studio accepts a project model version once predictions carry it.
         project.gateway.set_model_version(project.project_id, version)
     seconds["push"] = time.perf_counter() - start
@@ -220,10 +230,16 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
                 "score": d.score,
                 "predicted": d.predicted,
                 "confidence": d.confidence,
+                "route": d.route or "",
             }
             for d in drafts
         ]
-        after = tracker.finish_cycle(run_id, entry, chosen, seconds, len(train))
+        extra: dict[str, float] = {}
+        if config.routing.enabled:
+            fixes = corrections(project)
+            extra = routing_metrics(state.routing_summary(), fixes)
+            _log_corrections_per_version(project, tracker, fixes)
+        after = tracker.finish_cycle(run_id, entry, chosen, seconds, len(train), extra)
         seconds["render_after_push"] = after["render"]
         seconds["mlflow_after_push"] = after["mlflow"]
     state.cycle_pushed(cycle)
@@ -291,7 +307,25 @@ def _evaluation_drafts(
     waiting = [i for i in project.state.eval_order() if i in evaluation and i not in queued][
         :per_batch
     ]
-    return [TaskDraft(item, {}, n_picked + k + 1, float("nan")) for k, item in enumerate(waiting)]
+    return [
+        TaskDraft(item, {}, n_picked + k + 1, float("nan"), route="evaluation")
+        for k, item in enumerate(waiting)
+    ]
+
+
+def _log_corrections_per_version(
+    project: LabellingProject, tracker: Tracker, fixes: dict[str, dict[str, tuple[int, int]]]
+) -> None:
+    """Give each model version's own run the correction rate of the guesses it made."""
+    runs = {c["model_version"]: c["run_id"] for c in project.state.cycles() if c["run_id"]}
+    for version, (reviewed, fixed) in fixes["by_version"].items():
+        run_id = runs.get(version)
+        if run_id:
+            tracker.log_metrics(
+                run_id,
+                {"corrections.version_rate": fixed / reviewed, "corrections.version_n": reviewed},
+                step=reviewed,
+            )
 
 
 def _params(project: LabellingProject) -> dict[str, Any]:

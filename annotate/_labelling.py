@@ -121,8 +121,11 @@ def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingP
     LabelStudioError
         Wrong key, unreachable server, missing project, or labels that differ.
     """
+    from annotate._routing import check_routing
+
     kind = item_kind(config, pool)
     labels = label_set(config, pool)
+    check_routing(config, pool, labels)
     xml = labeling_config(kind, labels, multiple=config.labelling.multiple)
     gateway = connect(workdir)  # fails before any state is touched
     path = state_path(workdir, config)
@@ -155,7 +158,7 @@ def next_batch(
     model: Any = None,
     model_version: str | None = None,
 ) -> tuple[list[TaskDraft], str, str | None]:
-    """Pick the next ``n`` items (never evaluation items, never queued ones).
+    """Pick the next ``n`` items (never evaluation, queued or machine-labelled ones).
 
     With ``model`` given it is used as it is; otherwise a model is trained on the
     resolved labels so far (none before two classes are labelled: cold start).
@@ -171,7 +174,9 @@ def next_batch(
         for i, r in state.resolutions().items()
         if r.label is not None and i not in evaluation
     }
-    queued = state.queued_item_ids() | evaluation
+    routes = state.routes() if config.routing.enabled else {}
+    machine = {i for i, r in routes.items() if r["route"] == "auto"}
+    queued = state.queued_item_ids() | evaluation | machine
     seed = config.seed + int(state.get_meta("batches_made") or 0)
     learner = PoolLearner(
         build_estimator(config.model),
@@ -201,7 +206,15 @@ def next_batch(
         confidence = [float(p) for p in proba.max(axis=1)]
         version = model_version or f"{config.name}-{len(resolved)}-labels"
     drafts = [
-        TaskDraft(item, {}, rank + 1, score, predicted[rank], confidence[rank])
+        TaskDraft(
+            item,
+            {},
+            rank + 1,
+            score,
+            predicted[rank],
+            confidence[rank],
+            route=routes[item]["route"] if item in routes else None,
+        )
         for rank, (item, score) in enumerate(zip(query.ids, query.scores, strict=True))
     ]
     return drafts, query.strategy, version

@@ -82,6 +82,7 @@ def push_pending(
                     score=row["score"],
                     predicted=row["predicted"],
                     confidence=row["confidence"],
+                    route=row["route"],
                 ),
                 kind=kind,
                 batch_id=batch_id,

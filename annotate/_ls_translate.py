@@ -86,6 +86,7 @@ class TaskDraft:
     score: float | None  # None (or NaN) for evaluation items: not chosen by the strategy
     predicted: str | None = None
     confidence: float | None = None
+    route: str | None = None  # review (guess shown), human, audit (guess kept), evaluation
 
 
 def task_json(
@@ -93,9 +94,11 @@ def task_json(
 ) -> dict[str, Any]:
     """Build the task JSON for a bulk import.
 
-    ``data`` carries the item id (the key of every reconciliation), the batch id, and the
-    acquisition score and rank so the Data Manager can sort by them; the model's guess
-    goes in as a prediction with ``score`` = the model's confidence.
+    ``data`` carries the item id (the key of every reconciliation), the batch id, the
+    route, and the acquisition score and rank so the Data Manager can sort by them. The
+    model's guess goes in as a prediction with ``score`` = the model's confidence, except
+    on ``human`` items (the model is unsure or a rule keeps the item for people) and on
+    ``audit`` items (a machine label is checked blind, so the guess cannot sway it).
     """
     _, name = _OBJECT[kind]
     data: dict[str, Any] = {
@@ -109,9 +112,11 @@ def task_json(
         ),
         "acquisition_rank": draft.rank,
         "strategy": strategy,
+        "labelloop_route": draft.route or ("review" if draft.predicted is not None else "human"),
     }
     task: dict[str, Any] = {"data": data}
-    if draft.predicted is not None and model_version is not None:
+    shown = draft.route in (None, "review")  # audits are blind; "human" means no guess
+    if shown and draft.predicted is not None and model_version is not None:
         task["predictions"] = [
             {
                 "model_version": model_version,

@@ -157,6 +157,8 @@ def project_report(project: LabellingProject, versions: list[dict[str, Any]]) ->
         axis.legend(loc="lower right")
         axis.set_title("Stopping criterion: stabilizing predictions")
         sections.append(f"<h2>Stopping criterion</h2>{_png(fig)}")
+    if project.config.routing.enabled:
+        sections.append(_routing_section(project))
     # Items chosen in each cycle.
     chosen = ["<h2>Items chosen in each cycle</h2>"]
     for cycle in state.cycles():
@@ -245,3 +247,67 @@ def simulation_report(folder: Path) -> str:
         ),
     ]
     return _page(f"labelloop simulation: {meta['config']}", sections)
+
+
+def _routing_section(project: LabellingProject) -> str:
+    """Human in the loop: thresholds and evidence, routes, audits, corrections."""
+    from annotate._routing import audit_outcomes, corrections
+
+    state, routing = project.state, project.config.routing
+    summary = state.routing_summary()
+    head = (
+        f"<h2>Human in the loop</h2><p>Machine labels must reach precision "
+        f"{routing.target_precision} at a {routing.confidence:.0%} one-sided lower bound; "
+        f"{routing.audit.rate:.0%} of them are audited blind.</p>"
+    )
+    if summary is None:
+        return head + "<p>No routing yet: it starts once a model is trained.</p>"
+    fixes = corrections(project)
+    rows = []
+    for label in project.labels:
+        found = summary["thresholds"].get(label, {})
+        reviewed, fixed = fixes["by_class"].get(label, (0, 0))
+        rows.append(
+            [
+                label,
+                "people only"
+                if label in routing.always_human_classes
+                else (found.get("threshold") if found.get("threshold") is not None else "none"),
+                f"{found.get('n_correct', 0)}/{found.get('n_evidence', 0)}",
+                float(found.get("lower_bound", 0.0)),
+                reviewed,
+                (fixed / reviewed) if reviewed else "—",
+            ]
+        )
+    counts, audit = summary["counts"], summary["audit"]
+    audits = audit_outcomes(project)
+    verdict = ("SUSPENDED: " if audit["suspended"] else "") + str(audit["reason"])
+    parts = [
+        head,
+        f"<div class='verdict'><b>Routes after cycle {summary['cycle']}</b> "
+        f"({html.escape(str(summary['model_version']))}): auto {counts['auto']}, review "
+        f"{counts['review']}, human {counts['human']} of {summary['n_pool']} items. "
+        f"<b>Audits:</b> {len(audits)} labelled, {sum(audits)} confirmed; "
+        f"{html.escape(verdict)}</div>",
+        _table(
+            [
+                "class",
+                "threshold",
+                "evidence (correct/items)",
+                "lower bound",
+                "reviewed",
+                "correction rate",
+            ],
+            rows,
+        ),
+    ]
+    versions = [
+        [version, reviewed, fixed / reviewed]
+        for version, (reviewed, fixed) in fixes["by_version"].items()
+    ]
+    if versions:
+        parts.append(
+            "<h3>Corrections per model version</h3>"
+            + _table(["model version", "pre-annotations reviewed", "correction rate"], versions)
+        )
+    return "".join(parts)

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS batches (
     n_items INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS batch_items (
     batch_id TEXT NOT NULL REFERENCES batches, item_id TEXT NOT NULL, rank INTEGER NOT NULL,
-    score REAL, predicted TEXT, confidence REAL, PRIMARY KEY (batch_id, item_id));
+    score REAL, predicted TEXT, confidence REAL, route TEXT,
+    PRIMARY KEY (batch_id, item_id));
 CREATE TABLE IF NOT EXISTS tasks (
     item_id TEXT PRIMARY KEY, task_id INTEGER NOT NULL UNIQUE, batch_id TEXT,
     pushed_at TEXT NOT NULL);
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS cycles (
     status TEXT NOT NULL CHECK (status IN ('started', 'logged', 'pushed')),
     n_labels INTEGER, metrics TEXT, model_version TEXT, run_id TEXT, labels_hash TEXT,
     batch_id TEXT);
+CREATE TABLE IF NOT EXISTS routes (
+    item_id TEXT PRIMARY KEY, route TEXT NOT NULL CHECK (route IN ('auto', 'review', 'human')),
+    predicted TEXT, confidence REAL, eligible INTEGER NOT NULL, reason TEXT NOT NULL,
+    model_version TEXT, cycle INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, action TEXT NOT NULL,
     task_ids TEXT NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
@@ -86,6 +91,9 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batch_items)")}
+        if "route" not in columns:  # a state file from before routing existed
+            self._db.execute("ALTER TABLE batch_items ADD COLUMN route TEXT")
 
     def close(self) -> None:
         """Close the database."""
@@ -133,18 +141,21 @@ class StateStore:
                 (batch_id, now(), strategy, model_version, len(drafts)),
             )
             db.executemany(
-                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?)",
-                [(batch_id, d.item_id, d.rank, d.score, d.predicted, d.confidence) for d in drafts],
+                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (batch_id, d.item_id, d.rank, d.score, d.predicted, d.confidence, d.route)
+                    for d in drafts
+                ],
             )
 
     def batch_items(self, batch_id: str) -> list[dict[str, Any]]:
         """Return a batch's items in rank order."""
         rows = self._db.execute(
-            "SELECT item_id, rank, score, predicted, confidence FROM batch_items "
+            "SELECT item_id, rank, score, predicted, confidence, route FROM batch_items "
             "WHERE batch_id = ? ORDER BY rank",
             (batch_id,),
         ).fetchall()
-        keys = ("item_id", "rank", "score", "predicted", "confidence")
+        keys = ("item_id", "rank", "score", "predicted", "confidence", "route")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def batch_info(self, batch_id: str) -> tuple[str, str | None]:
@@ -351,6 +362,79 @@ class StateStore:
             "WHERE a.task_id = t.task_id AND a.status IN ('active', 'cancelled', 'quarantined'))"
         ).fetchone()
         return int(row[0])
+
+    # -- routing ------------------------------------------------------------------
+    def replace_routes(
+        self,
+        rows: Sequence[tuple[str, str, str | None, float | None, bool, str]],
+        *,
+        model_version: str | None,
+        cycle: int,
+        summary: dict[str, Any],
+    ) -> None:
+        """Replace every route with this cycle's, and its summary, in one transaction.
+
+        ``rows`` are (item id, route, predicted, confidence, eligible, reason); eligible
+        means the item passed its class threshold and no rule kept it for people.
+        """
+        with self.transaction() as db:
+            db.execute("DELETE FROM routes")
+            db.executemany(
+                "INSERT INTO routes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row[:4], int(row[4]), row[5], model_version, cycle) for row in rows],
+            )
+            self.set_meta("routing", json.dumps(summary), db)
+
+    def routes(self) -> dict[str, dict[str, Any]]:
+        """Return item id -> its current route, machine label, confidence, reason, model."""
+        cursor = self._db.execute(
+            "SELECT item_id, route, predicted, confidence, eligible, reason, model_version, "
+            "cycle FROM routes"
+        )
+        keys = [c[0] for c in cursor.description]
+        return {str(row[0]): dict(zip(keys, row, strict=True)) for row in cursor.fetchall()}
+
+    def auto_item_ids(self) -> set[str]:
+        """Return the items the machine labels now."""
+        return {
+            str(r[0]) for r in self._db.execute("SELECT item_id FROM routes WHERE route = 'auto'")
+        }
+
+    def routing_summary(self) -> dict[str, Any] | None:
+        """Return the last cycle's routing summary (thresholds, counts, audit verdict)."""
+        stored = self.get_meta("routing")
+        return None if stored is None else dict(json.loads(stored))
+
+    def prediction_outcomes(self) -> list[dict[str, Any]]:
+        """Return every pushed item that carried a model guess, with its final label.
+
+        One row per (batch, item) in push order: ``route`` (``review``: the guess was
+        shown to confirm or correct; ``audit``: a machine label checked blind; ``human``:
+        the guess was kept from the annotator), ``predicted``, ``confidence``,
+        ``model_version``, and ``final`` (the resolved human label, None while
+        unlabelled or tied).
+        """
+        resolved = self.resolutions()
+        rows = self._db.execute(
+            "SELECT bi.item_id, COALESCE(bi.route, 'review'), bi.predicted, bi.confidence, "
+            "b.model_version, b.batch_id FROM batch_items bi JOIN batches b USING (batch_id) "
+            "WHERE bi.predicted IS NOT NULL ORDER BY b.created_at, bi.rank"
+        ).fetchall()
+        out = []
+        for item, route, predicted, confidence, version, batch in rows:
+            outcome = resolved.get(str(item))
+            out.append(
+                {
+                    "item_id": str(item),
+                    "route": str(route),
+                    "predicted": str(predicted),
+                    "confidence": confidence,
+                    "model_version": version,
+                    "batch_id": str(batch),
+                    "final": outcome.label if outcome is not None else None,
+                }
+            )
+        return out
 
     # -- webhook events -----------------------------------------------------------
     def record_event(self, action: str, task_ids: Sequence[int]) -> None:

@@ -51,6 +51,17 @@ def status_tables(project: LabellingProject) -> list[Table]:
         ("webhook events not yet pulled", state.pending_events()),
         ("stopping rule", ("STOP: " if stop else "continue: ") + reason),
     ]
+    if project.config.routing.enabled:
+        summary = state.routing_summary()
+        if summary is None:
+            machine = "not yet: no model"
+        elif summary["audit"]["suspended"]:
+            machine = f"SUSPENDED: {summary['audit']['reason']}"
+        else:
+            machine = (
+                f"on: {summary['counts']['auto']} machine label(s); {summary['audit']['reason']}"
+            )
+        items.append(("automatic labelling", machine))
     for key, value in items:
         overview.add_row(key, str(value))
     balance = Table(title="class balance (training labels)", title_justify="left")
@@ -73,4 +84,51 @@ def status_tables(project: LabellingProject) -> list[Table]:
             str(cycle["model_version"] or "—"),
             str(cycle["status"]),
         )
-    return [overview, balance, cycles]
+    tables = [overview, balance, cycles]
+    if project.config.routing.enabled:
+        tables.append(routing_table(project))
+    return tables
+
+
+def routing_table(project: LabellingProject) -> Table:
+    """Return the routing state: per-class thresholds, routes, audits, corrections."""
+    from annotate._routing import corrections
+
+    summary = project.state.routing_summary()
+    config = project.config.routing
+    title = (
+        f"routing: machine labels at precision >= {config.target_precision} "
+        f"({config.confidence:.0%} one-sided lower bound)"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("class", "threshold", "evidence", "lower bound", "auto", "corrected"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    fixes = corrections(project)["by_class"]
+    if summary is None:
+        table.caption = "no routing yet: it starts once a model is trained"
+        return table
+    auto = Counter(r["predicted"] for r in project.state.routes().values() if r["route"] == "auto")
+    for label in project.labels:
+        found = summary["thresholds"].get(label, {})
+        reviewed, fixed = fixes.get(label, (0, 0))
+        always = label in config.always_human_classes
+        table.add_row(
+            label,
+            "people only"
+            if always
+            else (f"{found['threshold']:.3f}" if found.get("threshold") is not None else "none"),
+            f"{found.get('n_correct', 0)}/{found.get('n_evidence', 0)}",
+            f"{found.get('lower_bound', 0.0):.3f}",
+            str(auto.get(label, 0)),
+            f"{fixed}/{reviewed}" if reviewed else "—",
+        )
+    counts = summary["counts"]
+    audit = summary["audit"]
+    state = "SUSPENDED: " if audit["suspended"] else ""
+    table.caption = (
+        f"cycle {summary['cycle']}, {summary['model_version']}: auto {counts['auto']}, "
+        f"review {counts['review']}, human {counts['human']} of {summary['n_pool']} items; "
+        f"audits: {state}{audit['reason']}; "
+        f"a class needs {summary['min_evidence']} correct evaluation labels to start"
+    )
+    return table

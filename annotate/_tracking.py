@@ -122,10 +122,12 @@ class Tracker:
         chosen: Sequence[Mapping[str, Any]],
         seconds: Mapping[str, float],
         step: int,
+        extra: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
         """Add what is not needed before the push: plots, the chosen items, phase times.
 
         Runs after the next batch is in Label Studio, so annotators never wait for it.
+        ``extra`` metrics (routing, corrections) are logged at ``step`` with the timings.
 
         Returns
         -------
@@ -140,7 +142,7 @@ class Tracker:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
             path = Path(folder)
-            keys = ["item_id", "rank", "score", "predicted", "confidence"]
+            keys = ["item_id", "rank", "score", "predicted", "confidence", "route"]
             lines = [",".join(keys)] + [",".join(_csv(row.get(k)) for k in keys) for row in chosen]
             (path / "chosen_items.csv").write_text("\n".join(lines) + "\n")
             if entry is not None:
@@ -150,6 +152,7 @@ class Tracker:
             stamp = int(1000 * time.time())
             metrics = [Metric(f"seconds_{k}", float(v), stamp, step) for k, v in seconds.items()]
             metrics.append(Metric("seconds_cycle", float(sum(seconds.values())), stamp, step))
+            metrics += [Metric(k, float(v), stamp, step) for k, v in (extra or {}).items()]
             self.client.log_batch(run_id, metrics=metrics)
             self.client.log_artifacts(run_id, folder)
             timings["mlflow"] = time.perf_counter() - start
@@ -176,6 +179,17 @@ class Tracker:
                 }
             )
         return sorted(out, key=lambda v: v["version"])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        """Add metrics to an existing run (e.g. corrections of the guesses it made)."""
+        import time
+
+        from mlflow.entities import Metric
+
+        stamp = int(1000 * time.time())
+        self.client.log_batch(
+            run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+        )
 
     def log_report(self, run_id: str, path: Path) -> None:
         """Attach a report to a run."""

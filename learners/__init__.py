@@ -12,6 +12,18 @@ from learners._errors import EmptyPoolError, LearnerError, NotEnoughLabelsError,
 from learners._evaluation import Metrics, aligned_proba, evaluate
 from learners._learner import ItemQuery, PoolLearner
 from learners._modal_compat import apply_modal_shim, modal_needs_shim
+from learners._routing import (
+    AuditVerdict,
+    ClassThreshold,
+    Route,
+    Routing,
+    audit_verdict,
+    class_thresholds,
+    min_evidence,
+    precision_bounds,
+    route_items,
+)
+from learners._routing_sim import RoutingPolicy, RoutingRun, RoutingStep, simulate_routing
 from learners._scores import (
     entropy_scores,
     least_confidence_scores,
@@ -52,6 +64,19 @@ from learners._uncertainty import (
 apply_modal_shim()
 
 __all__ = [
+    "simulate_routing",
+    "route_items",
+    "precision_bounds",
+    "min_evidence",
+    "class_thresholds",
+    "audit_verdict",
+    "RoutingStep",
+    "RoutingRun",
+    "RoutingPolicy",
+    "Routing",
+    "Route",
+    "ClassThreshold",
+    "AuditVerdict",
     "COLD_START_STRATEGIES",
     "STRATEGIES",
     "BaggingCommittee",

@@ -100,8 +100,17 @@ class PoolLearner:
         self.rng = np.random.default_rng(random_state)
         self._available = np.ones(len(self.ids), dtype=bool)
         self._available[self.positions(excluded_ids)] = False
+        self._held = np.zeros(len(self.ids), dtype=bool)
         self._labels: dict[int, Any] = {}
         self.model_: Any = None
+
+    def hold_out(self, ids: Iterable[str]) -> None:
+        """Keep these items out of queries until the next call (e.g. machine-labelled ones).
+
+        Unlike ``excluded_ids`` this is temporary: each call replaces the held set.
+        """
+        self._held[:] = False
+        self._held[self.positions(ids)] = True
 
     def positions(self, ids: Iterable[str]) -> NDArray[np.intp]:
         """Map item ids to positions; a ``KeyError`` names an unknown id."""
@@ -182,7 +191,7 @@ class PoolLearner:
         """
         if len(self.ids) == 0:
             raise EmptyPoolError("cannot query: the pool has no items")
-        candidates = np.flatnonzero(self._available)
+        candidates = np.flatnonzero(self._available & ~self._held)
         if n > candidates.size:
             raise PoolExhaustedError(
                 f"cannot query {n} item(s): only {candidates.size} of {len(self.ids)} "

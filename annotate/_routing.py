@@ -1,0 +1,294 @@
+"""Human in the loop for a live project: route the pool, audit machine labels, count corrections.
+
+The decisions themselves are pure functions in :mod:`learners._routing`; this module
+feeds them the project's state and writes what they decide back to it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from annotate._config import HumanRule, ProjectConfig
+from annotate._errors import ConfigError
+from annotate._labelling import LabellingProject
+from annotate._ls_translate import TaskDraft
+from datasets import FeatureMatrix, Pool
+from learners import (
+    AuditVerdict,
+    aligned_proba,
+    audit_verdict,
+    class_thresholds,
+    min_evidence,
+    route_items,
+)
+
+__all__ = [
+    "apply_routing",
+    "audit_drafts",
+    "audit_outcomes",
+    "check_routing",
+    "corrections",
+    "human_rule_mask",
+    "metric_name",
+    "routing_metrics",
+]
+
+
+def check_routing(config: ProjectConfig, pool: Pool, labels: Sequence[str]) -> None:
+    """Check the routing section against the pool and the label set.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field: an always-human class that is not a label, a rule on a column
+        the data does not have, or routing on a multi-label project.
+    """
+    routing = config.routing
+    if not routing.enabled:
+        return
+    if config.labelling.multiple:
+        raise ConfigError("routing.enabled: routing needs single-label items (labelling.multiple)")
+    for label in routing.always_human_classes:
+        if label not in labels:
+            raise ConfigError(
+                f"routing.always_human_classes: {label!r} is not a label ({', '.join(labels)})"
+            )
+    for k, rule in enumerate(routing.always_human):
+        if rule.column not in pool.frame.columns:
+            known = ", ".join(map(str, pool.frame.columns))
+            raise ConfigError(
+                f"routing.always_human.{k}.column: {rule.column!r} is not a column of "
+                f"{pool.source} (columns: {known})"
+            )
+
+
+def human_rule_mask(frame: pd.DataFrame, rules: Sequence[HumanRule]) -> NDArray[np.bool_]:
+    """Return, for each row of ``frame``, whether any rule keeps it for people.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"source": ["web", "clinic", "web"], "amount": [5, 50, 500]})
+    >>> rules = [HumanRule(column="source", equals="clinic"), HumanRule(column="amount",
+    ...          at_least=100)]
+    >>> human_rule_mask(frame, rules).tolist()
+    [False, True, True]
+    """
+    mask = np.zeros(len(frame), dtype=bool)
+    for rule in rules:
+        column = frame[rule.column]
+        if rule.equals is not None:
+            hit = column == rule.equals
+        elif rule.one_of is not None:
+            hit = column.isin(list(rule.one_of))
+        elif rule.matches is not None:
+            hit = column.astype(str).str.contains(rule.matches, regex=True, na=False)
+        else:
+            numbers = pd.to_numeric(column, errors="coerce")
+            hit = numbers >= rule.at_least if rule.at_least is not None else numbers <= rule.at_most
+        mask |= hit.fillna(False).to_numpy(dtype=bool)
+    return mask
+
+
+def audit_outcomes(project: LabellingProject) -> list[bool]:
+    """Return, oldest first, whether each labelled audit confirmed its machine label."""
+    return [
+        row["final"] == row["predicted"]
+        for row in project.state.prediction_outcomes()
+        if row["route"] == "audit" and row["final"] is not None
+    ]
+
+
+def _verdict(project: LabellingProject) -> AuditVerdict:
+    routing = project.config.routing
+    return audit_verdict(
+        audit_outcomes(project),
+        target=routing.target_precision,
+        confidence=routing.confidence,
+        min_audits=routing.audit.min_audits,
+        window=routing.audit.window,
+    )
+
+
+def apply_routing(
+    project: LabellingProject,
+    X: FeatureMatrix,
+    model: Any,
+    model_version: str | None,
+    tested: dict[str, str],
+    cycle: int,
+) -> dict[str, Any]:
+    """Choose the thresholds, route every open item, and store the routes and a summary.
+
+    Open items are those with no human label, outside the evaluation set, and not
+    already waiting in Label Studio. Returns the summary stored with the routes.
+    """
+    config, state, pool, labels = project.config, project.state, project.pool, project.labels
+    routing = config.routing
+    ids = list(tested)
+    proba = (
+        aligned_proba(model, X[pool.positions(ids)], labels) if ids else np.zeros((0, len(labels)))
+    )
+    thresholds = class_thresholds(
+        [labels[k] for k in proba.argmax(axis=1)] if ids else [],
+        proba.max(axis=1) if ids else np.zeros(0),
+        list(tested.values()),
+        labels,
+        target=routing.target_precision,
+        confidence=routing.confidence,
+    )
+    verdict = _verdict(project)
+    resolved = {i for i, r in state.resolutions().items() if r.label is not None}
+    closed = resolved | state.eval_items() | state.queued_item_ids()
+    open_mask = ~np.isin(pool.ids, list(closed))
+    open_ids = pool.ids[open_mask]
+    rows: list[tuple[str, str, str | None, float | None, bool, str]] = []
+    counts = {"auto": 0, "review": 0, "human": 0}
+    if open_ids.size:
+        keep = human_rule_mask(pool.frame, routing.always_human)[open_mask]
+        routed = route_items(
+            _proba_in_chunks(model, X, pool.positions(open_ids.tolist()), labels),
+            labels,
+            thresholds,
+            review_min_confidence=routing.review_min_confidence,
+            always_human=keep,
+            always_human_classes=routing.always_human_classes,
+            auto_allowed=not verdict.suspended,
+        )
+        eligible = (routed.routes == "auto") | (routed.reasons == "automatic labelling suspended")
+        rows = [
+            (str(i), str(r), str(p), float(c), bool(e), str(why))
+            for i, r, p, c, e, why in zip(
+                open_ids,
+                routed.routes,
+                routed.predicted,
+                routed.confidence,
+                eligible,
+                routed.reasons,
+                strict=True,
+            )
+        ]
+        counts = routed.counts()
+    summary = {
+        "cycle": cycle,
+        "model_version": model_version,
+        "target_precision": routing.target_precision,
+        "confidence": routing.confidence,
+        "min_evidence": min_evidence(routing.target_precision, routing.confidence),
+        "n_eval_labelled": len(tested),
+        "thresholds": {label: asdict(t) for label, t in thresholds.items()},
+        "counts": counts,
+        "n_pool": len(pool),
+        "audit": asdict(verdict),
+    }
+    state.replace_routes(rows, model_version=model_version, cycle=cycle, summary=summary)
+    return summary
+
+
+def _proba_in_chunks(
+    model: Any, X: FeatureMatrix, rows: NDArray[np.intp], labels: Sequence[str]
+) -> NDArray[np.float64]:
+    parts = [
+        aligned_proba(model, X[rows[start : start + 20_000]], labels)
+        for start in range(0, rows.size, 20_000)
+    ]
+    return np.vstack(parts) if parts else np.zeros((0, len(labels)))
+
+
+def audit_drafts(project: LabellingProject, cycle: int, first_rank: int) -> list[TaskDraft]:
+    """Pick this cycle's audit tasks among the machine-labelled items.
+
+    Audits are kept at ``routing.audit.rate`` of all machine labels; while automatic
+    labelling is suspended, ``routing.audit.per_cycle_when_suspended`` items that would
+    otherwise be machine-labelled are audited each cycle, so recovery can be seen.
+    """
+    config, state = project.config, project.state
+    audit = config.routing.audit
+    routes = state.routes()
+    queued = state.queued_item_ids()
+    summary = state.routing_summary() or {}
+    suspended = bool(summary.get("audit", {}).get("suspended"))
+    sent = sum(1 for row in state.prediction_outcomes() if row["route"] == "audit")
+    if suspended:
+        pool_ids = [i for i, r in routes.items() if r["eligible"] and r["route"] != "auto"]
+        wanted = audit.per_cycle_when_suspended
+    else:
+        pool_ids = [i for i, r in routes.items() if r["route"] == "auto"]
+        wanted = math.ceil(audit.rate * (len(pool_ids) + sent)) - sent
+    candidates = sorted(i for i in pool_ids if i not in queued)
+    if wanted <= 0 or not candidates:
+        return []
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 4, cycle]))
+    chosen = rng.permutation(len(candidates))[: min(wanted, len(candidates))]
+    return [
+        TaskDraft(
+            candidates[k],
+            {},
+            first_rank + n + 1,
+            None,
+            routes[candidates[k]]["predicted"],
+            routes[candidates[k]]["confidence"],
+            route="audit",
+        )
+        for n, k in enumerate(chosen.tolist())
+    ]
+
+
+def corrections(project: LabellingProject) -> dict[str, dict[str, tuple[int, int]]]:
+    """Count the pre-annotations people corrected: ``by_class`` and ``by_version``.
+
+    Only ``review`` items count (their guess was shown); each entry is
+    (reviewed, corrected), keyed by the model's label or by the model version.
+    """
+    by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_version: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in project.state.prediction_outcomes():
+        if row["route"] != "review" or row["final"] is None:
+            continue
+        corrected = int(row["final"] != row["predicted"])
+        for table, key in ((by_class, row["predicted"]), (by_version, row["model_version"])):
+            table[str(key)][0] += 1
+            table[str(key)][1] += corrected
+    return {
+        "by_class": {k: (v[0], v[1]) for k, v in sorted(by_class.items())},
+        "by_version": {k: (v[0], v[1]) for k, v in by_version.items()},
+    }
+
+
+def metric_name(text: str) -> str:
+    """Make a label safe inside an MLflow metric name."""
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)
+
+
+def routing_metrics(
+    summary: dict[str, Any] | None, fixes: dict[str, dict[str, tuple[int, int]]]
+) -> dict[str, float]:
+    """Flatten a routing summary and the correction counts into MLflow metrics."""
+    metrics: dict[str, float] = {}
+    if summary is not None:
+        counts = summary["counts"]
+        for route, n in counts.items():
+            metrics[f"routing.{route}"] = float(n)
+        metrics["routing.auto_share"] = counts["auto"] / max(1, summary["n_pool"])
+        metrics["routing.suspended"] = float(summary["audit"]["suspended"])
+        metrics["audit.n"] = float(summary["audit"]["n_audits"])
+        if summary["audit"]["precision"] is not None:
+            metrics["audit.precision"] = float(summary["audit"]["precision"])
+        for label, found in summary["thresholds"].items():
+            if found["threshold"] is not None:
+                metrics[f"routing.threshold.{metric_name(label)}"] = float(found["threshold"])
+    reviewed = sum(n for n, _ in fixes["by_class"].values())
+    if reviewed:
+        metrics["corrections.n_reviewed"] = float(reviewed)
+        metrics["corrections.rate"] = sum(c for _, c in fixes["by_class"].values()) / reviewed
+        for label, (n, fixed) in fixes["by_class"].items():
+            metrics[f"corrections.rate.{metric_name(label)}"] = fixed / n
+    return metrics
