@@ -294,9 +294,10 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
                 "give --config (a project) or --simulation (a folder), one of them"
             )
         if simulation is not None:
-            if not (simulation / "summary.json").is_file():
+            if not any((simulation / f).is_file() for f in ("summary.json", "routing.json")):
                 raise ConfigError(
-                    f"{simulation}: no summary.json here; run `labelloop simulate` first"
+                    f"{simulation}: no summary.json or routing.json here; "
+                    "run `labelloop simulate` first"
                 )
             target = out_path or simulation / "report.html"
             target.write_text(simulation_report(simulation))
@@ -371,6 +372,8 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         if no_machine:
             frame = frame[frame["source"] != "machine"]
         target = out_path or opened.state.path.parent / f"labels.{fmt}"
+        if target.is_dir():
+            target = target / f"labels.{fmt}"
         write_export(frame, target, fmt)  # type: ignore[arg-type]
         table = Table(title=f"exported {len(frame)} labelled item(s) to {target}")
         table.add_column("source")

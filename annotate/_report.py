@@ -204,7 +204,17 @@ def project_report(project: LabellingProject, versions: list[dict[str, Any]]) ->
 
 
 def simulation_report(folder: Path) -> str:
-    """Build the report of a `labelloop simulate` output folder."""
+    """Build the report of a `labelloop simulate` output folder (strategies and/or routing)."""
+    sections: list[str] = []
+    title = f"labelloop simulation: {folder.name}"
+    if (folder / "summary.json").is_file():
+        title, sections = _strategies_sections(folder)
+    if (folder / "routing.json").is_file():
+        sections.append(_routing_simulation_section(folder))
+    return _page(title, sections)
+
+
+def _strategies_sections(folder: Path) -> tuple[str, list[str]]:
     summary = json.loads((folder / "summary.json").read_text())
     meta, strategies = summary["meta"], summary["strategies"]
     image = base64.b64encode((folder / "curves.png").read_bytes()).decode()
@@ -246,7 +256,44 @@ def simulation_report(folder: Path) -> str:
             rows,
         ),
     ]
-    return _page(f"labelloop simulation: {meta['config']}", sections)
+    return f"labelloop simulation: {meta['config']}", sections
+
+
+def _routing_simulation_section(folder: Path) -> str:
+    data = json.loads((folder / "routing.json").read_text())
+    image = base64.b64encode((folder / "routing.png").read_bytes()).decode()
+    rows = [
+        [
+            r["strategy"],
+            r["seed"],
+            r["n_items"],
+            r["evaluation_labels"] + r["strategy_labels"] + r["audit_labels"],
+            r["machine_labels"],
+            r["machine_precision"] if r["machine_precision"] is not None else "—",
+            r["worst_class_precision"] if r["worst_class_precision"] is not None else "—",
+            ("yes" if r["meets_target"] else "NO") if r["machine_labels"] else "—",
+            f"{r['human_labels_saved']:.1%}",
+        ]
+        for r in data["rows"]
+    ]
+    return (
+        f"<h2>Human in the loop (target precision {data['target']})</h2>"
+        f"<img alt='' src='data:image/png;base64,{image}'>"
+        + _table(
+            [
+                "strategy",
+                "seed",
+                "items",
+                "human labels so far",
+                "machine labels",
+                "machine precision (gold)",
+                "worst class",
+                "meets target",
+                "human labels saved",
+            ],
+            rows,
+        )
+    )
 
 
 def _routing_section(project: LabellingProject) -> str:

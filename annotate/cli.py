@@ -134,6 +134,17 @@ def init(
 @click.option(
     "--batch-size", default=None, type=click.IntRange(1), help="Override the config's batch size."
 )
+@click.option(
+    "--eval-size",
+    default=None,
+    type=click.FloatRange(0, min_open=True),
+    help="Override the evaluation set size (share < 1, or a count).",
+)
+@click.option(
+    "--routing",
+    is_flag=True,
+    help="Simulate human in the loop: machine labels under the config's routing section.",
+)
 @_one_line_errors
 def simulate(
     config_path: Path,
@@ -142,15 +153,23 @@ def simulate(
     seeds: int,
     budget: int | None,
     batch_size: int | None,
+    eval_size: float | None,
+    routing: bool,
 ) -> None:
     r"""Run the loop in memory with the gold labels as the annotator; compare strategies.
 
     Writes OUT/curves.json, OUT/summary.json and OUT/curves.png and prints the summary.
+    With --routing it simulates human in the loop instead: people label the evaluation
+    set, the strategy's batches and the audits; the machine labels what the thresholds
+    allow; the machine labels are checked against the gold labels. Writes
+    OUT/routing.json and OUT/routing.png.
 
     \b
-    Example:
+    Examples:
       labelloop simulate --config configs/digits.yaml --out runs/digits \\
           --strategies margin,entropy,random --seeds 5
+      labelloop simulate --config configs/bbc_news.yaml --out runs/bbc-routing \\
+          --routing --strategies margin --seeds 3
     """
     from rich.console import Console
     from rich.progress import (
@@ -172,6 +191,8 @@ def simulate(
         updates["budget"] = budget
     if batch_size is not None:
         updates["batch_size"] = batch_size
+    if eval_size is not None:
+        updates["evaluation"] = config.evaluation.model_copy(update={"size": eval_size})
     config = config.model_copy(update=updates)
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     for name in names:
@@ -182,6 +203,9 @@ def simulate(
             )
     seed_list = [config.seed + k for k in range(seeds)]
     pool = load_simulation_pool(config)  # bad data fails here, before any output
+    if routing:
+        _simulate_routing(config, pool, names, seed_list, out_dir)
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -196,6 +220,53 @@ def simulate(
         out = Console(width=150)
     out.print(summary_table(report))
     click.echo(f"wrote {paths['curves']}, {paths['summary']}, {paths['plot']}")
+
+
+def _simulate_routing(
+    config: Any, pool: Any, names: list[str], seeds: list[int], out_dir: Path
+) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from annotate._routing import check_routing
+    from annotate._simulate import expected_steps
+    from annotate._simulate_routing import routing_rows, routing_table, run_routing, write_routing
+    from learners import draw_evaluation_set
+
+    check_routing(
+        config.model_copy(update={"routing": config.routing.model_copy(update={"enabled": True})}),
+        pool,
+        pool.classes,
+    )
+    n_eval = draw_evaluation_set(len(pool), config.evaluation.size, seeds[0]).size
+    per_run = expected_steps(
+        len(pool) - n_eval,
+        config.budget,
+        config.initial_size or config.batch_size,
+        config.batch_size,
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("computing features", total=per_run * len(names) * len(seeds))
+        runs = run_routing(
+            config,
+            pool,
+            names,
+            seeds,
+            on_step=lambda _: bar.advance(task),
+            on_run=lambda name, seed: bar.update(task, description=f"{name:<22} seed {seed}"),
+        )
+    rows = routing_rows(runs, config.routing.target_precision)
+    paths = write_routing(runs, rows, out_dir, config.routing.target_precision)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=170)
+    out.print(routing_table(config, rows))
+    click.echo(f"wrote {paths['json']}, {paths['plot']}")
 
 
 class _BarProgress:

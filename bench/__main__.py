@@ -1,4 +1,4 @@
-"""`python -m bench [query|simulations]`: run the benchmarks and print their tables."""
+"""`python -m bench [query|label_studio|turnaround|simulations|routing]`: run the benchmarks."""
 
 from __future__ import annotations
 
@@ -74,12 +74,43 @@ def simulations() -> None:
         )
 
 
+def routing() -> None:
+    """Human in the loop on the bundled pools: machine share and precision against gold."""
+    runs = [
+        ("bbc_news.yaml", []),
+        ("digits.yaml", ["--eval-size", "0.4", "--budget", "300"]),
+        ("wine.yaml", []),
+    ]
+    for config, extra in runs:
+        name = config.removesuffix(".yaml")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "annotate.cli",
+                "simulate",
+                "--config",
+                f"configs/{config}",
+                "--out",
+                str(OUT / f"routing-{name}"),
+                "--routing",
+                "--strategies",
+                "margin,random",
+                "--seeds",
+                "3",
+                *extra,
+            ],
+            check=True,
+        )
+
+
 if __name__ == "__main__":
     parts = {
         "query": query,
         "label_studio": label_studio,
         "turnaround": turnaround,
         "simulations": simulations,
+        "routing": routing,
     }
     for part in sys.argv[1:] or list(parts):
         parts[part]()

@@ -55,6 +55,19 @@ def write(tmp_path: Path, text: str) -> Path:
             GOOD + "model: {estimator: sklearn.nope.Thing}\n",
             "model.estimator: cannot import module 'sklearn.nope'",
         ),
+        (
+            GOOD + "routing: {enabled: true, target_precision: 1.2}\n",
+            "routing.target_precision: Input should be less than 1 (got 1.2)",
+        ),
+        (
+            GOOD + "routing: {always_human: [{column: alcohol, at_least: 13, at_most: 14}]}\n",
+            "routing.always_human.0: rule on column 'alcohol': give one of equals,",
+        ),
+        (
+            GOOD + "routing: {always_human: [{column: note, matches: '(unclosed'}]}\n",
+            "matches: bad regular expression '(unclosed'",
+        ),
+        (GOOD + "routing: {audit: {rate: 2}}\n", "routing.audit.rate: Input should be less than"),
         ("name: [unclosed\n", "cannot parse YAML at line"),
         ("- just\n- a list\n", "expected a mapping of settings, got list"),
     ],
@@ -92,3 +105,48 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     with pytest.raises(Exception, match="frozen"):
         config.batch_size = 3
+
+
+@pytest.mark.parametrize(
+    ("routing", "fragment"),
+    [
+        (
+            "{enabled: true, always_human_classes: [class_9]}",
+            "routing.always_human_classes: 'class_9' is not a label (class_0, class_1, class_2)",
+        ),
+        (
+            "{enabled: true, always_human: [{column: colour, equals: red}]}",
+            "routing.always_human.0.column: 'colour' is not a column of",
+        ),
+    ],
+)
+def test_routing_rules_must_fit_the_data(tmp_path: Path, routing: str, fragment: str) -> None:
+    from annotate._project import load_project_pool
+    from annotate._routing import check_routing
+
+    config = load_config(write(tmp_path, GOOD + f"routing: {routing}\n"))
+    pool = load_project_pool(config)
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        check_routing(config, pool, pool.classes)
+
+
+def test_human_rules_pick_the_rows_they_name() -> None:
+    import pandas as pd
+
+    from annotate._config import HumanRule
+    from annotate._routing import human_rule_mask
+
+    frame = pd.DataFrame(
+        {
+            "source": ["web", "clinic", "web", None],
+            "amount": [5, 50, 500, 7],
+            "text": ["refund please", "hello", "LEGAL notice", "hi"],
+        }
+    )
+    rules = [
+        HumanRule(column="source", one_of=("clinic",)),
+        HumanRule(column="amount", at_least=100),
+        HumanRule(column="text", matches="(?i)legal|refund"),
+    ]
+    assert human_rule_mask(frame, rules).tolist() == [True, True, True, False]
+    assert human_rule_mask(frame, []).tolist() == [False] * 4

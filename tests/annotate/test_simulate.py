@@ -102,4 +102,43 @@ def test_report_of_a_simulation_is_self_contained(
     assert "labels to 99%" in page and "margin" in page and "random" in page
     assert "http://" not in page and "https://" not in page  # nothing fetched when opened
     missing = CliRunner().invoke(main, ["report", "--simulation", str(tmp_path)])
-    assert missing.exit_code == 1 and "no summary.json here" in missing.stderr
+    assert missing.exit_code == 1 and "no summary.json or routing.json here" in missing.stderr
+
+
+def test_routing_simulation_measures_machine_labels_against_gold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wine at a bar it can prove (0.8 at 90%: 11 evaluation labels per class), with one
+    class kept for people: the table reports the machine labels and their real precision."""
+    monkeypatch.setenv("LABELLOOP_CACHE_DIR", str(tmp_path / "cache"))
+    config = tmp_path / "wine.yaml"
+    config.write_text(
+        "name: wine-routing\ndata: {source: 'bundled:wine'}\nfeaturizer: {kind: numeric}\n"
+        "batch_size: 5\ninitial_size: 6\nbudget: 40\nevaluation: {size: 0.4}\n"
+        "routing: {target_precision: 0.8, confidence: 0.9, always_human_classes: [class_2],"
+        " audit: {rate: 0.1}}\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["simulate", "--config", str(config), "--out", str(out), "--routing", "--seeds", "2"],
+    )
+    assert result.exit_code == 0, result.stderr or result.output
+    for text in ("machine precision", "labels saved", "margin (mean)", "random (mean)"):
+        assert text in result.stdout
+    data = json.loads((out / "routing.json").read_text())
+    assert (out / "routing.png").read_bytes().startswith(PNG_MAGIC)
+    rows = data["rows"]
+    assert len(rows) == 4  # margin and random, two seeds each
+    assert any(r["machine_labels"] > 0 for r in rows)
+    for row in rows:
+        people = row["evaluation_labels"] + row["strategy_labels"] + row["audit_labels"]
+        assert people + row["left_for_people"] + row["machine_labels"] == row["n_items"]
+        assert row["strategy_labels"] <= 40
+        assert "class_2" not in row["per_class_precision"]  # kept for people: never machine
+        assert row["human_labels_saved"] == pytest.approx(row["machine_labels"] / 178)
+        if row["machine_labels"]:
+            assert row["meets_target"] == (row["worst_class_precision"] >= 0.8)
+    report = CliRunner().invoke(main, ["report", "--simulation", str(out)])
+    assert report.exit_code == 0, report.stderr
+    assert "Human in the loop" in (out / "report.html").read_text()
