@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import learners._routing
 from learners import (
+    AuditVerdict,
     ClassThreshold,
     audit_verdict,
     class_thresholds,
@@ -135,11 +136,13 @@ def test_suspended_means_no_machine_label() -> None:
 
 
 def test_audits_suspend_below_target_and_recover() -> None:
-    kwargs = {"target": 0.9, "confidence": 0.95, "min_audits": 10, "window": 20}
-    assert not audit_verdict([False] * 9, **kwargs).suspended  # too few audits to judge
+    def judge(outcomes: list[bool]) -> AuditVerdict:
+        return audit_verdict(outcomes, target=0.9, confidence=0.95, min_audits=10, window=20)
+
+    assert not judge([False] * 9).suspended  # too few audits to judge
     failing = [True] * 10 + [False] * 5
-    verdict = audit_verdict(failing, **kwargs)
+    verdict = judge(failing)
     assert verdict.suspended and verdict.precision == pytest.approx(10 / 15)
     assert "suspended" in verdict.reason
     recovered = failing + [True] * 20  # the window now holds only confirmations
-    assert not audit_verdict(recovered, **kwargs).suspended
+    assert not judge(recovered).suspended
