@@ -231,6 +231,22 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         for table in status_tables(opened):
             console.print(table)
         click.echo(f"labels given wrong on purpose: {total_wrong}")
+        if opened.config.routing.enabled:
+            from annotate._export import export_frame, write_export
+
+            frame, _ = export_frame(opened)
+            target = write_export(frame, opened.state.path.parent / "labels.csv", "csv")
+            machine = frame[frame["source"] == "machine"]
+            right = sum(
+                annotator.gold[i] == label
+                for i, label in zip(machine["item_id"], machine["label"], strict=True)
+            )
+            share = len(machine) / len(opened.pool)
+            precision = f"{right / len(machine):.3f}" if len(machine) else "—"
+            click.echo(
+                f"machine labels: {len(machine)} ({share:.1%} of the pool), precision against "
+                f"the gold labels {precision}; dataset exported to {target}"
+            )
         click.echo(f"champion model: {champion_summary(tracker)}")
         assert state is not None
         click.echo(f"Label Studio: {state.url}/projects/{opened.project_id}")

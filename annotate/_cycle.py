@@ -340,4 +340,16 @@ def _params(project: LabellingProject) -> dict[str, Any]:
         "featurizer": config.featurizer.kind,
         "config_hash": digest,
         "label_studio_project": project.project_id,
+        "routing.enabled": config.routing.enabled,
+        **(
+            {
+                "routing.target_precision": config.routing.target_precision,
+                "routing.confidence": config.routing.confidence,
+                "routing.audit_rate": config.routing.audit.rate,
+                "routing.always_human_classes": ",".join(config.routing.always_human_classes),
+                "routing.always_human_rules": len(config.routing.always_human),
+            }
+            if config.routing.enabled
+            else {}
+        ),
     }

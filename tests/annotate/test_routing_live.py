@@ -189,6 +189,8 @@ def test_routes_audits_corrections_and_export(
     assert run.data.metrics["corrections.rate"] > 0
     assert "routing.auto_share" in run.data.metrics
     assert run.data.metrics["routing.suspended"] == 0.0
+    assert run.data.params["routing.target_precision"] == "0.8"
+    assert run.data.params["routing.always_human_classes"] == "class_2"
     version = outcomes[corrected[0]]["model_version"]
     version_run = next(c["run_id"] for c in project.state.cycles() if c["model_version"] == version)
     assert tracker.client.get_run(version_run).data.metrics["corrections.version_rate"] > 0
