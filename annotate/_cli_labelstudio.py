@@ -108,14 +108,23 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         default=None,
         help="Batch size (default: the config's).",
     )
+    @click.option(
+        "--route",
+        type=click.Choice(["review", "human"]),
+        default=None,
+        help="Only items on this route (routing must be enabled and a cycle run).",
+    )
     @_workdir_option
     @one_line_errors
-    def push(config_path: Path, n_items: int | None, workdir: Path | None) -> None:
+    def push(
+        config_path: Path, n_items: int | None, route: str | None, workdir: Path | None
+    ) -> None:
         r"""Pick the next batch and push it to Label Studio (or finish a pending push).
 
         \b
-        Example:
+        Examples:
           labelloop push --config configs/bbc_news.yaml --n 50
+          labelloop push --config configs/bbc_news.yaml --route review --n 500
         """
         from annotate._labelling import next_batch, payload_function
         from annotate._ls_sync import prepare_batch, push_pending
@@ -125,7 +134,12 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
         if opened.state.pending_batch() is None:
             X = project_features(opened.config, opened.pool)
-            drafts, strategy, version = next_batch(opened, X, n_items or opened.config.batch_size)
+            drafts, strategy, version = next_batch(
+                opened, X, n_items or opened.config.batch_size, only_route=route
+            )
+            if not drafts:
+                click.echo(f"nothing to push{f' on route {route}' if route else ''}")
+                return
             prepare_batch(opened.state, drafts, strategy=strategy, model_version=version)
         report = push_pending(
             opened.gateway, opened.state, opened.project_id, kind=opened.kind, payload_of=payload

@@ -157,11 +157,13 @@ def next_batch(
     *,
     model: Any = None,
     model_version: str | None = None,
+    only_route: str | None = None,
 ) -> tuple[list[TaskDraft], str, str | None]:
     """Pick the next ``n`` items (never evaluation, queued or machine-labelled ones).
 
     With ``model`` given it is used as it is; otherwise a model is trained on the
-    resolved labels so far (none before two classes are labelled: cold start).
+    resolved labels so far (none before two classes are labelled: cold start). With
+    ``only_route`` (``review`` or ``human``) only items on that route are picked.
 
     Returns
     -------
@@ -176,6 +178,14 @@ def next_batch(
     }
     routes = state.routes() if config.routing.enabled else {}
     machine = {i for i, r in routes.items() if r["route"] == "auto"}
+    if only_route is not None:
+        if not routes:
+            raise ConfigError(
+                f"--route {only_route}: no routes yet (routing.enabled and a trained model "
+                "are needed; run a cycle first)"
+            )
+        machine |= {i for i, r in routes.items() if r["route"] != only_route}
+        machine |= set(pool.ids.tolist()) - set(routes)
     queued = state.queued_item_ids() | evaluation | machine
     seed = config.seed + int(state.get_meta("batches_made") or 0)
     learner = PoolLearner(

@@ -195,6 +195,19 @@ def test_routes_audits_corrections_and_export(
     version_run = next(c["run_id"] for c in project.state.cycles() if c["model_version"] == version)
     assert tracker.client.get_run(version_run).data.metrics["corrections.version_rate"] > 0
 
+    # The review queue can be pushed on its own: every task carries the model's guess.
+    before = set(project.state.task_map())
+    result = CliRunner().invoke(
+        main,
+        ["push", "--config", str(config_path), "--workdir", str(workdir), "--route", "review"],
+    )
+    assert result.exit_code == 0, result.stderr
+    sent = set(project.state.task_map()) - before
+    assert sent
+    for task in ls.tasks.list(project=project.project_id, fields="all"):
+        if task.data["item_id"] in sent:
+            assert task.data["labelloop_route"] == "review" and task.predictions
+
     # A second annotator on one item makes a consensus label.
     some_item = next(i for i, r in project.state.resolutions().items() if r.label is not None)
     ls.annotations.create(
