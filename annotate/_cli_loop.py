@@ -48,6 +48,13 @@ def _print_cycle(report: Any) -> None:
         parts.append(f"kappa {metrics['kappa_previous']:.3f}")
     if report.model_version:
         parts.append(f"model {report.model_version}{' (champion)' if report.champion else ''}")
+    if report.routing is not None:
+        counts, audit = report.routing["counts"], report.routing["audit"]
+        state = " (SUSPENDED by audits)" if audit["suspended"] else ""
+        parts.append(
+            f"routes auto/review/human {counts['auto']}/{counts['review']}/{counts['human']}"
+            + state
+        )
     parts.append(f"pushed {report.pushed} ({report.batch_id or 'nothing left'})")
     parts.append(f"{sum(report.seconds.values()):.1f} s")
     click.echo("; ".join(parts))

@@ -31,7 +31,7 @@ from learners import aligned_proba, evaluate, least_confidence_scores, score_poo
 
 __all__ = ["PHASES", "CycleReport", "ensure_eval_set", "failpoint", "run_cycle", "stop_verdict"]
 
-PHASES = ("pull", "train", "evaluate", "log", "score", "push")
+PHASES = ("pull", "train", "evaluate", "log", "score", "route", "push")
 
 
 def failpoint(name: str) -> None:
@@ -58,6 +58,7 @@ class CycleReport:
     pull: PullReport
     seconds: dict[str, float] = field(default_factory=dict)
     resumed: bool = False
+    routing: dict[str, Any] | None = None  # this cycle's routing summary, when routing ran
 
 
 def ensure_eval_set(project: LabellingProject) -> set[str]:
@@ -197,12 +198,13 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         failpoint("score")
         if config.routing.enabled and model is not None:
             routing = apply_routing(project, X, model, version, tested, cycle)
+            failpoint("route")
         drafts, strategy, version = next_batch(
             project, X, config.batch_size, model=model, model_version=version
         )
         drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts))
         if routing is not None:
-            drafts = drafts + audit_drafts(project, cycle, len(drafts))
+            drafts = drafts + audit_drafts(project, cycle, drafts)
         if drafts:
             batch_id = prepare_batch(state, drafts, strategy=strategy, model_version=version)
             state.cycle_batch(cycle, batch_id)
@@ -255,6 +257,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         pull=pull,
         seconds=seconds,
         resumed=resumed,
+        routing=routing,
     )
 
 

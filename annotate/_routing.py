@@ -203,12 +203,15 @@ def _proba_in_chunks(
     return np.vstack(parts) if parts else np.zeros((0, len(labels)))
 
 
-def audit_drafts(project: LabellingProject, cycle: int, first_rank: int) -> list[TaskDraft]:
+def audit_drafts(
+    project: LabellingProject, cycle: int, taken: Sequence[TaskDraft]
+) -> list[TaskDraft]:
     """Pick this cycle's audit tasks among the machine-labelled items.
 
     Audits are kept at ``routing.audit.rate`` of all machine labels; while automatic
     labelling is suspended, ``routing.audit.per_cycle_when_suspended`` items that would
     otherwise be machine-labelled are audited each cycle, so recovery can be seen.
+    Items already in this cycle's batch (``taken``) are not picked again.
     """
     config, state = project.config, project.state
     audit = config.routing.audit
@@ -223,7 +226,8 @@ def audit_drafts(project: LabellingProject, cycle: int, first_rank: int) -> list
     else:
         pool_ids = [i for i, r in routes.items() if r["route"] == "auto"]
         wanted = math.ceil(audit.rate * (len(pool_ids) + sent)) - sent
-    candidates = sorted(i for i in pool_ids if i not in queued)
+    busy = queued | {d.item_id for d in taken}
+    candidates = sorted(i for i in pool_ids if i not in busy)
     if wanted <= 0 or not candidates:
         return []
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 4, cycle]))
@@ -232,7 +236,7 @@ def audit_drafts(project: LabellingProject, cycle: int, first_rank: int) -> list
         TaskDraft(
             candidates[k],
             {},
-            first_rank + n + 1,
+            len(taken) + n + 1,
             None,
             routes[candidates[k]]["predicted"],
             routes[candidates[k]]["confidence"],

@@ -1,8 +1,9 @@
 """Turnaround of one cycle, from new labels to the next batch visible in Label Studio.
 
 Real Label Studio, real MLflow (SQLite in the work dir), text pools of 10,000 and
-100,000 items. Targets: under 2 s on 10,000 and under 5 s on 100,000 items, model
-logging included; MLflow under 10 % of the cycle.
+100,000 items, with routing off and on (on: every open item is routed, audits drawn).
+Targets: under 2 s on 10,000 and under 5 s on 100,000 items, model logging included;
+MLflow under 10 % of the cycle.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench._pools import bbc_frame
 @dataclass
 class Row:
     pool: int
+    routing: bool
     turnaround: float
     phases: dict[str, float]
     mlflow_share: float
@@ -63,11 +65,15 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000), timed_cycles: int = 3) -> li
         _, credentials, _ = start_server(workdir, port=free_port(), timeout_s=300)
         client = sdk_client(credentials.url, credentials.api_key)
         try:
-            for size in sizes:
-                print(f"pool of {size:,}: writing, featurizing (cached after) ...", flush=True)
+            for size, routing in [(n, r) for n in sizes for r in (False, True)]:
+                print(
+                    f"pool of {size:,}, routing {'on' if routing else 'off'}: writing, "
+                    "featurizing (cached after) ...",
+                    flush=True,
+                )
                 config = ProjectConfig.model_validate(
                     {
-                        "name": f"turnaround-{size}",
+                        "name": f"turnaround-{size}{'-routed' if routing else ''}",
                         "data": {
                             "source": str(_write_pool(workdir, size)),
                             "id_column": "id",
@@ -80,6 +86,7 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000), timed_cycles: int = 3) -> li
                         "budget": 10_000,
                         "evaluation": {"size": 100, "per_batch": 100},
                         "stopping": {"rule": "stabilizing_predictions", "stop_set_size": 1000},
+                        "routing": {"enabled": routing, "target_precision": 0.9},
                     }
                 )
                 pool = load_project_pool(config)
@@ -99,7 +106,7 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000), timed_cycles: int = 3) -> li
                 turnaround = sum(phases.get(k, 0.0) for k in critical)
                 mlflow_part = phases.get("log", 0.0) + phases.get("mlflow_after_push", 0.0)
                 total = sum(phases.values())
-                rows.append(Row(size, turnaround, phases, mlflow_part / total))
+                rows.append(Row(size, routing, turnaround, phases, mlflow_part / total))
                 project.close()
         finally:
             client._labelloop_http.close()
@@ -124,11 +131,12 @@ def table(rows: list[Row]) -> Any:
         "mlflow_after_push",
         "render_after_push",
     ]
-    for column in ["pool", "turnaround s", *phases, "MLflow share"]:
+    for column in ["pool", "routing", "turnaround s", *phases, "MLflow share"]:
         out.add_column(column, justify="right")
     for row in rows:
         out.add_row(
             f"{row.pool:,}",
+            "on" if row.routing else "off",
             f"{row.turnaround:.2f}",
             *(f"{row.phases.get(p, 0.0):.2f}" for p in phases),
             f"{100 * row.mlflow_share:.0f}%",

@@ -23,12 +23,12 @@ from tests.annotate.test_label_studio import api
 pytestmark = pytest.mark.integration
 
 
-def wine_config(tmp_path: Path, name: str) -> Path:
+def wine_config(tmp_path: Path, name: str, extra: str = "") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(
         f"name: {name}\ndata: {{source: 'bundled:wine'}}\nfeaturizer: {{kind: numeric}}\n"
         "batch_size: 6\nbudget: 120\nevaluation: {size: 30, per_batch: 10}\n"
-        "stopping: {rule: none}\n"
+        "stopping: {rule: none}\n" + extra
     )
     return path
 
@@ -98,7 +98,11 @@ def test_sigkill_inside_every_phase_then_rerun(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
     workdir, credentials = label_studio
-    config_path = wine_config(tmp_path, "crashloop")
+    # Routing on, at a bar 30 evaluation labels can clear, so routes and audits are written.
+    routing = (
+        "routing: {enabled: true, target_precision: 0.7, confidence: 0.8, audit: {rate: 0.2}}\n"
+    )
+    config_path = wine_config(tmp_path, "crashloop", routing)
     cache = tmp_path / "cache"
     env = {**os.environ, "LABELLOOP_CACHE_DIR": str(cache)}
     exe = str(Path(sys.executable).parent / "labelloop")
@@ -113,6 +117,7 @@ def test_sigkill_inside_every_phase_then_rerun(
         check_invariants(project, credentials)
         cycles = project.state.cycles()
         assert cycles[-1]["status"] == "pushed", phase
+    assert project.state.routing_summary() is not None
     # One finished MLflow run per cycle that trained a model; none left from the crashes.
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["labelloop/crashloop"], output_format="list")
