@@ -137,7 +137,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         version = record.get("model_version")
         metrics = record.get("metrics") or {}
         if run_id:
-            model = tracker.mlflow.sklearn.load_model(f"runs:/{run_id}/model")
+            model = tracker.load_model(f"runs:/{run_id}/model")
     else:
         tracker.discard_unfinished(cycle)
         start = time.perf_counter()

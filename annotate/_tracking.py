@@ -22,6 +22,24 @@ def tracking_uri(workdir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
 
 
+def _point_mlflow_at(uri: str) -> Any:
+    """Point MLflow's process-wide (fluent) API at ``uri``, leaving the environment alone.
+
+    ``mlflow.set_tracking_uri`` also writes ``$MLFLOW_TRACKING_URI``; left there, every
+    later project in the same process would take it for the user's setting and log into
+    the first project's store (with artifacts under ``./mlruns``).
+    """
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+    return mlflow
+
+
 @dataclass
 class CycleLog:
     """Everything one cycle sends to MLflow."""
@@ -51,11 +69,9 @@ class Tracker:
     """
 
     def __init__(self, workdir: Path, project: str) -> None:
-        import mlflow
-
-        self.mlflow = mlflow
         self.uri = tracking_uri(workdir)
-        mlflow.set_tracking_uri(self.uri)
+        mlflow = _point_mlflow_at(self.uri)
+        self.mlflow = mlflow
         self.client = mlflow.MlflowClient(self.uri)
         self.experiment_name = f"labelloop/{project}"
         self.model_name = f"labelloop-{project}"
@@ -69,6 +85,10 @@ class Tracker:
             )
         else:
             self.experiment_id = found.experiment_id
+
+    def load_model(self, model_uri: str) -> Any:
+        """Load a logged model from this store: ``runs:/<run id>/model`` or ``models:/...``."""
+        return _point_mlflow_at(self.uri).sklearn.load_model(model_uri)
 
     def discard_unfinished(self, cycle: int) -> None:
         """Delete runs (and their model versions) of a cycle that crashed before completing."""
@@ -90,7 +110,7 @@ class Tracker:
         import sklearn
         from mlflow.models import infer_signature
 
-        mlflow = self.mlflow
+        mlflow = _point_mlflow_at(self.uri)  # another project may have moved it
         with mlflow.start_run(
             experiment_id=self.experiment_id, run_name=f"cycle-{entry.cycle:04d}"
         ) as run:

@@ -119,8 +119,10 @@ def test_sigkill_inside_every_phase_then_rerun(
         assert cycles[-1]["status"] == "pushed", phase
     assert project.state.routing_summary() is not None
     # One finished MLflow run per cycle that trained a model; none left from the crashes.
-    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["labelloop/crashloop"], output_format="list")
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("labelloop/crashloop")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
     per_cycle = [r.data.tags["labelloop.cycle"] for r in runs]
     assert len(per_cycle) == len(set(per_cycle))
     assert all(r.info.status == "FINISHED" for r in runs)
@@ -156,13 +158,13 @@ def test_mlflow_holds_a_run_per_cycle_and_a_champion(
             "labels_hash.txt",
             "learning_curve.png",
         } <= names
-        model = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")  # as a resume does
+        model = tracker.load_model(f"runs:/{run.info.run_id}/model")  # as a resume does
         assert hasattr(model, "predict_proba")
         assert "seconds_push" in run.data.metrics
     champion = client.get_model_version_by_alias(tracker.model_name, "champion")
     scores = [r.data.metrics["macro_f1"] for r in runs]
     assert client.get_run(str(champion.run_id)).data.metrics["macro_f1"] == max(scores)
-    loaded = mlflow.sklearn.load_model(f"models:/{tracker.model_name}@champion")
+    loaded = tracker.load_model(f"models:/{tracker.model_name}@champion")
     assert set(loaded.classes_) <= set(project.labels)
     ls_project = api(credentials).projects.get(id=project.project_id)
     assert ls_project.model_version == reports[-1].model_version

@@ -1,0 +1,52 @@
+"""Two projects in one process keep to their own MLflow stores (real MLflow, SQLite)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import scale
+
+from annotate._tracking import CycleLog, Tracker
+
+
+def _entry(cycle: int) -> CycleLog:
+    X, y = load_wine(return_X_y=True)
+    X = scale(X)
+    model = LogisticRegression(max_iter=1000).fit(X, y.astype(str))
+    return CycleLog(
+        cycle=cycle,
+        params={"strategy": "margin"},
+        metrics={"macro_f1": 0.9},
+        step=10,
+        chosen=[],
+        confusion=None,
+        labels=["0", "1", "2"],
+        curve=[],
+        labels_hash="h",
+        model=model,
+        X_sample=np.asarray(X[:3]),
+    )
+
+
+def test_each_project_logs_to_its_own_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # anything written to ./mlruns would land here
+    first = Tracker(tmp_path / "a", "first")
+    second = Tracker(tmp_path / "b", "second")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert first.uri != second.uri
+    run_a, _, _ = first.log_cycle(_entry(1), metric="macro_f1")
+    run_b, _, _ = second.log_cycle(_entry(1), metric="macro_f1")
+    assert [r.info.run_id for r in first.client.search_runs([first.experiment_id])] == [run_a]
+    assert [r.info.run_id for r in second.client.search_runs([second.experiment_id])] == [run_b]
+    assert (tmp_path / "a" / "mlflow.db").is_file() and (tmp_path / "b" / "mlflow.db").is_file()
+    assert not (tmp_path / "mlruns").exists()
+    assert hasattr(first.load_model(f"runs:/{run_a}/model"), "predict_proba")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
