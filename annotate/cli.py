@@ -239,7 +239,7 @@ def _simulate_routing(
         pool.classes,
     )
     n_eval = draw_evaluation_set(len(pool), config.evaluation.size, seeds[0]).size
-    per_run = expected_steps(
+    per_run = 1 + expected_steps(  # routing records the pool once more, after the last batch
         len(pool) - n_eval,
         config.budget,
         config.initial_size or config.batch_size,
