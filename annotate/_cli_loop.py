@@ -345,8 +345,8 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         "--format",
         "fmt",
         type=click.Choice(["csv", "parquet", "jsonl"]),
-        default="csv",
-        show_default=True,
+        default=None,
+        help="File format (default: from --out's suffix, else csv).",
     )
     @click.option(
         "--out",
@@ -366,7 +366,7 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
     @one_line_errors
     def export(
         config_path: Path,
-        fmt: str,
+        fmt: str | None,
         out_path: Path | None,
         no_machine: bool,
         pull: bool,
@@ -385,9 +385,15 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         from rich.console import Console
         from rich.table import Table
 
+        from annotate._errors import LabelloopError
         from annotate._export import export_frame, write_export
         from annotate._ls_sync import pull_labels
 
+        suffix = out_path.suffix.lower().lstrip(".") if out_path is not None else ""
+        if fmt is None:
+            fmt = suffix if suffix in ("csv", "parquet", "jsonl") else "csv"
+        elif suffix in ("csv", "parquet", "jsonl") and suffix != fmt:
+            raise click.UsageError(f"--out {out_path}: a .{suffix} file, but --format {fmt}")
         opened = _open(config_path, workdir)
         if pull:
             pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
@@ -397,7 +403,10 @@ def register(main: click.Group, one_line_errors: Decorator) -> None:
         target = out_path or opened.state.path.parent / f"labels.{fmt}"
         if target.is_dir():
             target = target / f"labels.{fmt}"
-        write_export(frame, target, fmt)  # type: ignore[arg-type]
+        try:
+            write_export(frame, target, fmt)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise LabelloopError(f"{target}: cannot write the export ({exc.strerror})") from None
         table = Table(title=f"exported {len(frame)} labelled item(s) to {target}")
         table.add_column("source")
         table.add_column("items", justify="right")

@@ -174,3 +174,18 @@ def test_real_process_exit_code_and_stderr(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"error: {data}: duplicate id '1' in column 'id' (rows 1, 2); 1 id(s) are duplicated"
     ]
+
+
+def test_export_format_must_match_the_file(tmp_path: Path) -> None:
+    code, _, err = run(
+        "export",
+        "--config",
+        str(Path(__file__).resolve().parents[2] / "configs" / "wine.yaml"),
+        "--format",
+        "parquet",
+        "--out",
+        str(tmp_path / "labels.csv"),
+    )
+    assert code == 2
+    assert "labels.csv: a .csv file, but --format parquet" in err
+    assert not (tmp_path / "labels.csv").exists()

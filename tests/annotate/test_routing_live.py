@@ -242,6 +242,22 @@ def test_routes_audits_corrections_and_export(
         )
         assert result.exit_code == 0, result.stderr
         frames[fmt] = read_export(out)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--config",
+            str(config_path),
+            "--workdir",
+            str(workdir),
+            "--out",
+            str(blocked / "labels.csv"),
+        ],
+    )
+    assert result.exit_code == 1 and "cannot write the export" in result.stderr
+    assert result.stderr.count("\n") == 1
     resolved = {i: r.label for i, r in project.state.resolutions().items() if r.label is not None}
     pushed = set(project.state.task_map())
     machine = {
