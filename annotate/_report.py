@@ -298,7 +298,7 @@ def _routing_simulation_section(folder: Path) -> str:
 
 def _routing_section(project: LabellingProject) -> str:
     """Human in the loop: thresholds and evidence, routes, audits, corrections."""
-    from annotate._routing import audit_outcomes, corrections
+    from annotate._routing import audit_outcomes, audits_by_class, corrections
 
     state, routing = project.state, project.config.routing
     summary = state.routing_summary()
@@ -310,10 +310,12 @@ def _routing_section(project: LabellingProject) -> str:
     if summary is None:
         return head + "<p>No routing yet: it starts once a model is trained.</p>"
     fixes = corrections(project)
+    audited = audits_by_class(project)
     rows = []
     for label in project.labels:
         found = summary["thresholds"].get(label, {})
         reviewed, fixed = fixes["by_class"].get(label, (0, 0))
+        n_audits, confirmed = audited.get(label, (0, 0))
         rows.append(
             [
                 label,
@@ -322,6 +324,7 @@ def _routing_section(project: LabellingProject) -> str:
                 else (found.get("threshold") if found.get("threshold") is not None else "none"),
                 f"{found.get('n_correct', 0)}/{found.get('n_evidence', 0)}",
                 float(found.get("lower_bound", 0.0)),
+                f"{confirmed}/{n_audits}" if n_audits else "—",
                 reviewed,
                 (fixed / reviewed) if reviewed else "—",
             ]
@@ -342,6 +345,7 @@ def _routing_section(project: LabellingProject) -> str:
                 "threshold",
                 "evidence (correct/items)",
                 "lower bound",
+                "audits confirmed",
                 "reviewed",
                 "correction rate",
             ],

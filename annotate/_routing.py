@@ -35,6 +35,7 @@ __all__ = [
     "apply_routing",
     "audit_drafts",
     "audit_outcomes",
+    "audits_by_class",
     "check_routing",
     "corrections",
     "human_rule_mask",
@@ -105,6 +106,16 @@ def audit_outcomes(project: LabellingProject) -> list[bool]:
         for row in project.state.prediction_outcomes()
         if row["route"] == "audit" and row["final"] is not None
     ]
+
+
+def audits_by_class(project: LabellingProject) -> dict[str, tuple[int, int]]:
+    """Return machine label -> (audited, confirmed) over every labelled audit."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in project.state.prediction_outcomes():
+        if row["route"] == "audit" and row["final"] is not None:
+            out[row["predicted"]][0] += 1
+            out[row["predicted"]][1] += int(row["final"] == row["predicted"])
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def _verdict(project: LabellingProject) -> AuditVerdict:

@@ -92,7 +92,7 @@ def status_tables(project: LabellingProject) -> list[Table]:
 
 def routing_table(project: LabellingProject) -> Table:
     """Return the routing state: per-class thresholds, routes, audits, corrections."""
-    from annotate._routing import corrections
+    from annotate._routing import audits_by_class, corrections
 
     summary = project.state.routing_summary()
     config = project.config.routing
@@ -101,9 +101,18 @@ def routing_table(project: LabellingProject) -> Table:
         f"({config.confidence:.0%} one-sided lower bound)"
     )
     table = Table(title=title, title_justify="left")
-    for column in ("class", "threshold", "evidence", "lower bound", "auto", "corrected"):
+    for column in (
+        "class",
+        "threshold",
+        "evidence",
+        "lower bound",
+        "auto",
+        "audits confirmed",
+        "corrected",
+    ):
         table.add_column(column, justify="left" if column == "class" else "right")
     fixes = corrections(project)["by_class"]
+    audited = audits_by_class(project)
     if summary is None:
         table.caption = "no routing yet: it starts once a model is trained"
         return table
@@ -111,6 +120,7 @@ def routing_table(project: LabellingProject) -> Table:
     for label in project.labels:
         found = summary["thresholds"].get(label, {})
         reviewed, fixed = fixes.get(label, (0, 0))
+        n_audits, confirmed = audited.get(label, (0, 0))
         always = label in config.always_human_classes
         table.add_row(
             label,
@@ -120,6 +130,7 @@ def routing_table(project: LabellingProject) -> Table:
             f"{found.get('n_correct', 0)}/{found.get('n_evidence', 0)}",
             f"{found.get('lower_bound', 0.0):.3f}",
             str(auto.get(label, 0)),
+            f"{confirmed}/{n_audits}" if n_audits else "—",
             f"{fixed}/{reviewed}" if reviewed else "—",
         )
     counts = summary["counts"]
