@@ -91,7 +91,14 @@ def test_compare_runs_reads_a_real_mlflow_store(tmp_path: Path) -> None:
             X_sample=X[rows[:5]],
         )
         run_id, _, _ = tracker.log_cycle(entry, metric="macro_f1")
-        tracker.finish_cycle(run_id, entry, [{"item_id": "wine-000", "rank": 1, "score": 0.5}], {"pull": 0.1}, size)
+        # Routing metrics as a cycle logs them: the share the model is sure of (0.9 here)
+        # and how often it is right there, measured on the held-out rows.
+        sure = model.predict_proba(X).max(axis=1) >= 0.9
+        sure_test = model.predict_proba(X[test]).max(axis=1) >= 0.9
+        routing = {"routing.auto_share": float(sure.mean())}
+        if sure_test.any():
+            routing["audit.precision"] = float(np.mean(predicted[sure_test] == y[test][sure_test]))
+        tracker.finish_cycle(run_id, entry, [{"item_id": "wine-000", "rank": 1, "score": 0.5}], {"pull": 0.1}, size, routing)
     notebook = execute(
         "compare_runs.ipynb",
         {"MLFLOW_TRACKING_URI": tracker.uri, "LABELLOOP_EXPERIMENT": "labelloop/notebook"},
@@ -100,4 +107,6 @@ def test_compare_runs_reads_a_real_mlflow_store(tmp_path: Path) -> None:
     tables = [str(o["data"]["text/html"]) for o in outputs(notebook, "text/html")]
     assert any("cycle" in t and "macro_f1" in t for t in tables)
     assert any("champion" in t for t in tables)
-    assert len(outputs(notebook, "image/png")) >= 2  # metric plot and champion confusion matrix
+    assert any("machine_share" in t for t in tables)
+    # metric plot, human-in-the-loop plot, champion confusion matrix
+    assert len(outputs(notebook, "image/png")) >= 3
