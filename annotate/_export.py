@@ -74,7 +74,7 @@ def export_frame(project: LabellingProject) -> tuple[pd.DataFrame, dict[str, int
         )
     labelled = {r["item_id"] for r in records}
     pushed = set(state.task_map())
-    for item, route in sorted(state.routes().items()):
+    for item, route in sorted(state.routes("auto").items()):
         if route["route"] != "auto" or item in labelled or item in pushed:
             continue
         records.append(

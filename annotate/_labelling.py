@@ -176,15 +176,15 @@ def next_batch(
         for i, r in state.resolutions().items()
         if r.label is not None and i not in evaluation
     }
-    routes = state.routes() if config.routing.enabled else {}
-    machine = {i for i, r in routes.items() if r["route"] == "auto"}
+    routes = state.route_of() if config.routing.enabled else {}
+    machine = {i for i, r in routes.items() if r == "auto"}
     if only_route is not None:
         if not routes:
             raise ConfigError(
                 f"--route {only_route}: no routes yet (routing.enabled and a trained model "
                 "are needed; run a cycle first)"
             )
-        machine |= {i for i, r in routes.items() if r["route"] != only_route}
+        machine |= {i for i, r in routes.items() if r != only_route}
         machine |= set(pool.ids.tolist()) - set(routes)
     queued = state.queued_item_ids() | evaluation | machine
     seed = config.seed + int(state.get_meta("batches_made") or 0)
@@ -223,7 +223,7 @@ def next_batch(
             score,
             predicted[rank],
             confidence[rank],
-            route=routes[item]["route"] if item in routes else None,
+            route=routes.get(item),
         )
         for rank, (item, score) in enumerate(zip(query.ids, query.scores, strict=True))
     ]

@@ -226,16 +226,15 @@ def audit_drafts(
     """
     config, state = project.config, project.state
     audit = config.routing.audit
-    routes = state.routes()
     queued = state.queued_item_ids()
     summary = state.routing_summary() or {}
     suspended = bool(summary.get("audit", {}).get("suspended"))
     sent = sum(1 for row in state.prediction_outcomes() if row["route"] == "audit")
+    routes = state.routes("eligible" if suspended else "auto")
+    pool_ids = list(routes)
     if suspended:
-        pool_ids = [i for i, r in routes.items() if r["eligible"] and r["route"] != "auto"]
         wanted = audit.per_cycle_when_suspended
     else:
-        pool_ids = [i for i, r in routes.items() if r["route"] == "auto"]
         wanted = math.ceil(audit.rate * (len(pool_ids) + sent)) - sent
     busy = queued | {d.item_id for d in taken}
     candidates = sorted(i for i in pool_ids if i not in busy)

@@ -385,14 +385,27 @@ class StateStore:
             )
             self.set_meta("routing", json.dumps(summary), db)
 
-    def routes(self) -> dict[str, dict[str, Any]]:
-        """Return item id -> its current route, machine label, confidence, reason, model."""
+    def routes(self, where: str = "") -> dict[str, dict[str, Any]]:
+        """Return item id -> its current route, machine label, confidence, reason, model.
+
+        ``where`` narrows the rows: ``"auto"`` (machine-labelled) or ``"eligible"``
+        (would be machine-labelled, but automatic labelling is suspended).
+        """
+        condition = {
+            "": "",
+            "auto": " WHERE route = 'auto'",
+            "eligible": " WHERE eligible = 1 AND route != 'auto'",
+        }[where]
         cursor = self._db.execute(
             "SELECT item_id, route, predicted, confidence, eligible, reason, model_version, "
-            "cycle FROM routes"
+            f"cycle FROM routes{condition}"
         )
         keys = [c[0] for c in cursor.description]
         return {str(row[0]): dict(zip(keys, row, strict=True)) for row in cursor.fetchall()}
+
+    def route_of(self) -> dict[str, str]:
+        """Return item id -> route, for every routed item (lighter than :meth:`routes`)."""
+        return {str(i): str(r) for i, r in self._db.execute("SELECT item_id, route FROM routes")}
 
     def auto_item_ids(self) -> set[str]:
         """Return the items the machine labels now."""

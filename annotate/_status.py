@@ -116,7 +116,7 @@ def routing_table(project: LabellingProject) -> Table:
     if summary is None:
         table.caption = "no routing yet: it starts once a model is trained"
         return table
-    auto = Counter(r["predicted"] for r in project.state.routes().values() if r["route"] == "auto")
+    auto = Counter(r["predicted"] for r in project.state.routes("auto").values())
     for label in project.labels:
         found = summary["thresholds"].get(label, {})
         reviewed, fixed = fixes.get(label, (0, 0))
