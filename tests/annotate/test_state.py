@@ -1,0 +1,43 @@
+"""The state store: a file written before routing existed opens and keeps its batches."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from annotate._ls_translate import TaskDraft
+from annotate._state import StateStore
+
+OLD_BATCH_ITEMS = """
+CREATE TABLE batches (
+    batch_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, strategy TEXT NOT NULL,
+    model_version TEXT, status TEXT NOT NULL CHECK (status IN ('pending', 'pushed')),
+    n_items INTEGER NOT NULL);
+CREATE TABLE batch_items (
+    batch_id TEXT NOT NULL REFERENCES batches, item_id TEXT NOT NULL, rank INTEGER NOT NULL,
+    score REAL, predicted TEXT, confidence REAL, PRIMARY KEY (batch_id, item_id));
+INSERT INTO batches VALUES ('batch-00001', '2026-01-01T00:00:00+00:00', 'margin', 'm:v1',
+    'pushed', 1);
+INSERT INTO batch_items VALUES ('batch-00001', 'item-1', 1, 0.4, 'sports', 0.6);
+"""
+
+
+def test_a_state_file_from_before_routing_opens_and_keeps_its_guesses(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_BATCH_ITEMS)
+    db.close()
+    state = StateStore(path)
+    try:
+        (row,) = state.batch_items("batch-00001")
+        assert row["predicted"] == "sports" and row["route"] is None
+        # An old guess counts as a shown pre-annotation (it was shown then).
+        (outcome,) = state.prediction_outcomes()
+        assert outcome["route"] == "review" and outcome["model_version"] == "m:v1"
+        state.record_batch(
+            "batch-00002", [TaskDraft("item-2", {}, 1, 0.1, "tech", 0.9, "audit")], "margin", None
+        )
+        assert state.batch_items("batch-00002")[0]["route"] == "audit"
+    finally:
+        state.close()
+    StateStore(path).close()  # opening again does not migrate twice
