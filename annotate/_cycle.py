@@ -238,7 +238,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         ]
         extra: dict[str, float] = {}
         if config.routing.enabled:
-            fixes = corrections(project)
+            fixes = corrections(state.prediction_outcomes())
             extra = routing_metrics(state.routing_summary(), fixes)
             _log_corrections_per_version(project, tracker, fixes)
         after = tracker.finish_cycle(run_id, entry, chosen, seconds, len(train), extra)

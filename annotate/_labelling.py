@@ -125,7 +125,8 @@ def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingP
 
     kind = item_kind(config, pool)
     labels = label_set(config, pool)
-    check_routing(config, pool, labels)
+    if config.routing.enabled:
+        check_routing(config, pool, labels)
     xml = labeling_config(kind, labels, multiple=config.labelling.multiple)
     gateway = connect(workdir)  # fails before any state is touched
     path = state_path(workdir, config)

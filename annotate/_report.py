@@ -298,7 +298,7 @@ def _routing_simulation_section(folder: Path) -> str:
 
 def _routing_section(project: LabellingProject) -> str:
     """Human in the loop: thresholds and evidence, routes, audits, corrections."""
-    from annotate._routing import audit_outcomes, audits_by_class, corrections
+    from annotate._routing import audit_outcomes, class_rows, corrections
 
     state, routing = project.state, project.config.routing
     summary = state.routing_summary()
@@ -309,28 +309,27 @@ def _routing_section(project: LabellingProject) -> str:
     )
     if summary is None:
         return head + "<p>No routing yet: it starts once a model is trained.</p>"
-    fixes = corrections(project)
-    audited = audits_by_class(project)
+    outcomes = state.prediction_outcomes()
+    fixes = corrections(outcomes)
     rows = []
-    for label in project.labels:
-        found = summary["thresholds"].get(label, {})
-        reviewed, fixed = fixes["by_class"].get(label, (0, 0))
-        n_audits, confirmed = audited.get(label, (0, 0))
+    for row in class_rows(project):
+        n_audits, confirmed = row["audits"]
+        reviewed, fixed = row["corrections"]
         rows.append(
             [
-                label,
+                row["label"],
                 "people only"
-                if label in routing.always_human_classes
-                else (found.get("threshold") if found.get("threshold") is not None else "none"),
-                f"{found.get('n_correct', 0)}/{found.get('n_evidence', 0)}",
-                float(found.get("lower_bound", 0.0)),
+                if row["people_only"]
+                else (row["threshold"] if row["threshold"] is not None else "none"),
+                row["evidence"],
+                row["lower_bound"],
                 f"{confirmed}/{n_audits}" if n_audits else "—",
                 reviewed,
                 (fixed / reviewed) if reviewed else "—",
             ]
         )
     counts, audit = summary["counts"], summary["audit"]
-    audits = audit_outcomes(project)
+    audits = audit_outcomes(outcomes)
     verdict = ("SUSPENDED: " if audit["suspended"] else "") + str(audit["reason"])
     parts = [
         head,

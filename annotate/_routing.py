@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -27,6 +27,7 @@ from learners import (
     aligned_proba,
     audit_verdict,
     class_thresholds,
+    map_chunks,
     min_evidence,
     route_items,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "audit_outcomes",
     "audits_by_class",
     "check_routing",
+    "class_rows",
     "corrections",
     "human_rule_mask",
     "metric_name",
@@ -45,7 +47,7 @@ __all__ = [
 
 
 def check_routing(config: ProjectConfig, pool: Pool, labels: Sequence[str]) -> None:
-    """Check the routing section against the pool and the label set.
+    """Check the routing section against the pool and the label set (when routing is on).
 
     Raises
     ------
@@ -54,8 +56,6 @@ def check_routing(config: ProjectConfig, pool: Pool, labels: Sequence[str]) -> N
         the data does not have, or routing on a multi-label project.
     """
     routing = config.routing
-    if not routing.enabled:
-        return
     if config.labelling.multiple:
         raise ConfigError("routing.enabled: routing needs single-label items (labelling.multiple)")
     for label in routing.always_human_classes:
@@ -99,29 +99,37 @@ def human_rule_mask(frame: pd.DataFrame, rules: Sequence[HumanRule]) -> NDArray[
     return mask
 
 
-def audit_outcomes(project: LabellingProject) -> list[bool]:
+Outcomes = Sequence[dict[str, Any]]  # rows of StateStore.prediction_outcomes()
+
+
+def audit_outcomes(outcomes: Outcomes) -> list[bool]:
     """Return, oldest first, whether each labelled audit confirmed its machine label."""
     return [
         row["final"] == row["predicted"]
-        for row in project.state.prediction_outcomes()
+        for row in outcomes
         if row["route"] == "audit" and row["final"] is not None
     ]
 
 
-def audits_by_class(project: LabellingProject) -> dict[str, tuple[int, int]]:
-    """Return machine label -> (audited, confirmed) over every labelled audit."""
+def _tally(outcomes: Outcomes, route: str, key: str) -> dict[str, tuple[int, int]]:
+    """Count labelled outcomes of ``route`` by ``key``: (labelled, final == guess)."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in project.state.prediction_outcomes():
-        if row["route"] == "audit" and row["final"] is not None:
-            out[row["predicted"]][0] += 1
-            out[row["predicted"]][1] += int(row["final"] == row["predicted"])
-    return {k: (v[0], v[1]) for k, v in out.items()}
+    for row in outcomes:
+        if row["route"] == route and row["final"] is not None:
+            out[str(row[key])][0] += 1
+            out[str(row[key])][1] += int(row["final"] == row["predicted"])
+    return {k: (v[0], v[1]) for k, v in sorted(out.items())}
+
+
+def audits_by_class(outcomes: Outcomes) -> dict[str, tuple[int, int]]:
+    """Return machine label -> (audited, confirmed) over every labelled audit."""
+    return _tally(outcomes, "audit", "predicted")
 
 
 def _verdict(project: LabellingProject) -> AuditVerdict:
     routing = project.config.routing
     return audit_verdict(
-        audit_outcomes(project),
+        audit_outcomes(project.state.prediction_outcomes()),
         target=routing.target_precision,
         confidence=routing.confidence,
         min_audits=routing.audit.min_audits,
@@ -166,7 +174,10 @@ def apply_routing(
     if open_ids.size:
         keep = human_rule_mask(pool.frame, routing.always_human)[open_mask]
         routed = route_items(
-            _proba_in_chunks(model, X, pool.positions(open_ids.tolist()), labels),
+            map_chunks(
+                X[pool.positions(open_ids.tolist())],
+                lambda block: aligned_proba(model, block, labels),
+            ),
             labels,
             thresholds,
             review_min_confidence=routing.review_min_confidence,
@@ -174,7 +185,6 @@ def apply_routing(
             always_human_classes=routing.always_human_classes,
             auto_allowed=not verdict.suspended,
         )
-        eligible = (routed.routes == "auto") | (routed.reasons == "automatic labelling suspended")
         rows = [
             (str(i), str(r), str(p), float(c), bool(e), str(why))
             for i, r, p, c, e, why in zip(
@@ -182,7 +192,7 @@ def apply_routing(
                 routed.routes,
                 routed.predicted,
                 routed.confidence,
-                eligible,
+                routed.eligible,
                 routed.reasons,
                 strict=True,
             )
@@ -204,16 +214,6 @@ def apply_routing(
     return summary
 
 
-def _proba_in_chunks(
-    model: Any, X: FeatureMatrix, rows: NDArray[np.intp], labels: Sequence[str]
-) -> NDArray[np.float64]:
-    parts = [
-        aligned_proba(model, X[rows[start : start + 20_000]], labels)
-        for start in range(0, rows.size, 20_000)
-    ]
-    return np.vstack(parts) if parts else np.zeros((0, len(labels)))
-
-
 def audit_drafts(
     project: LabellingProject, cycle: int, taken: Sequence[TaskDraft]
 ) -> list[TaskDraft]:
@@ -229,7 +229,7 @@ def audit_drafts(
     queued = state.queued_item_ids()
     summary = state.routing_summary() or {}
     suspended = bool(summary.get("audit", {}).get("suspended"))
-    sent = sum(1 for row in state.prediction_outcomes() if row["route"] == "audit")
+    sent = state.items_sent_on("audit")
     routes = state.routes("eligible" if suspended else "auto")
     pool_ids = list(routes)
     if suspended:
@@ -256,25 +256,47 @@ def audit_drafts(
     ]
 
 
-def corrections(project: LabellingProject) -> dict[str, dict[str, tuple[int, int]]]:
+def corrections(outcomes: Outcomes) -> dict[str, dict[str, tuple[int, int]]]:
     """Count the pre-annotations people corrected: ``by_class`` and ``by_version``.
 
     Only ``review`` items count (their guess was shown); each entry is
     (reviewed, corrected), keyed by the model's label or by the model version.
     """
-    by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    by_version: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in project.state.prediction_outcomes():
-        if row["route"] != "review" or row["final"] is None:
-            continue
-        corrected = int(row["final"] != row["predicted"])
-        for table, key in ((by_class, row["predicted"]), (by_version, row["model_version"])):
-            table[str(key)][0] += 1
-            table[str(key)][1] += corrected
-    return {
-        "by_class": {k: (v[0], v[1]) for k, v in sorted(by_class.items())},
-        "by_version": {k: (v[0], v[1]) for k, v in by_version.items()},
-    }
+    fixes = {}
+    for name, key in (("by_class", "predicted"), ("by_version", "model_version")):
+        fixes[name] = {k: (n, n - kept) for k, (n, kept) in _tally(outcomes, "review", key).items()}
+    return fixes
+
+
+def class_rows(project: LabellingProject) -> list[dict[str, Any]]:
+    """Return, per class, what status and report show (empty before the first routing).
+
+    Each row: the threshold and its evidence, machine labels now, audits (audited,
+    confirmed) and review corrections (reviewed, corrected).
+    """
+    summary = project.state.routing_summary()
+    if summary is None:
+        return []
+    outcomes = project.state.prediction_outcomes()
+    audited = audits_by_class(outcomes)
+    fixes = corrections(outcomes)["by_class"]
+    auto = Counter(r["predicted"] for r in project.state.routes("auto").values())
+    rows = []
+    for label in project.labels:
+        found = summary["thresholds"].get(label, {})
+        rows.append(
+            {
+                "label": label,
+                "people_only": label in project.config.routing.always_human_classes,
+                "threshold": found.get("threshold"),
+                "evidence": f"{found.get('n_correct', 0)}/{found.get('n_evidence', 0)}",
+                "lower_bound": float(found.get("lower_bound", 0.0)),
+                "auto": auto.get(label, 0),
+                "audits": audited.get(label, (0, 0)),
+                "corrections": fixes.get(label, (0, 0)),
+            }
+        )
+    return rows
 
 
 def metric_name(text: str) -> str:

@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """Return a query's rows as dicts keyed by column name."""
+    keys = [c[0] for c in cursor.description]
+    return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+
 def now() -> str:
     """Return the current UTC time as ISO 8601."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -244,8 +250,7 @@ class StateStore:
             "SELECT annotation_id, task_id, item_id, labels, status, annotator, created_at, "
             "updated_at, note FROM annotations ORDER BY annotation_id"
         )
-        keys = [c[0] for c in cursor.description]
-        rows = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+        rows = _dicts(cursor)
         for row in rows:
             row["labels"] = json.loads(row["labels"])
         return rows
@@ -349,8 +354,7 @@ class StateStore:
             "SELECT cycle, started_at, finished_at, status, n_labels, metrics, model_version, "
             "run_id, batch_id FROM cycles ORDER BY cycle"
         )
-        keys = [c[0] for c in cursor.description]
-        rows = [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+        rows = _dicts(cursor)
         for row in rows:
             row["metrics"] = json.loads(row["metrics"] or "{}")
         return rows
@@ -400,8 +404,7 @@ class StateStore:
             "SELECT item_id, route, predicted, confidence, eligible, reason, model_version, "
             f"cycle FROM routes{condition}"
         )
-        keys = [c[0] for c in cursor.description]
-        return {str(row[0]): dict(zip(keys, row, strict=True)) for row in cursor.fetchall()}
+        return {str(row["item_id"]): row for row in _dicts(cursor)}
 
     def route_of(self) -> dict[str, str]:
         """Return item id -> route, for every routed item (lighter than :meth:`routes`)."""
@@ -417,6 +420,13 @@ class StateStore:
         """Return the last cycle's routing summary (thresholds, counts, audit verdict)."""
         stored = self.get_meta("routing")
         return None if stored is None else dict(json.loads(stored))
+
+    def items_sent_on(self, route: str) -> int:
+        """Return how many batch items were sent on ``route`` (e.g. ``audit``)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM batch_items WHERE route = ?", (route,)
+        ).fetchone()
+        return int(row[0])
 
     def prediction_outcomes(self) -> list[dict[str, Any]]:
         """Return every pushed item that carried a model guess, with its final label.

@@ -92,7 +92,7 @@ def status_tables(project: LabellingProject) -> list[Table]:
 
 def routing_table(project: LabellingProject) -> Table:
     """Return the routing state: per-class thresholds, routes, audits, corrections."""
-    from annotate._routing import audits_by_class, corrections
+    from annotate._routing import class_rows
 
     summary = project.state.routing_summary()
     config = project.config.routing
@@ -111,25 +111,21 @@ def routing_table(project: LabellingProject) -> Table:
         "corrected",
     ):
         table.add_column(column, justify="left" if column == "class" else "right")
-    fixes = corrections(project)["by_class"]
-    audited = audits_by_class(project)
     if summary is None:
         table.caption = "no routing yet: it starts once a model is trained"
         return table
-    auto = Counter(r["predicted"] for r in project.state.routes("auto").values())
-    for label in project.labels:
-        found = summary["thresholds"].get(label, {})
-        reviewed, fixed = fixes.get(label, (0, 0))
-        n_audits, confirmed = audited.get(label, (0, 0))
-        always = label in config.always_human_classes
+    for row in class_rows(project):
+        n_audits, confirmed = row["audits"]
+        reviewed, fixed = row["corrections"]
+        threshold = row["threshold"]
         table.add_row(
-            label,
+            row["label"],
             "people only"
-            if always
-            else (f"{found['threshold']:.3f}" if found.get("threshold") is not None else "none"),
-            f"{found.get('n_correct', 0)}/{found.get('n_evidence', 0)}",
-            f"{found.get('lower_bound', 0.0):.3f}",
-            str(auto.get(label, 0)),
+            if row["people_only"]
+            else (f"{threshold:.3f}" if threshold is not None else "none"),
+            row["evidence"],
+            f"{row['lower_bound']:.3f}",
+            str(row["auto"]),
             f"{confirmed}/{n_audits}" if n_audits else "—",
             f"{fixed}/{reviewed}" if reviewed else "—",
         )

@@ -233,11 +233,7 @@ def _simulate_routing(
     from annotate._simulate_routing import routing_rows, routing_table, run_routing, write_routing
     from learners import draw_evaluation_set
 
-    check_routing(
-        config.model_copy(update={"routing": config.routing.model_copy(update={"enabled": True})}),
-        pool,
-        pool.classes,
-    )
+    check_routing(config, pool, pool.classes)
     n_eval = draw_evaluation_set(len(pool), config.evaluation.size, seeds[0]).size
     per_run = 1 + expected_steps(  # routing records the pool once more, after the last batch
         len(pool) - n_eval,

@@ -42,65 +42,41 @@ def turnaround() -> None:
     _run_and_save("turnaround", cycle_bench, width=150)
 
 
+def _simulate(pool: str, out: str, *args: str) -> None:
+    """Run `labelloop simulate` on a bundled pool's config, its table on the terminal."""
+    command = [sys.executable, "-m", "annotate.cli", "simulate"]
+    command += ["--config", f"configs/{pool}.yaml", "--out", str(OUT / out), *args]
+    subprocess.run(command, check=True)
+
+
 def simulations() -> None:
     """The strategy comparison tables on the three bundled pools (a few minutes)."""
     runs = [
-        (
-            "digits.yaml",
-            "margin,entropy,least_confidence,diverse_margin,qbc_vote_entropy,random",
-            "5",
-        ),
-        ("wine.yaml", "margin,entropy,diverse_margin,random", "5"),
-        ("bbc_news.yaml", "margin,entropy,diverse_margin,random", "5"),
+        ("digits", "margin,entropy,least_confidence,diverse_margin,qbc_vote_entropy,random"),
+        ("wine", "margin,entropy,diverse_margin,random"),
+        ("bbc_news", "margin,entropy,diverse_margin,random"),
     ]
-    for config, strategies, seeds in runs:
-        name = config.removesuffix(".yaml")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "annotate.cli",
-                "simulate",
-                "--config",
-                f"configs/{config}",
-                "--out",
-                str(OUT / f"sim-{name}"),
-                "--strategies",
-                strategies,
-                "--seeds",
-                seeds,
-            ],
-            check=True,
-        )
+    for pool, strategies in runs:
+        _simulate(pool, f"sim-{pool}", "--strategies", strategies, "--seeds", "5")
 
 
 def routing() -> None:
     """Human in the loop on the bundled pools: machine share and precision against gold."""
     runs = [
-        ("bbc_news.yaml", []),
-        ("digits.yaml", ["--eval-size", "0.4", "--budget", "300"]),
-        ("wine.yaml", []),
+        ("bbc_news", []),
+        ("digits", ["--eval-size", "0.4", "--budget", "300"]),
+        ("wine", []),
     ]
-    for config, extra in runs:
-        name = config.removesuffix(".yaml")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "annotate.cli",
-                "simulate",
-                "--config",
-                f"configs/{config}",
-                "--out",
-                str(OUT / f"routing-{name}"),
-                "--routing",
-                "--strategies",
-                "margin,random",
-                "--seeds",
-                "3",
-                *extra,
-            ],
-            check=True,
+    for pool, extra in runs:
+        _simulate(
+            pool,
+            f"routing-{pool}",
+            "--routing",
+            "--strategies",
+            "margin,random",
+            "--seeds",
+            "3",
+            *extra,
         )
 
 

@@ -183,12 +183,17 @@ def class_thresholds(
 
 @dataclass(frozen=True)
 class Routing:
-    """The route of each item, with the model's label and confidence and why."""
+    """The route of each item, with the model's label and confidence and why.
+
+    ``eligible`` marks the items the machine labels, or would label were automatic
+    labelling not suspended (they pass their class threshold and no rule keeps them).
+    """
 
     routes: NDArray[np.str_]
     predicted: NDArray[np.object_]
     confidence: NDArray[np.float64]
     reasons: NDArray[np.object_]
+    eligible: NDArray[np.bool_]
 
     def counts(self) -> dict[str, int]:
         """Return the number of items on each route."""
@@ -227,7 +232,7 @@ def route_items(
     n = proba.shape[0]
     if n == 0:
         empty = np.zeros(0, dtype=object)
-        return Routing(np.zeros(0, dtype="<U6"), empty, np.zeros(0), empty)
+        return Routing(np.zeros(0, dtype="<U6"), empty, np.zeros(0), empty, np.zeros(0, bool))
     best = proba.argmax(axis=1)
     predicted = np.asarray(labels, dtype=object)[best]
     conf = proba.max(axis=1)
@@ -254,13 +259,15 @@ def route_items(
     kept_class = np.isin(predicted.astype(str), list(always_human_classes))
     routes[kept_class] = "human"
     reasons[kept_class] = "class is always labelled by people"
+    kept = kept_class
     if always_human is not None:
         mask = np.asarray(always_human, dtype=bool)
         if mask.shape != (n,):
             raise ValueError(f"always_human has shape {mask.shape}; expected ({n},)")
         routes[mask] = "human"
         reasons[mask] = "matches an always-human rule"
-    return Routing(routes, predicted, conf.astype(np.float64), reasons)
+        kept = kept | mask
+    return Routing(routes, predicted, conf.astype(np.float64), reasons, passes & ~kept)
 
 
 @dataclass(frozen=True)

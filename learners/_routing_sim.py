@@ -162,11 +162,10 @@ def simulate_routing(
             auto[open_rows[routes == "auto"]] = True
             # Audits: keep audited machine labels at the audit rate of all machine labels;
             # while suspended, a few would-be machine labels are audited every step.
+            eligible = routing.eligible
             if suspended:
-                eligible = routing.reasons == "automatic labelling suspended"
                 wanted = policy.audits_when_suspended
             else:
-                eligible = routes == "auto"
                 done = int(audited.sum())
                 wanted = math.ceil(policy.audit_rate * (int(eligible.sum()) + done)) - done
             pick = np.flatnonzero(eligible)

@@ -91,7 +91,7 @@ def map_chunks(
     ----------
     X : array or sparse matrix of shape (n_items, n_features)
     function : callable
-        Maps a block of rows to one float per row.
+        Maps a block of rows to one float (or one row of floats) per row.
     chunk_rows : int
         Rows per chunk.
     n_threads : int
@@ -99,7 +99,7 @@ def map_chunks(
 
     Returns
     -------
-    numpy.ndarray of shape (n_items,)
+    numpy.ndarray of shape (n_items,) or (n_items, k)
     """
     n_rows = X.shape[0]
     starts = range(0, n_rows, chunk_rows)

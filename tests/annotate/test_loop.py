@@ -33,14 +33,17 @@ def wine_config(tmp_path: Path, name: str, extra: str = "") -> Path:
     return path
 
 
-def annotate_waiting(project: Any, credentials: Credentials) -> int:
-    """Label every task that has no annotation yet with its gold label, as a person would."""
+def label_tasks(project: Any, credentials: Credentials, choose: Any) -> int:
+    """Label unannotated tasks with ``choose(item_id, batch row)`` (None: not yet)."""
     ls = api(credentials)
-    gold = dict(zip(project.pool.ids.tolist(), project.pool.labels.tolist(), strict=True))
     annotated = {r["task_id"] for r in project.state.annotation_rows()}
+    rows = {r["item_id"]: r for r in project.state.prediction_outcomes()}
     done = 0
     for item, task in project.state.task_map().items():
         if task in annotated or list(ls.annotations.list(id=task)):
+            continue
+        label = choose(item, rows.get(item))
+        if label is None:  # left for later
             continue
         ls.annotations.create(
             id=task,
@@ -49,12 +52,18 @@ def annotate_waiting(project: Any, credentials: Credentials) -> int:
                     "from_name": "label",
                     "to_name": "table",
                     "type": "choices",
-                    "value": {"choices": [gold[item]]},
+                    "value": {"choices": [label]},
                 }
             ],
         )
         done += 1
     return done
+
+
+def annotate_waiting(project: Any, credentials: Credentials) -> int:
+    """Label every task that has no annotation yet with its gold label, as a person would."""
+    gold = dict(zip(project.pool.ids.tolist(), project.pool.labels.tolist(), strict=True))
+    return label_tasks(project, credentials, lambda item, row: str(gold[item]))
 
 
 def check_invariants(project: Any, credentials: Credentials) -> None:

@@ -19,6 +19,7 @@ from annotate._routing import human_rule_mask
 from annotate._tracking import Tracker
 from annotate.cli import main
 from tests.annotate.test_label_studio import api
+from tests.annotate.test_loop import label_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -40,33 +41,6 @@ def routed_wine_config(tmp_path: Path, name: str) -> Path:
         "  audit: {rate: 0.1, min_audits: 4, window: 6, per_cycle_when_suspended: 6}\n"
     )
     return path
-
-
-def label_tasks(project: Any, credentials: Credentials, choose: Any) -> int:
-    """Label unannotated tasks with ``choose(item_id, batch row)`` (None: not yet)."""
-    ls = api(credentials)
-    annotated = {r["task_id"] for r in project.state.annotation_rows()}
-    rows = {r["item_id"]: r for r in project.state.prediction_outcomes()}
-    done = 0
-    for item, task in project.state.task_map().items():
-        if task in annotated or list(ls.annotations.list(id=task)):
-            continue
-        label = choose(item, rows.get(item))
-        if label is None:  # left for later
-            continue
-        ls.annotations.create(
-            id=task,
-            result=[
-                {
-                    "from_name": "label",
-                    "to_name": "table",
-                    "type": "choices",
-                    "value": {"choices": [label]},
-                }
-            ],
-        )
-        done += 1
-    return done
 
 
 def test_routes_audits_corrections_and_export(
