@@ -1,12 +1,23 @@
-"""labelloop annotate: config, the command line, Label Studio, the state store, MLflow, the loop.
+"""labelloop annotate: configs, Label Studio, the state store, the loop, MLflow, the CLI.
 
-The names below are the public API that notebooks and scripts use.
+The names below are the public API that notebooks and scripts use. They are loaded on
+first use, so that importing the package (and running ``labelloop --help``) stays fast.
+
+Subpackages, lower layers first (a module imports only from its own layer or below):
+``errors``, ``config``, ``state``, ``labelstudio``, ``loop``, ``simulation``,
+``reporting``, ``cli``.
 """
 
-from annotate._config import ProjectConfig, load_config
-from annotate._plots import plot_curves
-from annotate._simulate import SimulationReport, run_simulations
-from annotate._tracking import tracking_uri
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labelloop.annotate.config.schema import ProjectConfig, load_config
+    from labelloop.annotate.loop.tracking import tracking_uri
+    from labelloop.annotate.reporting.plots import plot_curves
+    from labelloop.annotate.simulation.curves import SimulationReport, run_simulations
 
 __all__ = [
     "ProjectConfig",
@@ -16,3 +27,19 @@ __all__ = [
     "run_simulations",
     "tracking_uri",
 ]
+
+_HOMES = {
+    "ProjectConfig": "labelloop.annotate.config.schema",
+    "load_config": "labelloop.annotate.config.schema",
+    "tracking_uri": "labelloop.annotate.loop.tracking",
+    "plot_curves": "labelloop.annotate.reporting.plots",
+    "SimulationReport": "labelloop.annotate.simulation.curves",
+    "run_simulations": "labelloop.annotate.simulation.curves",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'labelloop.annotate' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -44,7 +44,7 @@ def turnaround() -> None:
 
 def _simulate(pool: str, out: str, *args: str) -> None:
     """Run `labelloop simulate` on a bundled pool's config, its table on the terminal."""
-    command = [sys.executable, "-m", "annotate.cli", "simulate"]
+    command = [sys.executable, "-m", "labelloop.annotate.cli.main", "simulate"]
     command += ["--config", f"configs/{pool}.yaml", "--out", str(OUT / out), *args]
     subprocess.run(command, check=True)
 

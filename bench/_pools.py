@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from datasets import load_demo_pool
+from labelloop.datasets import load_demo_pool
 
 
 def bbc_frame(size: int, *, id_prefix: str = "doc", max_chars: int | None = None) -> pd.DataFrame:

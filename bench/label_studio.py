@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from annotate._ls_client import connect, sdk_client
-from annotate._ls_server import free_port, start_server, stop_server
-from annotate._ls_sync import prepare_batch, pull_labels, push_pending
-from annotate._ls_translate import TaskDraft, labeling_config
-from annotate._state import StateStore
 from bench._pools import bbc_frame
-from datasets import TfidfFeaturizer, featurize, pool_from_frame
+from labelloop.annotate.labelstudio.client import connect, sdk_client
+from labelloop.annotate.labelstudio.server import free_port, start_server, stop_server
+from labelloop.annotate.labelstudio.sync import prepare_batch, pull_labels, push_pending
+from labelloop.annotate.labelstudio.translate import labeling_config
+from labelloop.annotate.state.records import TaskDraft
+from labelloop.annotate.state.store import StateStore
+from labelloop.datasets import TfidfFeaturizer, featurize, pool_from_frame
 
 
 @dataclass

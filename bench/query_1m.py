@@ -20,7 +20,7 @@ from modAL.models import ActiveLearner
 from modAL.uncertainty import margin_sampling as modal_margin_sampling
 from sklearn.linear_model import LogisticRegression
 
-from learners import apply_modal_shim, diverse_margin_sampling, margin_sampling
+from labelloop.learners import apply_modal_shim, diverse_margin_sampling, margin_sampling
 
 N_ITEMS, N_FEATURES, N_CLASSES, N_LABELLED, BATCH = 1_000_000, 300, 10, 2_000, 100
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotate._config import ProjectConfig
-from annotate._cycle import run_cycle
-from annotate._labelling import open_project
-from annotate._ls_client import sdk_client
-from annotate._ls_server import free_port, start_server, stop_server
-from annotate._project import load_project_pool, project_features
-from annotate._tracking import Tracker
 from bench._pools import bbc_frame
+from labelloop.annotate.config.schema import ProjectConfig
+from labelloop.annotate.labelstudio.client import sdk_client
+from labelloop.annotate.labelstudio.server import free_port, start_server, stop_server
+from labelloop.annotate.loop.cycle import run_cycle
+from labelloop.annotate.loop.features import load_project_pool, project_features
+from labelloop.annotate.loop.project import open_project
+from labelloop.annotate.loop.tracking import Tracker
 
 
 @dataclass

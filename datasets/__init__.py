@@ -2,36 +2,52 @@
 
 This is labelloop's own ``datasets`` package; it is unrelated to Hugging Face
 ``datasets``, which labelloop never installs.
+
+Names load on first use, so importing the package, or one error class from it,
+stays cheap.
 """
 
-from datasets._demo import DEMO_POOLS, load_demo_pool
-from datasets._errors import (
-    ColumnError,
-    DataError,
-    DataFileError,
-    DuplicateIdError,
-    EmptyTextError,
-    FeatureValueError,
-    LabelError,
-)
-from datasets._featurizers import (
-    EmbeddingFeaturizer,
-    FeatureMatrix,
-    Featurizer,
-    NumericFeaturizer,
-    TfidfFeaturizer,
-    cache_key,
-    featurize,
-)
-from datasets._loaders import SUPPORTED_SUFFIXES, load_pool, pool_from_frame, read_table
-from datasets._pool import Pool
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labelloop.datasets._demo import DEMO_POOLS, load_demo_pool
+    from labelloop.datasets._errors import (
+        ColumnError,
+        DataError,
+        DataFileError,
+        DuplicateIdError,
+        EmptyTextError,
+        FeatureValueError,
+        LabelError,
+        LabelloopError,
+        MissingExtraError,
+        UnknownDemoPoolError,
+    )
+    from labelloop.datasets._featurizers import (
+        EmbeddingFeaturizer,
+        FeatureMatrix,
+        Featurizer,
+        NumericFeaturizer,
+        TfidfFeaturizer,
+        cache_key,
+        featurize,
+    )
+    from labelloop.datasets._loaders import (
+        SUPPORTED_SUFFIXES,
+        load_pool,
+        pool_from_frame,
+        read_table,
+    )
+    from labelloop.datasets._pool import Pool
 
 __labelloop__ = True
 
 __all__ = [
-    "DEMO_POOLS",
-    "SUPPORTED_SUFFIXES",
     "ColumnError",
+    "DEMO_POOLS",
     "DataError",
     "DataFileError",
     "DuplicateIdError",
@@ -41,9 +57,13 @@ __all__ = [
     "FeatureValueError",
     "Featurizer",
     "LabelError",
+    "LabelloopError",
+    "MissingExtraError",
     "NumericFeaturizer",
     "Pool",
+    "SUPPORTED_SUFFIXES",
     "TfidfFeaturizer",
+    "UnknownDemoPoolError",
     "cache_key",
     "featurize",
     "load_demo_pool",
@@ -51,3 +71,43 @@ __all__ = [
     "pool_from_frame",
     "read_table",
 ]
+
+_HOMES = {
+    "ColumnError": "labelloop.datasets._errors",
+    "DEMO_POOLS": "labelloop.datasets._demo",
+    "DataError": "labelloop.datasets._errors",
+    "DataFileError": "labelloop.datasets._errors",
+    "DuplicateIdError": "labelloop.datasets._errors",
+    "EmbeddingFeaturizer": "labelloop.datasets._featurizers",
+    "EmptyTextError": "labelloop.datasets._errors",
+    "FeatureMatrix": "labelloop.datasets._featurizers",
+    "FeatureValueError": "labelloop.datasets._errors",
+    "Featurizer": "labelloop.datasets._featurizers",
+    "LabelError": "labelloop.datasets._errors",
+    "LabelloopError": "labelloop.datasets._errors",
+    "MissingExtraError": "labelloop.datasets._errors",
+    "NumericFeaturizer": "labelloop.datasets._featurizers",
+    "Pool": "labelloop.datasets._pool",
+    "SUPPORTED_SUFFIXES": "labelloop.datasets._loaders",
+    "TfidfFeaturizer": "labelloop.datasets._featurizers",
+    "UnknownDemoPoolError": "labelloop.datasets._errors",
+    "cache_key": "labelloop.datasets._featurizers",
+    "featurize": "labelloop.datasets._featurizers",
+    "load_demo_pool": "labelloop.datasets._demo",
+    "load_pool": "labelloop.datasets._loaders",
+    "pool_from_frame": "labelloop.datasets._loaders",
+    "read_table": "labelloop.datasets._loaders",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

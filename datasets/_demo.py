@@ -7,8 +7,9 @@ from importlib import resources
 import pandas as pd
 from sklearn.datasets import load_digits, load_wine
 
-from datasets._loaders import pool_from_frame
-from datasets._pool import Pool
+from labelloop.datasets._errors import UnknownDemoPoolError
+from labelloop.datasets._loaders import pool_from_frame
+from labelloop.datasets._pool import Pool
 
 __all__ = ["DEMO_POOLS", "load_demo_pool"]
 
@@ -33,7 +34,7 @@ def load_demo_pool(name: str) -> Pool:
 
     Raises
     ------
-    KeyError
+    UnknownDemoPoolError
         For an unknown name, listing the known ones.
 
     Examples
@@ -48,7 +49,7 @@ def load_demo_pool(name: str) -> Pool:
         return _digits()
     if name == "wine":
         return _wine()
-    raise KeyError(f"unknown demo pool {name!r}; known: {', '.join(DEMO_POOLS)}")
+    raise UnknownDemoPoolError(f"unknown demo pool {name!r}; known: {', '.join(DEMO_POOLS)}")
 
 
 def _bbc_news() -> Pool:

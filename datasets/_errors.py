@@ -1,4 +1,24 @@
-"""Typed errors for bad input files; each message is one line naming the file and field."""
+"""labelloop's one error tree, rooted here because ``datasets`` is the lowest layer.
+
+Every error labelloop raises on purpose derives from :class:`LabelloopError`; the
+command line prints it as one line (``error: ...``) and exits 1. Anything else is a bug
+and keeps its traceback. The tree::
+
+    LabelloopError
+    ├── DataError (also ValueError)           bad pool file or pool data     (datasets)
+    │   ├── DataFileError, ColumnError, DuplicateIdError, EmptyTextError,
+    │   │   FeatureValueError, LabelError, UnknownDemoPoolError
+    ├── MissingExtraError (also ImportError)  an optional extra is not installed
+    ├── LearnerError (also ValueError)        a query or fit that cannot be done (learners)
+    │   ├── EmptyPoolError, PoolExhaustedError, NotEnoughLabelsError,
+    │   │   UnknownStrategyError, UnknownItemError, EvaluationSetError
+    ├── ConfigError (also ValueError)         a project config or option is wrong (annotate)
+    ├── LabelStudioError                      Label Studio refused or is unreachable;
+    │   │                                     ``status`` and ``body`` of the HTTP answer
+    │   └── ServerError                       the embedded server cannot start or stop
+    ├── ProjectBusyError                      another process holds the project's lock
+    └── TrackingError                         MLflow refused or is unreachable
+"""
 
 from __future__ import annotations
 
@@ -10,10 +30,21 @@ __all__ = [
     "EmptyTextError",
     "FeatureValueError",
     "LabelError",
+    "LabelloopError",
+    "MissingExtraError",
+    "UnknownDemoPoolError",
 ]
 
 
-class DataError(ValueError):
+class LabelloopError(Exception):
+    """Root of every error labelloop raises on purpose; its message is one line."""
+
+
+class MissingExtraError(LabelloopError, ImportError):
+    """An optional extra (e.g. the sentence-embedding model) is not installed."""
+
+
+class DataError(LabelloopError, ValueError):
     """Base class of every error raised for a bad pool file or bad pool data."""
 
 
@@ -39,3 +70,7 @@ class FeatureValueError(DataError):
 
 class LabelError(DataError):
     """The label column cannot support classification (fewer than two classes)."""
+
+
+class UnknownDemoPoolError(DataError):
+    """A ``bundled:NAME`` pool that labelloop does not ship."""

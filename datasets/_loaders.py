@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets._errors import (
+from labelloop.datasets._errors import (
     ColumnError,
     DataFileError,
     DuplicateIdError,
@@ -20,7 +20,7 @@ from datasets._errors import (
     FeatureValueError,
     LabelError,
 )
-from datasets._pool import Pool
+from labelloop.datasets._pool import Pool
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_pool", "pool_from_frame", "read_table"]
 

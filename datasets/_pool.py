@@ -37,7 +37,7 @@ class Pool:
     >>> import pandas as pd
     >>> frame = pd.DataFrame({"text": ["a b", "c d"], "y": ["x", "z"]}, index=["i1", "i2"])
     >>> pool = Pool(frame, text_column="text", feature_columns=(), label_column="y")
-    >>> len(pool), list(pool.ids)
+    >>> len(pool), pool.ids.tolist()
     (2, ['i1', 'i2'])
     """
 

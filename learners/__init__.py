@@ -1,87 +1,104 @@
 """labelloop learners: acquisition scores and strategies, the active learner, stopping, evaluation.
 
-modAL runs underneath; importing this package applies the scikit-learn >= 1.8
-compatibility shim (see :mod:`learners._modal_compat`).
+modAL runs underneath; the first use of a name from this package applies the
+scikit-learn >= 1.8 compatibility shim (see :mod:`learners._modal_compat`).
+
+Names load on first use (``labelloop.learners.margin_scores`` imports its module
+then), so importing the package, or one error class from it, stays cheap.
 """
 
-from learners._committee import BaggingCommittee, qbc_consensus_entropy, qbc_vote_entropy
-from learners._curves import Spread, area_under_curve, labels_to_reach, spread
-from learners._density import information_density_sampling
-from learners._diversity import diverse_margin_sampling, kmeans_cold_start, ranked_batch_sampling
-from learners._errors import EmptyPoolError, LearnerError, NotEnoughLabelsError, PoolExhaustedError
-from learners._evaluation import Metrics, aligned_proba, evaluate
-from learners._learner import ItemQuery, PoolLearner
-from learners._modal_compat import apply_modal_shim, modal_needs_shim
-from learners._routing import (
-    AuditVerdict,
-    ClassThreshold,
-    Route,
-    Routing,
-    audit_verdict,
-    class_thresholds,
-    min_evidence,
-    precision_bounds,
-    route_items,
-)
-from learners._routing_sim import RoutingPolicy, RoutingRun, RoutingStep, simulate_routing
-from learners._scores import (
-    entropy_scores,
-    least_confidence_scores,
-    linear_proba,
-    map_chunks,
-    margin_scores,
-    score_pool,
-)
-from learners._selection import Query, top_n
-from learners._simulation import (
-    CurvePoint,
-    SimulationRun,
-    draw_evaluation_set,
-    full_pool_metrics,
-    simulate,
-)
-from learners._stopping import (
-    OverallUncertainty,
-    StabilizingPredictions,
-    StoppingCriterion,
-    Verdict,
-)
-from learners._strategies import (
-    COLD_START_STRATEGIES,
-    STRATEGIES,
-    QueryFunction,
-    Strategy,
-    get_strategy,
-)
-from learners._types import Matrix, ProbabilisticClassifier
-from learners._uncertainty import (
-    entropy_sampling,
-    least_confidence_sampling,
-    margin_sampling,
-    random_sampling,
-)
+from __future__ import annotations
 
-apply_modal_shim()
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labelloop.learners._committee import (
+        BaggingCommittee,
+        qbc_consensus_entropy,
+        qbc_vote_entropy,
+    )
+    from labelloop.learners._curves import Spread, area_under_curve, labels_to_reach, spread
+    from labelloop.learners._density import information_density_sampling
+    from labelloop.learners._diversity import (
+        diverse_margin_sampling,
+        kmeans_cold_start,
+        ranked_batch_sampling,
+    )
+    from labelloop.learners._errors import (
+        EmptyPoolError,
+        EvaluationSetError,
+        LearnerError,
+        NotEnoughLabelsError,
+        PoolExhaustedError,
+        UnknownItemError,
+        UnknownStrategyError,
+    )
+    from labelloop.learners._evaluation import Metrics, aligned_proba, evaluate
+    from labelloop.learners._learner import ItemQuery, PoolLearner
+    from labelloop.learners._modal_compat import apply_modal_shim, modal_needs_shim
+    from labelloop.learners._routing import (
+        AuditVerdict,
+        ClassThreshold,
+        Route,
+        Routing,
+        audit_verdict,
+        class_thresholds,
+        min_evidence,
+        precision_bounds,
+        route_items,
+    )
+    from labelloop.learners._routing_sim import (
+        RoutingPolicy,
+        RoutingRun,
+        RoutingStep,
+        simulate_routing,
+    )
+    from labelloop.learners._scores import (
+        entropy_scores,
+        least_confidence_scores,
+        linear_proba,
+        map_chunks,
+        margin_scores,
+        score_pool,
+    )
+    from labelloop.learners._selection import Query, top_n
+    from labelloop.learners._simulation import (
+        CurvePoint,
+        SimulationRun,
+        draw_evaluation_set,
+        full_pool_metrics,
+        simulate,
+    )
+    from labelloop.learners._stopping import (
+        OverallUncertainty,
+        StabilizingPredictions,
+        StoppingCriterion,
+        Verdict,
+    )
+    from labelloop.learners._strategies import (
+        COLD_START_STRATEGIES,
+        STRATEGIES,
+        QueryFunction,
+        Strategy,
+        get_strategy,
+    )
+    from labelloop.learners._types import Matrix, ProbabilisticClassifier
+    from labelloop.learners._uncertainty import (
+        entropy_sampling,
+        least_confidence_sampling,
+        margin_sampling,
+        random_sampling,
+    )
 
 __all__ = [
-    "simulate_routing",
-    "route_items",
-    "precision_bounds",
-    "min_evidence",
-    "class_thresholds",
-    "audit_verdict",
-    "RoutingStep",
-    "RoutingRun",
-    "RoutingPolicy",
-    "Routing",
-    "Route",
-    "ClassThreshold",
     "AuditVerdict",
-    "COLD_START_STRATEGIES",
-    "STRATEGIES",
     "BaggingCommittee",
+    "COLD_START_STRATEGIES",
+    "ClassThreshold",
     "CurvePoint",
     "EmptyPoolError",
+    "EvaluationSetError",
     "ItemQuery",
     "LearnerError",
     "Matrix",
@@ -93,15 +110,25 @@ __all__ = [
     "ProbabilisticClassifier",
     "Query",
     "QueryFunction",
+    "Route",
+    "Routing",
+    "RoutingPolicy",
+    "RoutingRun",
+    "RoutingStep",
+    "STRATEGIES",
     "SimulationRun",
     "Spread",
     "StabilizingPredictions",
     "StoppingCriterion",
     "Strategy",
+    "UnknownItemError",
+    "UnknownStrategyError",
     "Verdict",
     "aligned_proba",
     "apply_modal_shim",
     "area_under_curve",
+    "audit_verdict",
+    "class_thresholds",
     "diverse_margin_sampling",
     "draw_evaluation_set",
     "entropy_sampling",
@@ -118,13 +145,106 @@ __all__ = [
     "map_chunks",
     "margin_sampling",
     "margin_scores",
+    "min_evidence",
     "modal_needs_shim",
+    "precision_bounds",
     "qbc_consensus_entropy",
     "qbc_vote_entropy",
     "random_sampling",
     "ranked_batch_sampling",
+    "route_items",
     "score_pool",
     "simulate",
+    "simulate_routing",
     "spread",
     "top_n",
 ]
+
+_HOMES = {
+    "AuditVerdict": "labelloop.learners._routing",
+    "BaggingCommittee": "labelloop.learners._committee",
+    "COLD_START_STRATEGIES": "labelloop.learners._strategies",
+    "ClassThreshold": "labelloop.learners._routing",
+    "CurvePoint": "labelloop.learners._simulation",
+    "EmptyPoolError": "labelloop.learners._errors",
+    "EvaluationSetError": "labelloop.learners._errors",
+    "ItemQuery": "labelloop.learners._learner",
+    "LearnerError": "labelloop.learners._errors",
+    "Matrix": "labelloop.learners._types",
+    "Metrics": "labelloop.learners._evaluation",
+    "NotEnoughLabelsError": "labelloop.learners._errors",
+    "OverallUncertainty": "labelloop.learners._stopping",
+    "PoolExhaustedError": "labelloop.learners._errors",
+    "PoolLearner": "labelloop.learners._learner",
+    "ProbabilisticClassifier": "labelloop.learners._types",
+    "Query": "labelloop.learners._selection",
+    "QueryFunction": "labelloop.learners._strategies",
+    "Route": "labelloop.learners._routing",
+    "Routing": "labelloop.learners._routing",
+    "RoutingPolicy": "labelloop.learners._routing_sim",
+    "RoutingRun": "labelloop.learners._routing_sim",
+    "RoutingStep": "labelloop.learners._routing_sim",
+    "STRATEGIES": "labelloop.learners._strategies",
+    "SimulationRun": "labelloop.learners._simulation",
+    "Spread": "labelloop.learners._curves",
+    "StabilizingPredictions": "labelloop.learners._stopping",
+    "StoppingCriterion": "labelloop.learners._stopping",
+    "Strategy": "labelloop.learners._strategies",
+    "UnknownItemError": "labelloop.learners._errors",
+    "UnknownStrategyError": "labelloop.learners._errors",
+    "Verdict": "labelloop.learners._stopping",
+    "aligned_proba": "labelloop.learners._evaluation",
+    "apply_modal_shim": "labelloop.learners._modal_compat",
+    "area_under_curve": "labelloop.learners._curves",
+    "audit_verdict": "labelloop.learners._routing",
+    "class_thresholds": "labelloop.learners._routing",
+    "diverse_margin_sampling": "labelloop.learners._diversity",
+    "draw_evaluation_set": "labelloop.learners._simulation",
+    "entropy_sampling": "labelloop.learners._uncertainty",
+    "entropy_scores": "labelloop.learners._scores",
+    "evaluate": "labelloop.learners._evaluation",
+    "full_pool_metrics": "labelloop.learners._simulation",
+    "get_strategy": "labelloop.learners._strategies",
+    "information_density_sampling": "labelloop.learners._density",
+    "kmeans_cold_start": "labelloop.learners._diversity",
+    "labels_to_reach": "labelloop.learners._curves",
+    "least_confidence_sampling": "labelloop.learners._uncertainty",
+    "least_confidence_scores": "labelloop.learners._scores",
+    "linear_proba": "labelloop.learners._scores",
+    "map_chunks": "labelloop.learners._scores",
+    "margin_sampling": "labelloop.learners._uncertainty",
+    "margin_scores": "labelloop.learners._scores",
+    "min_evidence": "labelloop.learners._routing",
+    "modal_needs_shim": "labelloop.learners._modal_compat",
+    "precision_bounds": "labelloop.learners._routing",
+    "qbc_consensus_entropy": "labelloop.learners._committee",
+    "qbc_vote_entropy": "labelloop.learners._committee",
+    "random_sampling": "labelloop.learners._uncertainty",
+    "ranked_batch_sampling": "labelloop.learners._diversity",
+    "route_items": "labelloop.learners._routing",
+    "score_pool": "labelloop.learners._scores",
+    "simulate": "labelloop.learners._simulation",
+    "simulate_routing": "labelloop.learners._routing_sim",
+    "spread": "labelloop.learners._curves",
+    "top_n": "labelloop.learners._selection",
+}
+_shimmed = False
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use (and apply the modAL shim once)."""
+    global _shimmed
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _shimmed:
+        from labelloop.learners._modal_compat import apply_modal_shim
+
+        apply_modal_shim()
+        _shimmed = True
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

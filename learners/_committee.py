@@ -10,11 +10,11 @@ from modAL.models import ActiveLearner, Committee
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, clone
 
-from learners._errors import NotEnoughLabelsError
-from learners._query_checks import check_query
-from learners._scores import map_chunks
-from learners._selection import Query, top_n
-from learners._types import Matrix
+from labelloop.learners._errors import NotEnoughLabelsError
+from labelloop.learners._query_checks import check_query
+from labelloop.learners._scores import map_chunks
+from labelloop.learners._selection import Query, top_n
+from labelloop.learners._types import Matrix
 
 __all__ = ["BaggingCommittee", "qbc_consensus_entropy", "qbc_vote_entropy"]
 

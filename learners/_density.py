@@ -6,10 +6,10 @@ import numpy as np
 from modAL.density import information_density
 from numpy.typing import NDArray
 
-from learners._query_checks import check_query
-from learners._scores import entropy_scores, score_pool
-from learners._selection import Query, top_n
-from learners._types import Matrix, ProbabilisticClassifier
+from labelloop.learners._query_checks import check_query
+from labelloop.learners._scores import entropy_scores, score_pool
+from labelloop.learners._selection import Query, top_n
+from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = ["information_density_sampling"]
 

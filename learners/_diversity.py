@@ -10,10 +10,10 @@ from numpy.typing import NDArray
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics.pairwise import euclidean_distances
 
-from learners._query_checks import check_query
-from learners._scores import margin_scores, score_pool
-from learners._selection import Query, top_n
-from learners._types import Matrix, ProbabilisticClassifier
+from labelloop.learners._query_checks import check_query
+from labelloop.learners._scores import margin_scores, score_pool
+from labelloop.learners._selection import Query, top_n
+from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = ["diverse_margin_sampling", "kmeans_cold_start", "ranked_batch_sampling"]
 

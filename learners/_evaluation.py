@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
-from learners._types import Matrix, ProbabilisticClassifier
+from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = ["Metrics", "aligned_proba", "evaluate"]
 

@@ -11,11 +11,16 @@ from modAL.models import ActiveLearner
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, clone
 
-from learners._committee import BaggingCommittee
-from learners._errors import EmptyPoolError, NotEnoughLabelsError, PoolExhaustedError
-from learners._modal_compat import apply_modal_shim
-from learners._strategies import Strategy, get_strategy
-from learners._types import Matrix
+from labelloop.learners._committee import BaggingCommittee
+from labelloop.learners._errors import (
+    EmptyPoolError,
+    NotEnoughLabelsError,
+    PoolExhaustedError,
+    UnknownItemError,
+)
+from labelloop.learners._modal_compat import apply_modal_shim
+from labelloop.learners._strategies import Strategy, get_strategy
+from labelloop.learners._types import Matrix
 
 __all__ = ["ItemQuery", "PoolLearner"]
 
@@ -113,11 +118,11 @@ class PoolLearner:
         self._held[self.positions(ids)] = True
 
     def positions(self, ids: Iterable[str]) -> NDArray[np.intp]:
-        """Map item ids to positions; a ``KeyError`` names an unknown id."""
+        """Map item ids to positions; an ``UnknownItemError`` names an unknown id."""
         try:
             return np.asarray([self._position[i] for i in ids], dtype=np.intp)
         except KeyError as exc:
-            raise KeyError(f"item id {exc.args[0]!r} is not in the pool") from None
+            raise UnknownItemError(f"item id {exc.args[0]!r} is not in the pool") from None
 
     @property
     def n_labelled(self) -> int:

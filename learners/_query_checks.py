@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from learners._errors import EmptyPoolError, PoolExhaustedError
-from learners._types import Matrix
+from labelloop.learners._errors import EmptyPoolError, PoolExhaustedError
+from labelloop.learners._types import Matrix
 
 __all__ = ["check_query"]
 

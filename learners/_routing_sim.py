@@ -18,11 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 
-from learners._evaluation import aligned_proba
-from learners._learner import PoolLearner
-from learners._modal_compat import apply_modal_shim
-from learners._routing import audit_verdict, class_thresholds, route_items
-from learners._types import Matrix
+from labelloop.learners._evaluation import aligned_proba
+from labelloop.learners._learner import PoolLearner
+from labelloop.learners._modal_compat import apply_modal_shim
+from labelloop.learners._routing import audit_verdict, class_thresholds, route_items
+from labelloop.learners._types import Matrix
 
 __all__ = ["RoutingPolicy", "RoutingRun", "RoutingStep", "simulate_routing"]
 

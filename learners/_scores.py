@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from learners._types import Matrix, ProbabilisticClassifier
+from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = [
     "ScoreFunction",

@@ -10,11 +10,11 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, clone
 
-from learners._evaluation import Metrics, evaluate
-from learners._learner import PoolLearner
-from learners._modal_compat import apply_modal_shim
-from learners._stopping import StoppingCriterion
-from learners._types import Matrix
+from labelloop.learners._evaluation import Metrics, evaluate
+from labelloop.learners._learner import PoolLearner
+from labelloop.learners._modal_compat import apply_modal_shim
+from labelloop.learners._stopping import StoppingCriterion
+from labelloop.learners._types import Matrix
 
 __all__ = ["CurvePoint", "SimulationRun", "draw_evaluation_set", "full_pool_metrics", "simulate"]
 

@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import cohen_kappa_score
 
-from learners._scores import least_confidence_scores
-from learners._types import Matrix, ProbabilisticClassifier
+from labelloop.learners._scores import least_confidence_scores
+from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = ["OverallUncertainty", "StabilizingPredictions", "StoppingCriterion", "Verdict"]
 

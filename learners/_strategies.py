@@ -9,12 +9,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from learners._committee import qbc_consensus_entropy, qbc_vote_entropy
-from learners._density import information_density_sampling
-from learners._diversity import diverse_margin_sampling, kmeans_cold_start, ranked_batch_sampling
-from learners._selection import Query
-from learners._types import Matrix
-from learners._uncertainty import (
+from labelloop.learners._committee import qbc_consensus_entropy, qbc_vote_entropy
+from labelloop.learners._density import information_density_sampling
+from labelloop.learners._diversity import (
+    diverse_margin_sampling,
+    kmeans_cold_start,
+    ranked_batch_sampling,
+)
+from labelloop.learners._errors import UnknownStrategyError
+from labelloop.learners._selection import Query
+from labelloop.learners._types import Matrix
+from labelloop.learners._uncertainty import (
     entropy_sampling,
     least_confidence_sampling,
     margin_sampling,
@@ -107,7 +112,7 @@ def get_strategy(name: str) -> Strategy:
 
     Raises
     ------
-    KeyError
+    UnknownStrategyError
         Naming the unknown strategy and listing the known ones.
 
     Examples
@@ -118,4 +123,6 @@ def get_strategy(name: str) -> Strategy:
     try:
         return STRATEGIES[name]
     except KeyError:
-        raise KeyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
+        raise UnknownStrategyError(
+            f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}"
+        ) from None

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from learners._query_checks import check_query
-from learners._scores import (
+from labelloop.learners._query_checks import check_query
+from labelloop.learners._scores import (
     ScoreFunction,
     entropy_scores,
     least_confidence_scores,
     margin_scores,
     score_pool,
 )
-from learners._selection import Query, top_n
-from learners._types import Matrix, ProbabilisticClassifier
+from labelloop.learners._selection import Query, top_n
+from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = ["entropy_sampling", "least_confidence_sampling", "margin_sampling", "random_sampling"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from annotate._labelling import LabellingProject, open_project
-from annotate._ls_server import Credentials, free_port, start_server, stop_server
+from labelloop.annotate.labelstudio.server import Credentials, free_port, start_server, stop_server
+from labelloop.annotate.loop.project import LabellingProject, open_project
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from annotate.cli import main
+from labelloop.annotate.cli.main import main
 
 BAD_FILES = {
     "missing column": (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from annotate._config import build_estimator, load_config
-from annotate._errors import ConfigError
+from labelloop.annotate.config.schema import build_estimator, load_config
+from labelloop.annotate.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
@@ -121,8 +121,8 @@ def test_config_is_frozen(tmp_path: Path) -> None:
     ],
 )
 def test_routing_rules_must_fit_the_data(tmp_path: Path, routing: str, fragment: str) -> None:
-    from annotate._project import load_project_pool
-    from annotate._routing import check_routing
+    from labelloop.annotate.config.rules import check_routing
+    from labelloop.annotate.loop.features import load_project_pool
 
     config = load_config(write(tmp_path, GOOD + f"routing: {routing}\n"))
     pool = load_project_pool(config)
@@ -133,8 +133,8 @@ def test_routing_rules_must_fit_the_data(tmp_path: Path, routing: str, fragment:
 def test_human_rules_pick_the_rows_they_name() -> None:
     import pandas as pd
 
-    from annotate._config import HumanRule
-    from annotate._routing import human_rule_mask
+    from labelloop.annotate.config.rules import human_rule_mask
+    from labelloop.annotate.config.schema import HumanRule
 
     frame = pd.DataFrame(
         {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from annotate._export import EXPORT_COLUMNS, read_export, write_export
+from labelloop.annotate.reporting.export import EXPORT_COLUMNS, read_export, write_export
 
 AWKWARD = pd.DataFrame(
     {

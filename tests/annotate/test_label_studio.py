@@ -13,19 +13,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from annotate._config import ProjectConfig, load_config
-from annotate._labelling import (
+from labelloop.annotate.cli.main import main
+from labelloop.annotate.config.schema import ProjectConfig, load_config
+from labelloop.annotate.errors import LabelStudioError
+from labelloop.annotate.labelstudio.client import sdk_client
+from labelloop.annotate.labelstudio.server import Credentials
+from labelloop.annotate.labelstudio.sync import prepare_batch, pull_labels, push_pending
+from labelloop.annotate.loop.features import load_project_pool, project_features
+from labelloop.annotate.loop.project import (
     LabellingProject,
     next_batch,
     payload_function,
     state_path,
 )
-from annotate._ls_client import LabelStudioError, sdk_client
-from annotate._ls_server import Credentials
-from annotate._ls_sync import prepare_batch, pull_labels, push_pending
-from annotate._project import load_project_pool, project_features
-from annotate.cli import main
-from datasets import load_demo_pool
+from labelloop.datasets import load_demo_pool
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +196,7 @@ def test_push_interrupted_half_way_creates_no_duplicate(
     drafts, strategy, version = next_batch(project, X, 300)
     batch = prepare_batch(project.state, drafts, strategy=strategy, model_version=version)
     # The process died after Label Studio created the first half, before the task map was saved.
-    from annotate._ls_translate import task_json
+    from labelloop.annotate.labelstudio.translate import task_json
 
     payload = payload_function(project.kind, pool)
     half = [
@@ -314,7 +315,7 @@ def test_wrong_token_unreachable_server_and_missing_project(
     assert "refused the API key (HTTP 401)" in err and "not-the-key" not in err
     assert not (fresh / "projects").exists()  # nothing written half-way
 
-    from annotate._ls_server import free_port
+    from labelloop.annotate.labelstudio.server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     code, err = cli(

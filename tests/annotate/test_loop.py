@@ -12,12 +12,12 @@ from typing import Any
 import mlflow
 import pytest
 
-from annotate._config import load_config
-from annotate._cycle import PHASES, run_cycle
-from annotate._ls_client import LabelStudioError
-from annotate._ls_server import Credentials, start_server, stop_server
-from annotate._project import load_project_pool, project_features
-from annotate._tracking import Tracker
+from labelloop.annotate.config.schema import load_config
+from labelloop.annotate.errors import LabelStudioError
+from labelloop.annotate.labelstudio.server import Credentials, start_server, stop_server
+from labelloop.annotate.loop.cycle import PHASES, run_cycle
+from labelloop.annotate.loop.features import load_project_pool, project_features
+from labelloop.annotate.loop.tracking import Tracker
 from tests.annotate.test_label_studio import api
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def _cycle_in_child(config_path: str, workdir: str, cache: str, failpoint: str |
     """Run `labelloop cycle` in a forked child (imports already loaded: no start-up cost)."""
     from click.testing import CliRunner
 
-    from annotate.cli import main
+    from labelloop.annotate.cli.main import main
 
     os.environ["LABELLOOP_CACHE_DIR"] = cache
     if failpoint:
@@ -180,7 +180,7 @@ def test_mlflow_holds_a_run_per_cycle_and_a_champion(
 
     from click.testing import CliRunner
 
-    from annotate.cli import main
+    from labelloop.annotate.cli.main import main
 
     config_file = tmp_path / "tracked.yaml"
     result = CliRunner().invoke(
@@ -276,7 +276,7 @@ def test_run_follows_new_labels_and_status_reports(
     assert cycles[1]["n_labels"] > 0
     from click.testing import CliRunner
 
-    from annotate.cli import main
+    from labelloop.annotate.cli.main import main
 
     result = CliRunner().invoke(
         main, ["status", "--config", str(config_path), "--workdir", str(workdir)]
@@ -291,12 +291,12 @@ def test_two_cycles_never_run_at_once(
 ) -> None:
     from click.testing import CliRunner
 
-    from annotate._cli_loop import cycle_lock
-    from annotate.cli import main
+    from labelloop.annotate.cli.main import main
+    from labelloop.annotate.loop.lock import project_lock
 
     workdir, _ = label_studio
     config_path = wine_config(tmp_path, "locked")
-    with cycle_lock(workdir, "locked"):
+    with project_lock(workdir, "locked"):
         result = CliRunner().invoke(
             main, ["cycle", "--config", str(config_path), "--workdir", str(workdir)]
         )

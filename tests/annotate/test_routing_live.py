@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from annotate._config import load_config
-from annotate._cycle import run_cycle
-from annotate._export import read_export
-from annotate._ls_server import Credentials
-from annotate._project import load_project_pool, project_features
-from annotate._routing import human_rule_mask
-from annotate._tracking import Tracker
-from annotate.cli import main
+from labelloop.annotate.cli.main import main
+from labelloop.annotate.config.rules import human_rule_mask
+from labelloop.annotate.config.schema import load_config
+from labelloop.annotate.labelstudio.server import Credentials
+from labelloop.annotate.loop.cycle import run_cycle
+from labelloop.annotate.loop.features import load_project_pool, project_features
+from labelloop.annotate.loop.tracking import Tracker
+from labelloop.annotate.reporting.export import read_export
 from tests.annotate.test_label_studio import api
 from tests.annotate.test_loop import label_tasks
 

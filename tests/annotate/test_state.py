@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from annotate._ls_translate import TaskDraft
-from annotate._state import StateStore
+from labelloop.annotate.state.records import TaskDraft
+from labelloop.annotate.state.store import StateStore
 
 OLD_BATCH_ITEMS = """
 CREATE TABLE batches (

@@ -11,7 +11,7 @@ from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import scale
 
-from annotate._tracking import CycleLog, Tracker
+from labelloop.annotate.loop.tracking import CycleLog, Tracker
 
 
 def _entry(cycle: int) -> CycleLog:

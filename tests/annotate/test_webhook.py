@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from annotate._config import load_config
-from annotate._ls_server import Credentials, free_port
-from annotate._project import load_project_pool
-from annotate._state import StateStore
-from annotate._webhook import ACTIONS, SECRET_HEADER, make_server
+from labelloop.annotate.config.schema import load_config
+from labelloop.annotate.labelstudio.server import Credentials, free_port
+from labelloop.annotate.labelstudio.webhook import ACTIONS, SECRET_HEADER, make_server
+from labelloop.annotate.loop.features import load_project_pool
+from labelloop.annotate.state.store import StateStore
 from tests.annotate.test_label_studio import api, choice, push, write_config
 
 pytestmark = pytest.mark.integration

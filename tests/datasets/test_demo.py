@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets import DEMO_POOLS, load_demo_pool
+from labelloop.datasets import DEMO_POOLS, load_demo_pool
 
 
 @pytest.mark.parametrize(

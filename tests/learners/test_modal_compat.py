@@ -9,7 +9,7 @@ import numpy as np
 from modAL.models import ActiveLearner
 from sklearn.linear_model import LogisticRegression
 
-from learners import apply_modal_shim, modal_needs_shim
+from labelloop.learners import apply_modal_shim, modal_needs_shim
 
 
 def test_modal_teach_fails_without_the_shim_on_this_scikit_learn() -> None:

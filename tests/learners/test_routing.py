@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import learners._routing
-from learners import (
+from labelloop.learners import (
     AuditVerdict,
     ClassThreshold,
     audit_verdict,
@@ -19,10 +16,6 @@ from learners import (
     precision_bounds,
     route_items,
 )
-
-
-def test_docstring_examples_hold() -> None:
-    assert doctest.testmod(learners._routing).failed == 0
 
 
 @given(st.integers(0, 300), st.integers(0, 300), st.sampled_from([0.8, 0.9, 0.95, 0.99]))

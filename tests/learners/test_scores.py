@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.typing import NDArray
 
-from learners import entropy_scores, least_confidence_scores, margin_scores
+from labelloop.learners import entropy_scores, least_confidence_scores, margin_scores
 
 SCORES = [least_confidence_scores, margin_scores, entropy_scores]
 
@@ -75,7 +75,7 @@ def test_fast_path_matches_predict_proba(n_classes: int, dtype: type) -> None:
     from sklearn.datasets import make_classification
     from sklearn.linear_model import LogisticRegression
 
-    from learners import linear_proba, score_pool
+    from labelloop.learners import linear_proba, score_pool
 
     X, y = make_classification(
         n_samples=3000, n_features=20, n_informative=6, n_classes=n_classes, random_state=0
@@ -92,7 +92,7 @@ def test_fast_path_matches_predict_proba(n_classes: int, dtype: type) -> None:
 def test_other_models_use_their_own_predict_proba() -> None:
     from sklearn.naive_bayes import GaussianNB
 
-    from learners import linear_proba
+    from labelloop.learners import linear_proba
 
     assert linear_proba(GaussianNB()) is None
 
@@ -104,7 +104,7 @@ def test_other_models_use_their_own_predict_proba() -> None:
     data=st.data(),
 )
 def test_top_n_takes_the_n_largest_best_first(values, data) -> None:
-    from learners import top_n
+    from labelloop.learners import top_n
 
     n = data.draw(st.integers(0, values.size))
     query = top_n(values, n, np.random.default_rng(data.draw(st.integers(0, 2**16))))

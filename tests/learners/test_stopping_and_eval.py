@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from learners import (
+from labelloop.learners import (
     OverallUncertainty,
     StabilizingPredictions,
     area_under_curve,

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from learners import (
+from labelloop.learners import (
     STRATEGIES,
     BaggingCommittee,
     EmptyPoolError,

@@ -13,8 +13,8 @@ from nbclient import NotebookClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
 
-from annotate._tracking import CycleLog, Tracker
-from datasets import NumericFeaturizer, featurize, load_demo_pool
+from labelloop.annotate.loop.tracking import CycleLog, Tracker
+from labelloop.datasets import NumericFeaturizer, featurize, load_demo_pool
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 

@@ -1,0 +1,201 @@
+"""Commands that work with Label Studio: server, project, push, pull, listen."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from labelloop.annotate.cli.common import one_line_errors, open_project, workdir_option
+
+__all__ = ["listen", "project", "pull", "push", "server"]
+
+
+@click.group()
+def server() -> None:
+    """Run the embedded Label Studio server (127.0.0.1, data in the work dir)."""
+
+
+@server.command("start")
+@workdir_option
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--timeout", default=240.0, show_default=True, help="Seconds to wait for /health.")
+@one_line_errors
+def server_start(workdir: Path | None, port: int, timeout: float) -> None:
+    """Start Label Studio (first start about 40 s: database migrations).
+
+    \b
+    Example:
+      labelloop server start --port 8080
+    """
+    from labelloop.annotate.config.workdir import resolve_workdir
+    from labelloop.annotate.labelstudio.server import start_server
+
+    folder = resolve_workdir(workdir)
+    state, credentials, created = start_server(folder, port=port, timeout_s=timeout)
+    click.echo(f"Label Studio is up at {state.url} (pid {state.pid})")
+    if created:
+        click.echo(f"login: {credentials.username} / {credentials.password}  (shown once)")
+    click.echo(f"credentials (mode 0600): {folder / 'label-studio' / 'credentials.json'}")
+
+
+@server.command("stop")
+@workdir_option
+@one_line_errors
+def server_stop(workdir: Path | None) -> None:
+    """Stop the embedded Label Studio by process id."""
+    from labelloop.annotate.config.workdir import resolve_workdir
+    from labelloop.annotate.labelstudio.server import stop_server
+
+    stopped = stop_server(resolve_workdir(workdir))
+    click.echo("stopped" if stopped else "no Label Studio was running")
+
+
+@server.command("status")
+@workdir_option
+@one_line_errors
+def server_status_command(workdir: Path | None) -> None:
+    """Say whether the embedded Label Studio runs; exit 1 if not."""
+    from labelloop.annotate.config.workdir import resolve_workdir
+    from labelloop.annotate.labelstudio.server import server_status
+
+    state, running = server_status(resolve_workdir(workdir))
+    if state is None or not running:
+        click.echo("not running")
+        raise SystemExit(1)
+    click.echo(f"running at {state.url} (pid {state.pid})")
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@workdir_option
+@one_line_errors
+def project(config_path: Path, workdir: Path | None) -> None:
+    """Create the Label Studio project for a config, or find it again."""
+    opened = open_project(config_path, workdir)
+    verb = "created" if opened.created else "found"
+    click.echo(
+        f"{verb} project {opened.project_id}: "
+        f"{opened.gateway.url}/projects/{opened.project_id} "
+        f"({opened.kind}, labels: {', '.join(opened.labels)})"
+    )
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--n",
+    "n_items",
+    type=click.IntRange(1),
+    default=None,
+    help="Batch size (default: the config's).",
+)
+@click.option(
+    "--route",
+    type=click.Choice(["review", "human"]),
+    default=None,
+    help="Only items on this route (routing must be enabled and a cycle run).",
+)
+@workdir_option
+@one_line_errors
+def push(config_path: Path, n_items: int | None, route: str | None, workdir: Path | None) -> None:
+    """Pick the next batch and push it to Label Studio (or finish a pending push).
+
+    \b
+    Examples:
+      labelloop push --config configs/bbc_news.yaml --n 50
+      labelloop push --config configs/bbc_news.yaml --route review --n 500
+    """
+    from labelloop.annotate.labelstudio.sync import prepare_batch, push_pending
+    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.project import next_batch, payload_function
+
+    opened = open_project(config_path, workdir)
+    payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
+    if opened.state.pending_batch() is None:
+        X = project_features(opened.config, opened.pool)
+        drafts, strategy, version = next_batch(
+            opened, X, n_items or opened.config.batch_size, only_route=route
+        )
+        if not drafts:
+            click.echo(f"nothing to push{f' on route {route}' if route else ''}")
+            return
+        prepare_batch(opened.state, drafts, strategy=strategy, model_version=version)
+    report = push_pending(
+        opened.gateway, opened.state, opened.project_id, kind=opened.kind, payload_of=payload
+    )
+    assert report is not None
+    click.echo(
+        f"{report.batch_id}: sent {report.sent} task(s), "
+        f"{report.already_there} already in Label Studio, "
+        f"{report.seconds:.2f} s"
+    )
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@workdir_option
+@one_line_errors
+def pull(config_path: Path, workdir: Path | None) -> None:
+    """Mirror new, updated and deleted annotations into the state store."""
+    from labelloop.annotate.labelstudio.sync import pull_labels
+
+    opened = open_project(config_path, workdir)
+    report = pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    resolved = opened.state.resolutions()
+    ties = sum(r.tie for r in resolved.values())
+    click.echo(
+        f"{report.tasks_changed} task(s) changed: {report.new} new, {report.updated} updated, "
+        f"{report.deleted} deleted, {report.cancelled} skipped, "
+        f"{report.quarantined} quarantined; {len(resolved) - ties} item(s) labelled, "
+        f"{ties} tie(s) held back ({report.seconds:.2f} s)"
+    )
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-register", is_flag=True, help="Do not register the webhook in Label Studio.")
+@workdir_option
+@one_line_errors
+def listen(config_path: Path, port: int, no_register: bool, workdir: Path | None) -> None:
+    """Receive Label Studio webhooks; record that labels are waiting (no training here).
+
+    The shared secret comes from $LABELLOOP_WEBHOOK_SECRET.
+    """
+    from labelloop.annotate.errors import ConfigError
+    from labelloop.annotate.labelstudio.webhook import ACTIONS, SECRET_HEADER, make_server
+
+    secret = os.environ.get("LABELLOOP_WEBHOOK_SECRET")
+    if not secret:
+        raise ConfigError("LABELLOOP_WEBHOOK_SECRET is not set; the webhook needs a shared secret")
+    opened = open_project(config_path, workdir)
+    httpd = make_server("127.0.0.1", port, secret, opened.state)
+    if not no_register:
+        url = f"http://127.0.0.1:{port}/webhook"
+        client = opened.gateway.client
+        existing = opened.gateway.call(
+            "list webhooks", lambda: list(client.webhooks.list(project=opened.project_id))
+        )
+        if not any(w.url == url for w in existing):
+            opened.gateway.call(
+                "register the webhook",
+                lambda: client.webhooks.create(
+                    project=opened.project_id,
+                    url=url,
+                    headers={SECRET_HEADER: secret},
+                    send_payload=True,
+                    send_for_all_actions=False,
+                    actions=list(ACTIONS),
+                ),
+            )
+    click.echo(f"listening on http://127.0.0.1:{port}/webhook (Ctrl-C to stop)")
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()

@@ -1,0 +1,242 @@
+"""Commands that run the loop: cycle, run, demo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from labelloop.annotate.cli.common import one_line_errors, open_project, workdir_option
+from labelloop.annotate.loop.lock import project_lock
+
+__all__ = ["cycle", "demo", "run"]
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@workdir_option
+@one_line_errors
+def cycle(config_path: Path, workdir: Path | None) -> None:
+    """Run one cycle: pull, retrain, evaluate, log to MLflow, push the next batch.
+
+    \b
+    Example:
+      labelloop cycle --config configs/bbc_news.yaml
+    """
+    from labelloop.annotate.loop.cycle import run_cycle
+    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.tracking import Tracker
+
+    opened = open_project(config_path, workdir)
+    folder = opened.state.path.parents[2]
+    with project_lock(folder, opened.config.name):
+        X = project_features(opened.config, opened.pool)
+        _print_cycle(run_cycle(opened, X, Tracker(folder, opened.config.name)))
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--poll", default=5.0, show_default=True, help="Seconds between checks for new labels."
+)
+@click.option(
+    "--max-cycles", default=None, type=click.IntRange(1), help="Stop after this many cycles."
+)
+@click.option(
+    "--idle-timeout",
+    default=None,
+    type=float,
+    help="Stop after this many seconds without labels.",
+)
+@workdir_option
+@one_line_errors
+def run(
+    config_path: Path,
+    poll: float,
+    max_cycles: int | None,
+    idle_timeout: float | None,
+    workdir: Path | None,
+) -> None:
+    """Keep the loop going: a cycle whenever enough new labels have arrived.
+
+    A cycle starts when `stopping.new_labels_per_cycle` new labels are in (found by
+    polling Label Studio, or announced by `labelloop listen`), or when the queue of
+    unlabelled tasks runs low. Stops when the stopping rule or the budget says so.
+
+    \b
+    Example:
+      labelloop run --config configs/bbc_news.yaml --poll 10
+    """
+    from labelloop.annotate.labelstudio.sync import pull_labels
+    from labelloop.annotate.loop.cycle import run_cycle, stop_verdict
+    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.tracking import Tracker
+
+    opened = open_project(config_path, workdir)
+    folder = opened.state.path.parents[2]
+    X = project_features(opened.config, opened.pool)
+    tracker = Tracker(folder, opened.config.name)
+    done = 0
+    last_activity = time.monotonic()
+    with project_lock(folder, opened.config.name):
+        _print_cycle(run_cycle(opened, X, tracker))
+        done += 1
+        trained_on = _resolved_count(opened)
+        while max_cycles is None or done < max_cycles:
+            stop, reason = stop_verdict(opened)
+            if stop:
+                click.echo(f"stopping: {reason}")
+                return
+            # Always pull: it fetches only changed tasks, and it also marks webhook
+            # events handled (skipping it while events wait would ignore their labels).
+            pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+            waiting = _resolved_count(opened) - trained_on
+            low_queue = opened.state.pending_tasks() < opened.config.batch_size
+            if waiting >= opened.config.stopping.new_labels_per_cycle or (
+                low_queue and waiting > 0
+            ):
+                _print_cycle(run_cycle(opened, X, tracker))
+                done += 1
+                trained_on = _resolved_count(opened)
+                last_activity = time.monotonic()
+                continue
+            if waiting:
+                last_activity = time.monotonic()
+            if idle_timeout is not None and time.monotonic() - last_activity > idle_timeout:
+                click.echo(f"stopping: no new labels for {idle_timeout:.0f} s")
+                return
+            time.sleep(poll)
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    default="configs/demo.yaml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--cycles", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--error-rate", default=0.05, show_default=True, type=click.FloatRange(0, 0.5))
+@click.option("--port", default=8080, show_default=True, help="First port to try for Label Studio.")
+@click.option("--stop-server", is_flag=True, help="Stop Label Studio at the end.")
+@workdir_option
+@one_line_errors
+def demo(
+    config_path: Path,
+    cycles: int,
+    error_rate: float,
+    port: int,
+    stop_server: bool,
+    workdir: Path | None,
+) -> None:
+    """Run the real loop end to end, a simulated annotator labelling in Label Studio."""
+    from rich.console import Console
+
+    from labelloop.annotate.config.workdir import resolve_workdir
+    from labelloop.annotate.labelstudio.server import (
+        free_port_from,
+        server_status,
+        start_server,
+    )
+    from labelloop.annotate.labelstudio.server import stop_server as stop
+    from labelloop.annotate.loop.annotator import SimulatedAnnotator, champion_summary
+    from labelloop.annotate.loop.cycle import run_cycle, stop_verdict
+    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.tracking import Tracker
+    from labelloop.annotate.reporting.status import status_tables
+
+    folder = resolve_workdir(workdir)
+    state, running = server_status(folder)
+    if not running:
+        click.echo("starting Label Studio (the first start takes about 40 s) ...")
+        state, _, _ = start_server(folder, port=free_port_from(port))
+    opened = open_project(config_path, folder)
+    X = project_features(opened.config, opened.pool)
+    tracker = Tracker(folder, opened.config.name)
+    annotator = SimulatedAnnotator(opened, folder, error_rate=error_rate)
+    total_wrong = 0
+    try:
+        with project_lock(folder, opened.config.name):
+            for _ in range(cycles):
+                _print_cycle(run_cycle(opened, X, tracker))
+                stop_now, reason = stop_verdict(opened)
+                if stop_now:
+                    click.echo(f"stopping: {reason}")
+                    break
+                done, wrong = annotator.label_waiting()
+                total_wrong += wrong
+                click.echo(
+                    f"  annotators labelled {done} task(s) in Label Studio "
+                    f"({wrong} wrong on purpose)"
+                )
+    finally:
+        annotator.close()
+    console = Console(width=120)
+    for table in status_tables(opened):
+        console.print(table)
+    click.echo(f"labels given wrong on purpose: {total_wrong}")
+    if opened.config.routing.enabled:
+        from labelloop.annotate.reporting.export import export_frame, write_export
+
+        frame, _ = export_frame(opened)
+        target = write_export(frame, opened.state.path.parent / "labels.csv", "csv")
+        machine = frame[frame["source"] == "machine"]
+        right = sum(
+            annotator.gold[i] == label
+            for i, label in zip(machine["item_id"], machine["label"], strict=True)
+        )
+        share = len(machine) / len(opened.pool)
+        precision = f"{right / len(machine):.3f}" if len(machine) else "—"
+        click.echo(
+            f"machine labels: {len(machine)} ({share:.1%} of the pool), precision against "
+            f"the gold labels {precision}; dataset exported to {target}"
+        )
+    click.echo(f"champion model: {champion_summary(tracker)}")
+    assert state is not None
+    click.echo(f"Label Studio: {state.url}/projects/{opened.project_id}")
+    click.echo(f"login: {folder / 'label-studio' / 'credentials.json'} (mode 0600)")
+    click.echo(
+        f"MLflow UI: .venv/bin/labelloop ui --workdir {folder}   (then http://127.0.0.1:5000)"
+    )
+    click.echo(
+        "label by hand and watch the loop follow: "
+        f".venv/bin/labelloop run --config {config_path} --workdir {folder}"
+    )
+    if stop_server:
+        stop(folder)
+        click.echo("Label Studio stopped")
+    else:
+        click.echo(f"stop Label Studio with: .venv/bin/labelloop server stop --workdir {folder}")
+
+
+def _print_cycle(report: Any) -> None:
+    metrics = report.metrics
+    parts = [
+        f"cycle {report.cycle}{' (resumed)' if report.resumed else ''}: {report.n_labels} labels"
+    ]
+    if "macro_f1" in metrics:
+        parts.append(
+            f"eval ({report.n_eval_labelled} items) acc {metrics['accuracy']:.3f} "
+            f"macro-F1 {metrics['macro_f1']:.3f}"
+        )
+    if "kappa_previous" in metrics:
+        parts.append(f"kappa {metrics['kappa_previous']:.3f}")
+    if report.model_version:
+        parts.append(f"model {report.model_version}{' (champion)' if report.champion else ''}")
+    if report.routing is not None:
+        counts, audit = report.routing["counts"], report.routing["audit"]
+        state = " (SUSPENDED by audits)" if audit["suspended"] else ""
+        parts.append(
+            f"routes auto/review/human {counts['auto']}/{counts['review']}/{counts['human']}"
+            + state
+        )
+    parts.append(f"pushed {report.pushed} ({report.batch_id or 'nothing left'})")
+    parts.append(f"{sum(report.seconds.values()):.1f} s")
+    click.echo("; ".join(parts))
+
+
+def _resolved_count(opened: Any) -> int:
+    return sum(r.label is not None for r in opened.state.resolutions().values())

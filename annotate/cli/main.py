@@ -1,0 +1,47 @@
+"""The ``labelloop`` group: every command, each defined in the module of its group.
+
+Nothing heavy is imported here: each command imports what it needs when it runs, so
+``labelloop --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import click
+
+from labelloop.annotate.cli import labelstudio, loop, offline, reporting
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="labelloop")
+def main() -> None:
+    """labelloop: active learning with Label Studio as the front end and MLflow as the record.
+
+    \b
+    Quick start:
+      labelloop simulate --config configs/digits.yaml --out runs/digits
+    """
+
+
+for _command in (
+    offline.init,
+    offline.simulate,
+    offline.list_strategies,
+    labelstudio.server,
+    labelstudio.project,
+    labelstudio.push,
+    labelstudio.pull,
+    labelstudio.listen,
+    loop.cycle,
+    loop.run,
+    loop.demo,
+    reporting.status,
+    reporting.report,
+    reporting.export,
+    reporting.ui,
+):
+    main.add_command(_command)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Commands that need no server: init, simulate, strategies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from labelloop.annotate.cli.common import one_line_errors
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+__all__ = ["init", "list_strategies", "simulate"]
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CSV, Parquet or JSONL file.",
+)
+@click.option("--label-column", required=True, help="Column of gold labels (may be partly empty).")
+@click.option("--text-column", default=None, help="Column of item texts.")
+@click.option("--feature-columns", default=None, help="Comma-separated numeric feature columns.")
+@click.option(
+    "--id-column", default=None, help="Column of unique item ids (else inferred or generated)."
+)
+@click.option(
+    "--configs-dir", default="configs", type=click.Path(path_type=Path), show_default=True
+)
+@click.option("--force", is_flag=True, help="Replace an existing config.")
+@one_line_errors
+def init(
+    name: str,
+    data: Path,
+    label_column: str,
+    text_column: str | None,
+    feature_columns: str | None,
+    id_column: str | None,
+    configs_dir: Path,
+    force: bool,
+) -> None:
+    """Write configs/NAME.yaml for a data file, inferring columns it can.
+
+    \b
+    Example:
+      labelloop init reviews --data reviews.csv --label-column sentiment --text-column body
+    """
+    from labelloop.annotate.config.writer import write_config
+
+    if text_column and feature_columns:
+        raise click.UsageError("give --text-column or --feature-columns, not both")
+    features = (
+        tuple(c.strip() for c in feature_columns.split(",") if c.strip()) if feature_columns else ()
+    )
+    path, pool = write_config(
+        name,
+        data,
+        label_column=label_column,
+        text_column=text_column,
+        feature_columns=features,
+        id_column=id_column,
+        configs_dir=configs_dir,
+        force=force,
+    )
+    kind = (
+        f"text column {pool.text_column!r}"
+        if pool.text_column
+        else f"{len(pool.feature_columns)} feature columns"
+    )
+    classes = ", ".join(pool.classes[:8])
+    click.echo(f"wrote {path}: {len(pool)} items, {kind}, {len(pool.classes)} classes ({classes})")
+
+
+@click.command()
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(path_type=Path), help="Project YAML."
+)
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
+)
+@click.option(
+    "--strategies",
+    default="margin,random",
+    show_default=True,
+    help="Comma-separated strategy names (see `labelloop strategies`).",
+)
+@click.option(
+    "--seeds", default=3, show_default=True, type=click.IntRange(1, 100), help="Number of seeds."
+)
+@click.option(
+    "--budget", default=None, type=click.IntRange(1), help="Override the config's label budget."
+)
+@click.option(
+    "--batch-size", default=None, type=click.IntRange(1), help="Override the config's batch size."
+)
+@click.option(
+    "--eval-size",
+    default=None,
+    type=click.FloatRange(0, min_open=True),
+    help="Override the evaluation set size (share < 1, or a count).",
+)
+@click.option(
+    "--routing",
+    is_flag=True,
+    help="Simulate human in the loop: machine labels under the config's routing section.",
+)
+@one_line_errors
+def simulate(
+    config_path: Path,
+    out_dir: Path,
+    strategies: str,
+    seeds: int,
+    budget: int | None,
+    batch_size: int | None,
+    eval_size: float | None,
+    routing: bool,
+) -> None:
+    """Run the loop in memory with the gold labels as the annotator; compare strategies.
+
+    Writes OUT/curves.json, OUT/summary.json and OUT/curves.png and prints the summary.
+    With --routing it simulates human in the loop instead: people label the evaluation
+    set, the strategy's batches and the audits; the machine labels what the thresholds
+    allow; the machine labels are checked against the gold labels. Writes
+    OUT/routing.json and OUT/routing.png.
+
+    \b
+    Examples:
+      labelloop simulate --config configs/digits.yaml --out runs/digits \\
+          --strategies margin,entropy,random --seeds 5
+      labelloop simulate --config configs/bbc_news.yaml --out runs/bbc-routing \\
+          --routing --strategies margin --seeds 3
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from labelloop.annotate.config.schema import load_config
+    from labelloop.annotate.reporting.files import write_simulation
+    from labelloop.annotate.reporting.tables import summary_table
+    from labelloop.annotate.simulation.curves import load_simulation_pool, run_simulations
+    from labelloop.learners import STRATEGIES
+
+    config = load_config(config_path)
+    updates: dict[str, Any] = {}
+    if budget is not None:
+        updates["budget"] = budget
+    if batch_size is not None:
+        updates["batch_size"] = batch_size
+    if eval_size is not None:
+        updates["evaluation"] = config.evaluation.model_copy(update={"size": eval_size})
+    config = config.model_copy(update=updates)
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    for name in names:
+        if name not in STRATEGIES:
+            raise click.BadParameter(
+                f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}",
+                param_hint="--strategies",
+            )
+    seed_list = [config.seed + k for k in range(seeds)]
+    pool = load_simulation_pool(config)  # bad data fails here, before any output
+    if routing:
+        _simulate_routing(config, pool, names, seed_list, out_dir)
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        report = run_simulations(config, names, seed_list, progress=_BarProgress(bar), pool=pool)
+    paths = write_simulation(report, out_dir)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=150)
+    out.print(summary_table(report))
+    click.echo(f"wrote {paths['curves']}, {paths['summary']}, {paths['plot']}")
+
+
+def _simulate_routing(
+    config: Any, pool: Any, names: list[str], seeds: list[int], out_dir: Path
+) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from labelloop.annotate.config.rules import check_routing
+    from labelloop.annotate.reporting.files import write_routing
+    from labelloop.annotate.reporting.tables import routing_simulation_table
+    from labelloop.annotate.simulation.curves import expected_steps
+    from labelloop.annotate.simulation.routing import routing_rows, run_routing
+    from labelloop.learners import draw_evaluation_set
+
+    check_routing(config, pool, pool.classes)
+    n_eval = draw_evaluation_set(len(pool), config.evaluation.size, seeds[0]).size
+    per_run = 1 + expected_steps(  # routing records the pool once more, after the last batch
+        len(pool) - n_eval,
+        config.budget,
+        config.initial_size or config.batch_size,
+        config.batch_size,
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("computing features", total=per_run * len(names) * len(seeds))
+        runs = run_routing(
+            config,
+            pool,
+            names,
+            seeds,
+            on_step=lambda _: bar.advance(task),
+            on_run=lambda name, seed: bar.update(task, description=f"{name:<22} seed {seed}"),
+        )
+    rows = routing_rows(runs, config.routing.target_precision)
+    paths = write_routing(runs, rows, out_dir, config.routing.target_precision)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=170)
+    out.print(routing_simulation_table(config, rows))
+    click.echo(f"wrote {paths['json']}, {paths['plot']}")
+
+
+class _BarProgress:
+    """Shows a simulation's progress as one rich progress bar (on stderr)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.task = bar.add_task("computing features", total=None)
+
+    def start(self, total_steps: int) -> None:
+        self.bar.update(self.task, total=total_steps, completed=0)
+
+    def run(self, strategy: str, seed: int) -> None:
+        self.bar.update(self.task, description=f"{strategy:<22} seed {seed}")
+
+    def step(self, point: Any) -> None:
+        self.bar.advance(self.task)
+
+
+@click.command("strategies")
+def list_strategies() -> None:
+    """List the acquisition strategies."""
+    from labelloop.learners import STRATEGIES
+
+    for strategy in STRATEGIES.values():
+        click.echo(f"{strategy.name:<24} {strategy.summary}")

@@ -1,0 +1,138 @@
+"""`labelloop init`: write a project config from a data file, inferring what it can."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from labelloop.annotate.config.schema import load_config
+from labelloop.annotate.errors import ConfigError
+from labelloop.datasets import Pool, load_pool, read_table
+
+__all__ = ["infer_columns", "write_config"]
+
+_ID_NAMES = ("id", "item_id", "uid", "key", "doc_id")
+
+
+def infer_columns(
+    frame: pd.DataFrame,
+    *,
+    label_column: str,
+    text_column: str | None = None,
+    feature_columns: Sequence[str] = (),
+    id_column: str | None = None,
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """Guess the id, text and feature columns that were not given.
+
+    Returns
+    -------
+    (id_column, text_column, feature_columns)
+        An id column is a column named like ``id`` whose values are unique; without a
+        text or feature column, the string column with the longest values becomes the
+        text, else every numeric column (but id and label) becomes a feature.
+    """
+    if id_column is None:
+        for name in frame.columns:
+            if str(name).lower() in _ID_NAMES:  # duplicates are reported by load_pool
+                id_column = str(name)
+                break
+    if text_column is None and not feature_columns:
+        reserved = {label_column, id_column}
+        numeric = [
+            str(c)
+            for c in frame.columns
+            if c not in reserved and pd.to_numeric(frame[c], errors="coerce").notna().all()
+        ]
+        text_like = [str(c) for c in frame.columns if c not in reserved and str(c) not in numeric]
+        if text_like:
+            lengths = {c: frame[c].astype(str).str.len().mean() for c in text_like}
+            text_column = max(lengths, key=lambda c: lengths[c])
+        elif numeric:
+            feature_columns = numeric
+    return id_column, text_column, tuple(feature_columns)
+
+
+def write_config(
+    name: str,
+    data: Path,
+    *,
+    label_column: str,
+    text_column: str | None = None,
+    feature_columns: Sequence[str] = (),
+    id_column: str | None = None,
+    configs_dir: Path = Path("configs"),
+    force: bool = False,
+) -> tuple[Path, Pool]:
+    """Write ``configs_dir/NAME.yaml`` for a data file, after loading the pool once.
+
+    The pool is loaded with the inferred columns first, so a bad file fails here, with
+    the same one-line error the other commands give, and nothing is written.
+
+    Returns
+    -------
+    (path, pool)
+
+    Raises
+    ------
+    ConfigError
+        If the config exists already (without ``force``) or nothing could be inferred.
+    """
+    target = configs_dir / f"{name}.yaml"
+    if target.exists() and not force:
+        raise ConfigError(f"{target}: config exists already; pass --force to replace it")
+    frame = read_table(data)
+    if label_column not in frame.columns:
+        known = ", ".join(map(str, frame.columns))
+        raise ConfigError(f"{data}: label column {label_column!r} not found; columns are: {known}")
+    id_column, text_column, feature_columns = infer_columns(
+        frame,
+        label_column=label_column,
+        text_column=text_column,
+        feature_columns=feature_columns,
+        id_column=id_column,
+    )
+    if text_column is None and not feature_columns:
+        raise ConfigError(f"{data}: found no text or numeric feature column; name one")
+    pool = load_pool(
+        data,
+        id_column=id_column,
+        text_column=text_column,
+        feature_columns=feature_columns,
+        label_column=label_column,
+    )
+    n_classes = len(pool.classes)
+    settings: dict[str, Any] = {
+        "name": name,
+        "data": {
+            "source": os.path.relpath(data.resolve(), configs_dir.resolve()),
+            "id_column": id_column,
+            "text_column": text_column,
+            "feature_columns": list(feature_columns),
+            "label_column": label_column,
+        },
+        "featurizer": {"kind": "tfidf"} if text_column else {"kind": "numeric"},
+        "model": {
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 1000, "C": 10.0} if text_column else {"max_iter": 1000},
+        },
+        "strategy": "margin",
+        "cold_start": "kmeans",
+        "batch_size": 10,
+        "initial_size": max(10, 2 * n_classes),
+        "budget": min(len(pool), 500),
+        "seed": 0,
+        "evaluation": {"size": 0.2},
+        "stopping": {"rule": "stabilizing_predictions", "window": 3, "threshold": 0.99},
+    }
+    configs_dir.mkdir(parents=True, exist_ok=True)
+    header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
+    partial = target.with_suffix(".yaml.partial")
+    partial.write_text(header + yaml.safe_dump(settings, sort_keys=False))
+    load_config(partial)  # what we write must load
+    partial.replace(target)
+    return target, pool

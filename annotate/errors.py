@@ -1,0 +1,64 @@
+"""The errors of labelloop's live side, in the one tree rooted at :class:`LabelloopError`.
+
+The whole tree is drawn in ``labelloop.datasets._errors``. The command line prints any
+``LabelloopError`` as one line and exits 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelloop.datasets._errors import DataError, LabelloopError
+from labelloop.learners._errors import LearnerError
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "LabelStudioError",
+    "LabelloopError",
+    "LearnerError",
+    "ProjectBusyError",
+    "ServerError",
+    "TrackingError",
+]
+
+
+class ConfigError(LabelloopError, ValueError):
+    """A project config is missing, unparseable, or has an invalid field."""
+
+
+class LabelStudioError(LabelloopError):
+    """Label Studio refused, could not be reached, or holds something unexpected.
+
+    Parameters
+    ----------
+    message : str
+        One line for people.
+    status : int or None
+        The HTTP status of Label Studio's answer; None when none came (unreachable).
+    body : object
+        The answer's body as Label Studio sent it (parsed JSON where it was JSON).
+
+    Examples
+    --------
+    >>> error = LabelStudioError("not found", status=404, body={"detail": "Not found."})
+    >>> error.status, str(error)
+    (404, 'not found')
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class ServerError(LabelStudioError):
+    """The embedded Label Studio server cannot be started, found or stopped."""
+
+
+class ProjectBusyError(LabelloopError):
+    """Another labelloop process holds the project's lock."""
+
+
+class TrackingError(LabelloopError):
+    """MLflow refused, could not be reached, or holds something unexpected."""

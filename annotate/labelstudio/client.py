@@ -1,0 +1,323 @@
+"""Talking to Label Studio: connection, clear errors, retries, the few calls labelloop needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from label_studio_sdk.client import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from labelloop.annotate.errors import LabelStudioError
+from labelloop.annotate.labelstudio.server import load_credentials, server_status
+from labelloop.annotate.labelstudio.translate import labels_in_config
+
+__all__ = ["LabelStudioGateway", "connect", "connection_settings", "sdk_client"]
+
+T = TypeVar("T")
+_DM_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where Label Studio is and the key to it (the key is never shown)."""
+
+    url: str
+    api_key: str
+    source: str
+
+    def __repr__(self) -> str:
+        return f"ConnectionSettings(url={self.url!r}, api_key=***, source={self.source!r})"
+
+
+def connection_settings(workdir: Path) -> ConnectionSettings:
+    """``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY`` if set, else the embedded server's.
+
+    Raises
+    ------
+    LabelStudioError
+        If only one of the two variables is set, or nothing is configured.
+    """
+    url, key = os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY")
+    if url and key:
+        return ConnectionSettings(url.rstrip("/"), key, "environment")
+    if url or key:
+        missing = "LABEL_STUDIO_API_KEY" if url else "LABEL_STUDIO_URL"
+        raise LabelStudioError(
+            f"{missing} is not set (set both, or neither for the embedded server)"
+        )
+    credentials = load_credentials(workdir)
+    state, _ = server_status(workdir)
+    if credentials is None or state is None:
+        raise LabelStudioError(
+            "no Label Studio configured: run `labelloop server start`, or set LABEL_STUDIO_URL "
+            "and LABEL_STUDIO_API_KEY"
+        )
+    return ConnectionSettings(state.url, credentials.api_key, "embedded server")
+
+
+class LabelStudioGateway:
+    """The calls labelloop makes, each with bounded retries and a one-line error.
+
+    Parameters
+    ----------
+    client : LabelStudio
+        An SDK client.
+    url : str
+        For messages.
+    retries : int
+        Attempts after the first for connection failures and 5xx answers.
+    backoff_s : float
+        First wait; doubles each retry.
+    """
+
+    def __init__(
+        self, client: LabelStudio, url: str, retries: int = 3, backoff_s: float = 0.5
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.retries = retries
+        self.backoff_s = backoff_s
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        http = getattr(self.client, "_labelloop_http", None)
+        if http is not None:
+            http.close()
+
+    def call(self, what: str, function: Callable[[], T]) -> T:
+        """Run one API call with retries; translate failures into :class:`LabelStudioError`."""
+        wait = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                return function()
+            except (httpx.TransportError, ApiError) as exc:
+                status = getattr(exc, "status_code", None)
+                retryable = status is None or status >= 500
+                if not retryable or attempt == self.retries:
+                    raise self._error(what, exc) from None
+                time.sleep(wait)
+                wait *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _error(self, what: str, exc: Exception) -> LabelStudioError:
+        status = getattr(exc, "status_code", None)
+        body = getattr(exc, "body", None)
+        if status == 401 or status == 403:
+            return LabelStudioError(
+                f"Label Studio at {self.url} refused the API key (HTTP {status}) "
+                f"while trying to {what}",
+                status=status,
+                body=body,
+            )
+        if status == 404:
+            return LabelStudioError(
+                f"Label Studio at {self.url}: not found (HTTP 404) while trying to {what}",
+                status=status,
+                body=body,
+            )
+        if status is not None:
+            detail = body
+            if isinstance(detail, dict):
+                detail = detail.get("detail") or detail.get("validation_errors") or detail
+            text = str(detail).replace("\n", " ")[:200]
+            return LabelStudioError(
+                f"Label Studio at {self.url} answered HTTP {status} while trying to {what}: {text}",
+                status=status,
+                body=body,
+            )
+        kind = type(exc).__name__
+        return LabelStudioError(
+            f"cannot reach Label Studio at {self.url} ({kind}) after {self.retries + 1} "
+            f"attempt(s) while trying to {what}"
+        )
+
+    # -- checks and projects ------------------------------------------------------
+    def check(self) -> None:
+        """Verify the server answers and accepts the key."""
+        self.call("list projects", lambda: self.client.projects.list(page_size=1))
+
+    def find_or_create_project(
+        self, *, title: str, label_config: str, project_id: int | None, description: str = ""
+    ) -> tuple[int, bool]:
+        """Find the project (by stored id, else by title) or create it.
+
+        Raises
+        ------
+        LabelStudioError
+            If a stored project id is gone, or the project's labels differ from ours.
+        """
+        wanted = labels_in_config(label_config)
+        if project_id is not None:
+            try:
+                project = self.call(
+                    f"open project {project_id}", lambda: self.client.projects.get(id=project_id)
+                )
+            except LabelStudioError as exc:
+                if exc.status == 404:
+                    raise LabelStudioError(
+                        f"Label Studio project {project_id} ({title!r}) is missing at {self.url}; "
+                        "it was deleted or this is another server"
+                    ) from None
+                raise
+            self._check_labels(project, wanted)
+            return int(project.id), False
+        found = [
+            p
+            for p in self.call(
+                "list projects", lambda: list(self.client.projects.list(title=title))
+            )
+            if p.title == title
+        ]
+        if found:
+            self._check_labels(found[0], wanted)
+            return int(found[0].id), False
+        project = self.call(
+            "create the project",
+            lambda: self.client.projects.create(
+                title=title,
+                description=description,
+                label_config=label_config,
+                sampling="Sequential sampling",
+                show_skip_button=True,
+            ),
+        )
+        return int(project.id), True
+
+    def _check_labels(self, project: Any, wanted: Sequence[str]) -> None:
+        have = labels_in_config(project.label_config or "<View/>")
+        if sorted(have) != sorted(wanted):
+            raise LabelStudioError(
+                f"Label Studio project {project.id} ({project.title!r}) has labels "
+                f"[{', '.join(sorted(have))}] but the config says [{', '.join(sorted(wanted))}]"
+            )
+
+    def set_model_version(self, project_id: int, version: str) -> None:
+        """Set the project's model version (shown next to predictions)."""
+        self.call(
+            "set the model version",
+            lambda: self.client.projects.update(id=project_id, model_version=version),
+        )
+
+    # -- tasks --------------------------------------------------------------------
+    def _query(self, project_id: int, items: list[dict[str, Any]], fields: str) -> Iterator[Any]:
+        query = json.dumps({"filters": {"conjunction": "and", "items": items}})
+        return iter(
+            self.call(
+                "query tasks",
+                lambda: list(
+                    self.client.tasks.list(
+                        project=project_id, query=query, fields=fields, page_size=500
+                    )
+                ),
+            )
+        )
+
+    def tasks_of_batch(self, project_id: int, batch_id: str) -> dict[str, int]:
+        """Return item id -> task id for the tasks of one batch already in Label Studio."""
+        items = [
+            {
+                "filter": "filter:tasks:data.labelloop_batch",
+                "operator": "equal",
+                "type": "String",
+                "value": batch_id,
+            }
+        ]
+        return {
+            str(t.data["item_id"]): int(t.id) for t in self._query(project_id, items, "task_only")
+        }
+
+    def tasks_changed_since(self, project_id: int, since: str | None) -> list[Any]:
+        """Return tasks (with all their annotations) whose annotations may have changed.
+
+        Three filtered Data Manager queries, so the cost follows the number of changes,
+        not the project's size, even right after a large push:
+
+        * tasks created before ``since`` and updated after it (new, changed or deleted
+          annotations on older tasks);
+        * tasks created after ``since`` that have an annotation;
+        * tasks created after ``since`` that were skipped.
+
+        New tasks nobody has touched are never fetched. ``since`` None fetches every task
+        with an annotation or a skip.
+        """
+
+        def item(name: str, operator: str, kind: str, value: Any) -> dict[str, Any]:
+            return {
+                "filter": f"filter:tasks:{name}",
+                "operator": operator,
+                "type": kind,
+                "value": value,
+            }
+
+        touched = [
+            [item("total_annotations", "greater", "Number", 0)],
+            [item("cancelled_annotations", "greater", "Number", 0)],
+        ]
+        queries = []
+        if since is None:
+            queries = touched
+        else:
+            queries.append(
+                [
+                    item("created_at", "less_or_equal", "Datetime", since),
+                    item("updated_at", "greater", "Datetime", since),
+                ]
+            )
+            queries.extend(
+                [[item("created_at", "greater", "Datetime", since), *q] for q in touched]
+            )
+        found: dict[int, Any] = {}
+        for items in queries:
+            for task in self._query(project_id, items, "all"):
+                found[int(task.id)] = task
+        return [found[k] for k in sorted(found)]
+
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        """Bulk-import tasks in one request; returns their ids in request order."""
+        response = self.call(
+            f"import {len(tasks)} tasks",
+            lambda: self.client.projects.import_tasks(
+                id=project_id, request=tasks, return_task_ids=True
+            ),
+        )
+        ids = list(response.task_ids or [])
+        if len(ids) != len(tasks):
+            raise LabelStudioError(f"Label Studio created {len(ids)} tasks for {len(tasks)} sent")
+        return [int(i) for i in ids]
+
+
+def connect(workdir: Path, *, retries: int = 3, timeout_s: float = 60.0) -> LabelStudioGateway:
+    """Connect to Label Studio and check the key; nothing is written on failure."""
+    settings = connection_settings(workdir)
+    gateway = LabelStudioGateway(
+        sdk_client(settings.url, settings.api_key, timeout_s), settings.url, retries=retries
+    )
+    try:
+        gateway.check()
+    except BaseException:
+        gateway.close()
+        raise
+    return gateway
+
+
+def sdk_client(url: str, api_key: str, timeout_s: float = 60.0) -> LabelStudio:
+    """Build an SDK client on an HTTP client labelloop owns (so it can be closed)."""
+    http = httpx.Client(timeout=timeout_s, follow_redirects=True)
+    client = LabelStudio(base_url=url, api_key=api_key, timeout=timeout_s, httpx_client=http)
+    client._labelloop_http = http
+    return client
+
+
+def dm_time(value: str) -> str:
+    """Format an ISO time the way the Data Manager's Datetime filter wants it."""
+    from datetime import UTC, datetime
+
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.astimezone(UTC).strftime(_DM_TIME)

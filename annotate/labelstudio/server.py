@@ -1,0 +1,273 @@
+"""Run the embedded Label Studio server: start, wait for health, status, stop by process id."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from labelloop.annotate.errors import ServerError
+
+__all__ = [
+    "Credentials",
+    "ServerState",
+    "find_label_studio",
+    "free_port",
+    "free_port_from",
+    "load_credentials",
+    "port_is_free",
+    "server_status",
+    "start_server",
+    "stop_server",
+    "wait_healthy",
+]
+
+_REPO = Path(__file__).resolve().parents[1]
+# Servers started by this process: keep their handles so they are reaped on stop.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Login for the embedded server; stored in a file of mode 0600, never logged."""
+
+    url: str
+    username: str
+    password: str
+    api_key: str
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(url={self.url!r}, username={self.username!r}, password=***, api_key=***)"
+        )
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What ``server start`` left behind: the process and where it listens."""
+
+    pid: int
+    port: int
+    url: str
+    data_dir: str
+    log_file: str
+
+
+def _folder(workdir: Path) -> Path:
+    return workdir / "label-studio"
+
+
+def find_label_studio() -> Path:
+    """Locate the ``label-studio`` executable of its own virtual environment.
+
+    Order: ``$LABELLOOP_LABEL_STUDIO_BIN``, the project's ``.venv-ls`` (made by
+    ``make setup``), then ``label-studio`` on the PATH.
+    """
+    candidates = [
+        os.environ.get("LABELLOOP_LABEL_STUDIO_BIN"),
+        str(_REPO / ".venv-ls" / "bin" / "label-studio"),
+        shutil.which("label-studio"),
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise ServerError("label-studio is not installed; run `make setup` (it creates .venv-ls)")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Return True when nothing listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """Return a port on 127.0.0.1 that nothing listens on (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def free_port_from(start: int) -> int:
+    """Return the first free port on 127.0.0.1 at or above ``start``."""
+    port = start
+    while not port_is_free(port):
+        port += 1
+    return port
+
+
+def _healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
+            return bool(json.loads(response.read()).get("status") == "UP")
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_healthy(url: str, pid: int | None, timeout_s: float) -> None:
+    """Wait until ``url/health`` answers UP; fail early if the process dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _healthy(url):
+            return
+        if pid is not None and not _alive(pid):
+            raise ServerError(f"Label Studio exited before answering at {url}")
+        time.sleep(0.5)
+    raise ServerError(f"Label Studio did not answer at {url}/health within {timeout_s:.0f} s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    child = _CHILDREN.get(pid)
+    if child is not None:  # our own child: poll() reaps it once it has exited
+        return child.poll() is None
+    return True
+
+
+def load_credentials(workdir: Path) -> Credentials | None:
+    """Read the embedded server's credentials, or None before the first start."""
+    path = _folder(workdir) / "credentials.json"
+    if not path.is_file():
+        return None
+    return Credentials(**json.loads(path.read_text()))
+
+
+def _read_state(workdir: Path) -> ServerState | None:
+    path = _folder(workdir) / "server.json"
+    if not path.is_file():
+        return None
+    return ServerState(**json.loads(path.read_text()))
+
+
+def server_status(workdir: Path) -> tuple[ServerState | None, bool]:
+    """Return the recorded server and whether it is running and healthy."""
+    state = _read_state(workdir)
+    if state is None:
+        return None, False
+    return state, _alive(state.pid) and _healthy(state.url)
+
+
+def start_server(
+    workdir: Path, port: int = 8080, timeout_s: float = 180.0
+) -> tuple[ServerState, Credentials, bool]:
+    """Start Label Studio on 127.0.0.1:``port`` with its data dir in the work dir.
+
+    The first start creates an admin user and an API token without prompts and writes
+    them to ``label-studio/credentials.json`` (mode 0600). A running server is reused.
+
+    Returns
+    -------
+    (state, credentials, created)
+        ``created`` is True on the first start (so the caller shows the login once).
+
+    Raises
+    ------
+    ServerError
+        If the port is taken, the executable is missing, or health never answers.
+    """
+    folder = _folder(workdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    state, running = server_status(workdir)
+    credentials = load_credentials(workdir)
+    if running and state is not None and credentials is not None:
+        return state, credentials, False
+    if not port_is_free(port):
+        raise ServerError(
+            f"port {port} on 127.0.0.1 is taken; stop what uses it or pass --port "
+            "(Label Studio would silently move to another port)"
+        )
+    created = credentials is None
+    if credentials is None:
+        credentials = Credentials(
+            url=f"http://127.0.0.1:{port}",
+            username="admin@labelloop.local",
+            password=secrets.token_urlsafe(12),
+            api_key=secrets.token_hex(20),
+        )
+        path = folder / "credentials.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(asdict(credentials), handle)
+    url = f"http://127.0.0.1:{port}"
+    credentials = Credentials(url, credentials.username, credentials.password, credentials.api_key)
+    data_dir = folder / "data"
+    environment = {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        "LABEL_STUDIO_USERNAME": credentials.username,
+        "LABEL_STUDIO_PASSWORD": credentials.password,
+        "LABEL_STUDIO_USER_TOKEN": credentials.api_key,
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LATEST_VERSION_CHECK": "false",
+        "SSRF_PROTECTION_ENABLED": "false",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+    }
+    log_file = folder / "server.log"
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [
+                str(find_label_studio()),
+                "start",
+                "--no-browser",
+                "--internal-host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _CHILDREN[process.pid] = process
+    state = ServerState(process.pid, port, url, str(data_dir), str(log_file))
+    (folder / "server.json").write_text(json.dumps(asdict(state)))
+    try:
+        wait_healthy(url, process.pid, timeout_s)
+    except ServerError:
+        stop_server(workdir)
+        raise
+    return state, credentials, created
+
+
+def stop_server(workdir: Path, timeout_s: float = 20.0) -> bool:
+    """Stop the recorded server by process group id; return whether one was running."""
+    state = _read_state(workdir)
+    if state is None:
+        return False
+    was_running = _alive(state.pid)
+    if was_running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(state.pid):
+            time.sleep(0.2)
+        if _alive(state.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(state.pid, signal.SIGKILL)
+    child = _CHILDREN.pop(state.pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=timeout_s)
+    (_folder(workdir) / "server.json").unlink(missing_ok=True)
+    return was_running

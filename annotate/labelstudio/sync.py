@@ -1,0 +1,191 @@
+"""Push batches to Label Studio and pull labels back, resumably and without duplicates."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from labelloop.annotate.labelstudio.client import LabelStudioGateway, dm_time
+from labelloop.annotate.labelstudio.translate import ItemKind, annotation_record, task_json
+from labelloop.annotate.state.records import TaskDraft
+from labelloop.annotate.state.store import StateStore
+
+__all__ = ["PullReport", "PushReport", "prepare_batch", "pull_labels", "push_pending"]
+
+log = logging.getLogger("labelloop")
+IMPORT_CHUNK = 5_000
+CURSOR_OVERLAP = timedelta(seconds=2)
+
+
+@dataclass
+class PushReport:
+    """What a push did."""
+
+    batch_id: str
+    sent: int
+    already_there: int
+    seconds: float
+
+
+def prepare_batch(
+    state: StateStore, drafts: Sequence[TaskDraft], *, strategy: str, model_version: str | None
+) -> str:
+    """Record a batch as pending (the intent to push) and return its id.
+
+    Items already pushed, or waiting in another pending batch, are refused: no item is
+    ever pushed twice.
+    """
+    queued = state.queued_item_ids()
+    again = [d.item_id for d in drafts if d.item_id in queued]
+    if again:
+        raise ValueError(f"item {again[0]!r} is already queued in Label Studio ({len(again)} such)")
+    number = int(state.get_meta("batches_made") or 0) + 1
+    batch_id = f"batch-{number:05d}"
+    state.set_meta("batches_made", str(number))
+    state.record_batch(batch_id, drafts, strategy, model_version)
+    return batch_id
+
+
+def push_pending(
+    gateway: LabelStudioGateway,
+    state: StateStore,
+    project_id: int,
+    *,
+    kind: ItemKind,
+    payload_of: Callable[[str], Mapping[str, Any]],
+) -> PushReport | None:
+    """Push the pending batch, if any, reconciling with what Label Studio already has.
+
+    Safe to rerun after a crash at any point: tasks of this batch already in Label Studio
+    (found by their batch id) are adopted, not sent again.
+    """
+    batch_id = state.pending_batch()
+    if batch_id is None:
+        return None
+    start = time.perf_counter()
+    strategy, model_version = state.batch_info(batch_id)
+    items = state.batch_items(batch_id)
+    present = gateway.tasks_of_batch(project_id, batch_id)
+    missing = [row for row in items if row["item_id"] not in present]
+    task_ids = dict(present)
+    for offset in range(0, len(missing), IMPORT_CHUNK):
+        chunk = missing[offset : offset + IMPORT_CHUNK]
+        tasks = [
+            task_json(
+                TaskDraft(
+                    item_id=row["item_id"],
+                    payload=payload_of(row["item_id"]),
+                    rank=row["rank"],
+                    score=row["score"],
+                    predicted=row["predicted"],
+                    confidence=row["confidence"],
+                    route=row["route"],
+                ),
+                kind=kind,
+                batch_id=batch_id,
+                strategy=strategy,
+                model_version=model_version,
+            )
+            for row in chunk
+        ]
+        created = gateway.import_tasks(project_id, tasks)
+        task_ids.update(zip((row["item_id"] for row in chunk), created, strict=True))
+    state.confirm_push(batch_id, task_ids)
+    return PushReport(batch_id, len(missing), len(present), time.perf_counter() - start)
+
+
+@dataclass
+class PullReport:
+    """What a pull found: counts by kind of change, and warnings."""
+
+    tasks_fetched: int = 0
+    tasks_changed: int = 0
+    new: int = 0
+    updated: int = 0
+    deleted: int = 0
+    cancelled: int = 0
+    quarantined: int = 0
+    foreign_tasks: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def pull_labels(
+    gateway: LabelStudioGateway, state: StateStore, project_id: int, known_labels: Sequence[str]
+) -> PullReport:
+    """Mirror every annotation change since the last pull into the state store.
+
+    Only tasks updated since the cursor are fetched (a Data Manager filter), so a pull
+    costs the number of changed tasks, not the project's size. For each changed task the
+    stored annotations are reconciled with Label Studio's: new ones inserted, changed ones
+    updated, missing ones marked ``deleted``. Everything lands in one transaction with
+    the new cursor, so a crash leaves the previous state and the next pull redoes it.
+    """
+    start = time.perf_counter()
+    report = PullReport()
+    cursor = state.get_meta("pull_cursor")
+    since = None
+    if cursor is not None:
+        since = dm_time((datetime.fromisoformat(cursor) - CURSOR_OVERLAP).isoformat())
+    last_event = state.last_event_id()
+    tasks = gateway.tasks_changed_since(project_id, since)
+    stored = state.annotations_of_tasks(int(t.id) for t in tasks)
+    newest = cursor
+    with state.transaction() as db:
+        for task in tasks:
+            updated_at = _iso(task.updated_at)
+            if newest is None or datetime.fromisoformat(updated_at) > datetime.fromisoformat(
+                newest
+            ):
+                newest = updated_at
+            item_id = (task.data or {}).get("item_id")
+            if item_id is None:
+                report.foreign_tasks += 1
+                continue
+            report.tasks_fetched += 1
+            changes = report.new + report.updated + report.deleted
+            before = stored.get(int(task.id), {})
+            current: set[int] = set()
+            for annotation in task.annotations or []:
+                record = annotation_record(annotation, int(task.id), known_labels)
+                current.add(record.annotation_id)
+                previous = before.get(record.annotation_id)
+                if previous is not None and previous == (record.status, record.updated_at):
+                    continue
+                if previous is None:
+                    report.new += 1
+                else:
+                    report.updated += 1
+                if record.status == "cancelled":
+                    report.cancelled += 1
+                if record.status == "quarantined":
+                    report.quarantined += 1
+                    message = (
+                        f"annotation {record.annotation_id} on item {item_id!r} by "
+                        f"{record.annotator}: {record.note}; quarantined, not used"
+                    )
+                    report.warnings.append(message)
+                    log.warning(message)
+                state.upsert_annotation(db, record, str(item_id))
+            gone = [
+                a for a, (status, _) in before.items() if a not in current and status != "deleted"
+            ]
+            state.mark_deleted(db, gone)
+            report.deleted += len(gone)
+            if report.new + report.updated + report.deleted > changes:
+                report.tasks_changed += 1
+        if newest is not None:
+            state.set_meta("pull_cursor", newest, db)
+        state.mark_events_handled(db, last_event)
+    report.seconds = time.perf_counter() - start
+    return report

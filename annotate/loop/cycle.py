@@ -1,0 +1,353 @@
+"""One cycle of the loop: pull -> train -> evaluate -> log -> score -> push.
+
+Every phase can be killed and the cycle rerun: the pull is one transaction, a cycle
+that crashed before its model was logged is redone (its partial MLflow run discarded),
+one that crashed after is resumed from the logged model, and the push reconciles by
+item id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import confusion_matrix
+
+from labelloop.annotate.config.schema import build_estimator
+from labelloop.annotate.failpoints import failpoint
+from labelloop.annotate.labelstudio.sync import PullReport, prepare_batch, pull_labels, push_pending
+from labelloop.annotate.loop.project import LabellingProject, next_batch, payload_function
+from labelloop.annotate.loop.routing import (
+    apply_routing,
+    audit_drafts,
+    corrections,
+    routing_metrics,
+)
+from labelloop.annotate.loop.tracking import CycleLog, Tracker
+from labelloop.annotate.state.records import TaskDraft
+from labelloop.datasets import FeatureMatrix
+from labelloop.learners import aligned_proba, evaluate, least_confidence_scores, score_pool
+
+__all__ = ["PHASES", "CycleReport", "ensure_eval_set", "run_cycle", "stop_verdict"]
+
+PHASES = ("pull", "train", "evaluate", "log", "score", "route", "push")
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for the terminal and for ``run``."""
+
+    cycle: int
+    n_labels: int
+    n_eval_labelled: int
+    metrics: dict[str, float]
+    model_version: str | None
+    champion: bool
+    batch_id: str | None
+    pushed: int
+    pull: PullReport
+    seconds: dict[str, float] = field(default_factory=dict)
+    resumed: bool = False
+    routing: dict[str, Any] | None = None  # this cycle's routing summary, when routing ran
+
+
+def ensure_eval_set(project: LabellingProject) -> set[str]:
+    """Draw the evaluation set once, at random from the config's seed, and keep it."""
+    existing = project.state.eval_items()
+    if existing:
+        return existing
+    size = project.config.evaluation.size
+    n_items = len(project.pool)
+    count = round(size * n_items) if size < 1 else int(size)
+    count = max(1, min(count, n_items - 1))
+    rng = np.random.default_rng(np.random.SeedSequence([project.config.seed, 1]))
+    # Kept in the order drawn: sent in that order, every partial evaluation set is random.
+    chosen = project.pool.ids[rng.choice(n_items, size=count, replace=False)].tolist()
+    project.state.set_eval_items(chosen)
+    return set(chosen)
+
+
+def _labels_hash(labels: dict[str, str]) -> str:
+    digest = hashlib.sha256(json.dumps(sorted(labels.items())).encode())
+    return digest.hexdigest()[:16]
+
+
+def stop_verdict(project: LabellingProject) -> tuple[bool, str]:
+    """Apply the config's stopping rule and budget to the cycles so far."""
+    config = project.config
+    cycles = [
+        c for c in project.state.cycles() if c["status"] != "started" and c["n_labels"] is not None
+    ]
+    if cycles and cycles[-1]["n_labels"] >= config.budget:
+        return True, f"label budget reached ({cycles[-1]['n_labels']} >= {config.budget})"
+    rule = config.stopping
+    if rule.rule == "stabilizing_predictions":
+        kappas = [c["metrics"].get("kappa_previous") for c in cycles]
+        recent = [k for k in kappas if k is not None][-rule.window :]
+        if len(recent) == rule.window and min(recent) >= rule.threshold:
+            return True, f"predictions stable: kappa >= {rule.threshold} for {rule.window} cycles"
+        return (
+            False,
+            f"kappa of the last cycles: {', '.join(f'{k:.3f}' for k in recent) or 'none yet'}",
+        )
+    if rule.rule == "overall_uncertainty" and cycles:
+        value = cycles[-1]["metrics"].get("mean_pool_uncertainty")
+        if value is not None and value < rule.threshold:
+            return True, f"mean pool uncertainty {value:.4f} < {rule.threshold}"
+        return False, f"mean pool uncertainty {value}"
+    return False, "no stopping rule"
+
+
+def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> CycleReport:
+    """Run (or resume) one cycle and return what it did."""
+    config, state, pool = project.config, project.state, project.pool
+    seconds: dict[str, float] = {}
+    payload = payload_function(project.kind, pool, config.labelling.image_side)
+    # A push that crashed earlier is finished first: its tasks may be in Label Studio.
+    push_pending(project.gateway, state, project.project_id, kind=project.kind, payload_of=payload)
+    evaluation = ensure_eval_set(project)
+    cycle, status, record = state.open_cycle()
+
+    start = time.perf_counter()
+    failpoint("pull")
+    pull = pull_labels(project.gateway, state, project.project_id, project.labels)
+    seconds["pull"] = time.perf_counter() - start
+
+    resolved = {i: r.label for i, r in state.resolutions().items() if r.label is not None}
+    train = {i: lbl for i, lbl in resolved.items() if i not in evaluation}
+    tested = {i: lbl for i, lbl in resolved.items() if i in evaluation}
+    model: Any = None
+    entry: CycleLog | None = None
+    metrics: dict[str, float] = {}
+    version: str | None = None
+    champion = False
+    resumed = status == "logged"
+    run_id: str | None = record.get("run_id")
+    if resumed:
+        version = record.get("model_version")
+        metrics = record.get("metrics") or {}
+        if run_id:
+            model = tracker.load_model(f"runs:/{run_id}/model")
+    else:
+        tracker.discard_unfinished(cycle)
+        start = time.perf_counter()
+        failpoint("train")
+        if len(set(train.values())) >= 2:
+            rows = pool.positions(list(train))
+            model = clone(build_estimator(config.model)).fit(X[rows], list(train.values()))
+        seconds["train"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        failpoint("evaluate")
+        confusion = None
+        if model is not None:
+            metrics, confusion = _evaluate(project, X, model, tested)
+        seconds["evaluate"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        failpoint("log")
+        if model is not None:
+            curve = [
+                (int(c["n_labels"]), float(c["metrics"]["macro_f1"]))
+                for c in state.cycles()
+                if c["n_labels"] is not None and "macro_f1" in c["metrics"]
+            ]
+            if "macro_f1" in metrics:
+                curve.append((len(train), metrics["macro_f1"]))
+            sample_rows = pool.positions(list(train)[:5])
+            entry = CycleLog(
+                cycle=cycle,
+                params=_params(project),
+                metrics={**metrics, **{f"seconds_{k}": v for k, v in seconds.items()}},
+                step=len(train),
+                chosen=[],
+                confusion=confusion,
+                labels=project.labels,
+                curve=curve,
+                labels_hash=_labels_hash(train),
+                model=model,
+                X_sample=X[sample_rows],
+            )
+            run_id, registered, champion = tracker.log_cycle(entry, metric=config.evaluation.metric)
+            version = f"{tracker.model_name}:v{registered}"
+        state.cycle_logged(
+            cycle,
+            n_labels=len(train),
+            metrics=metrics,
+            model_version=version,
+            run_id=run_id,
+            labels_hash=_labels_hash(train),
+        )
+        seconds["log"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    batch_id = record.get("batch_id")
+    drafts: list[TaskDraft] = []
+    routing: dict[str, Any] | None = None
+    if batch_id is None:  # a resumed cycle whose batch was chosen already does not choose again
+        failpoint("score")
+        if config.routing.enabled and model is not None:
+            routing = apply_routing(project, X, model, version, tested, cycle)
+            failpoint("route")
+        drafts, strategy, version = next_batch(
+            project, X, config.batch_size, model=model, model_version=version
+        )
+        drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts))
+        if routing is not None:
+            drafts = drafts + audit_drafts(project, cycle, drafts)
+        if drafts:
+            batch_id = prepare_batch(state, drafts, strategy=strategy, model_version=version)
+            state.cycle_batch(cycle, batch_id)
+    seconds["score"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    failpoint("push")
+    report = push_pending(
+        project.gateway, state, project.project_id, kind=project.kind, payload_of=payload
+    )
+    pushed = report.sent + report.already_there if report else 0
+    shown = batch_id is not None and any(
+        row["predicted"] is not None and row["route"] in (None, "review")
+        for row in state.batch_items(batch_id)
+    )
+    if version is not None and model is not None and shown:
+        # Label Studio accepts a project model version once predictions carry it.
+        project.gateway.set_model_version(project.project_id, version)
+    seconds["push"] = time.perf_counter() - start
+    if run_id:
+        chosen = [
+            {
+                "item_id": d.item_id,
+                "rank": d.rank,
+                "score": d.score,
+                "predicted": d.predicted,
+                "confidence": d.confidence,
+                "route": d.route or "",
+            }
+            for d in drafts
+        ]
+        extra: dict[str, float] = {}
+        if config.routing.enabled:
+            fixes = corrections(state.prediction_outcomes())
+            extra = routing_metrics(state.routing_summary(), fixes)
+            _log_corrections_per_version(project, tracker, fixes)
+        after = tracker.finish_cycle(run_id, entry, chosen, seconds, len(train), extra)
+        seconds["render_after_push"] = after["render"]
+        seconds["mlflow_after_push"] = after["mlflow"]
+    state.cycle_pushed(cycle)
+    return CycleReport(
+        cycle=cycle,
+        n_labels=len(train),
+        n_eval_labelled=len(tested),
+        metrics=metrics,
+        model_version=version,
+        champion=champion,
+        batch_id=batch_id,
+        pushed=pushed,
+        pull=pull,
+        seconds=seconds,
+        resumed=resumed,
+        routing=routing,
+    )
+
+
+def _evaluate(
+    project: LabellingProject, X: FeatureMatrix, model: Any, tested: dict[str, str]
+) -> tuple[dict[str, float], Any]:
+    """Return the cycle's metrics and the confusion matrix on the labelled evaluation items."""
+    pool, state = project.pool, project.state
+    metrics: dict[str, float] = {}
+    confusion = None
+    if tested:
+        rows = pool.positions(list(tested))
+        truth = list(tested.values())
+        result = evaluate(model, X[rows], truth, project.labels)
+        metrics.update(accuracy=result.accuracy, macro_f1=result.macro_f1, log_loss=result.log_loss)
+        metrics["n_eval_labelled"] = float(len(tested))
+        predicted = np.asarray(project.labels, dtype=object)[
+            aligned_proba(model, X[rows], project.labels).argmax(axis=1)
+        ]
+        confusion = confusion_matrix(truth, predicted, labels=project.labels)
+    # Kappa against the previous model, on a fixed stop set drawn once.
+    stop_ids = state.get_meta("stop_set")
+    if stop_ids is None:
+        rng = np.random.default_rng(np.random.SeedSequence([project.config.seed, 3]))
+        size = min(project.config.stopping.stop_set_size, len(pool))
+        stop_ids = json.dumps(sorted(pool.ids[rng.choice(len(pool), size, replace=False)].tolist()))
+        state.set_meta("stop_set", stop_ids)
+    stop_rows = pool.positions(json.loads(stop_ids))
+    predictions = np.asarray(project.labels, dtype=object)[
+        aligned_proba(model, X[stop_rows], project.labels).argmax(axis=1)
+    ].tolist()
+    previous = state.get_meta("stop_predictions")
+    if previous is not None:
+        from sklearn.metrics import cohen_kappa_score
+
+        before = json.loads(previous)
+        metrics["kappa_previous"] = (
+            1.0 if before == predictions else float(cohen_kappa_score(before, predictions))
+        )
+    state.set_meta("stop_predictions", json.dumps(predictions))
+    metrics["mean_pool_uncertainty"] = float(np.mean(score_pool(model, X, least_confidence_scores)))
+    return metrics, confusion
+
+
+def _evaluation_drafts(
+    project: LabellingProject, evaluation: set[str], n_picked: int
+) -> list[TaskDraft]:
+    per_batch = project.config.evaluation.per_batch or project.config.batch_size
+    queued = project.state.queued_item_ids()
+    waiting = [i for i in project.state.eval_order() if i in evaluation and i not in queued][
+        :per_batch
+    ]
+    return [
+        TaskDraft(item, {}, n_picked + k + 1, float("nan"), route="evaluation")
+        for k, item in enumerate(waiting)
+    ]
+
+
+def _log_corrections_per_version(
+    project: LabellingProject, tracker: Tracker, fixes: dict[str, dict[str, tuple[int, int]]]
+) -> None:
+    """Give each model version's own run the correction rate of the guesses it made."""
+    runs = {c["model_version"]: c["run_id"] for c in project.state.cycles() if c["run_id"]}
+    for version, (reviewed, fixed) in fixes["by_version"].items():
+        run_id = runs.get(version)
+        if run_id:
+            tracker.log_metrics(
+                run_id,
+                {"corrections.version_rate": fixed / reviewed, "corrections.version_n": reviewed},
+                step=reviewed,
+            )
+
+
+def _params(project: LabellingProject) -> dict[str, Any]:
+    config = project.config
+    digest = hashlib.sha256(config.model_dump_json(exclude={"base_dir"}).encode()).hexdigest()[:16]
+    return {
+        "strategy": config.strategy,
+        "batch_size": config.batch_size,
+        "estimator": config.model.estimator,
+        **{f"estimator.{k}": v for k, v in config.model.params.items()},
+        "seed": config.seed,
+        "featurizer": config.featurizer.kind,
+        "config_hash": digest,
+        "label_studio_project": project.project_id,
+        "routing.enabled": config.routing.enabled,
+        **(
+            {
+                "routing.target_precision": config.routing.target_precision,
+                "routing.confidence": config.routing.confidence,
+                "routing.audit_rate": config.routing.audit.rate,
+                "routing.always_human_classes": ",".join(config.routing.always_human_classes),
+                "routing.always_human_rules": len(config.routing.always_human),
+            }
+            if config.routing.enabled
+            else {}
+        ),
+    }

@@ -1,0 +1,232 @@
+"""A labelling project: the config's pool, as Label Studio shows it, with its state."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelloop.annotate.config.schema import ProjectConfig, build_estimator
+from labelloop.annotate.errors import ConfigError
+from labelloop.annotate.labelstudio.client import LabelStudioGateway, connect
+from labelloop.annotate.labelstudio.translate import ItemKind, image_data_uri, labeling_config
+from labelloop.annotate.state.records import TaskDraft
+from labelloop.annotate.state.store import StateStore
+from labelloop.datasets import FeatureMatrix, Pool
+from labelloop.learners import PoolLearner, aligned_proba
+
+__all__ = [
+    "LabellingProject",
+    "item_kind",
+    "label_set",
+    "next_batch",
+    "open_project",
+    "payload_function",
+    "state_path",
+]
+
+
+def item_kind(config: ProjectConfig, pool: Pool) -> ItemKind:
+    """Text for a text column; image for square pixel grids (``image_side``); else tabular."""
+    chosen = config.labelling.kind
+    if chosen != "auto":
+        return chosen
+    if pool.text_column is not None:
+        return "text"
+    if config.labelling.image_side or config.data.source == "bundled:digits":
+        return "image"
+    return "tabular"
+
+
+def label_set(config: ProjectConfig, pool: Pool) -> list[str]:
+    """Return the labels annotators choose from: the config's, else the gold classes."""
+    if config.labelling.labels:
+        return list(config.labelling.labels)
+    if len(pool.classes) >= 2:
+        return pool.classes
+    raise ConfigError(
+        "labelling.labels: give the label set (the pool has no gold labels to infer it from)"
+    )
+
+
+def payload_function(
+    kind: ItemKind, pool: Pool, image_side: int | None = None
+) -> Callable[[str], Mapping[str, Any]]:
+    """Return ``item_id -> task data`` for the item kind (text, image data URI, table)."""
+    frame = pool.frame
+    if kind == "text":
+        column = pool.text_column
+        if column is None:
+            raise ConfigError("labelling.kind: text needs a text column")
+        return lambda item: {"text": str(frame.at[item, column])}
+    columns = list(pool.feature_columns)
+    if kind == "image":
+        side = image_side or math.isqrt(len(columns))
+        if side * side != len(columns):
+            raise ConfigError(
+                f"labelling.image_side: {len(columns)} pixel columns are not a {side}x{side} image"
+            )
+        return lambda item: {
+            "image": image_data_uri(frame.loc[item, columns].to_numpy(dtype=float), side)
+        }
+    return lambda item: {"table": {c: _plain(frame.at[item, c]) for c in columns}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def state_path(workdir: Path, config: ProjectConfig) -> Path:
+    """Return the project's state file in the work dir."""
+    return workdir / "projects" / config.name / "state.sqlite"
+
+
+@dataclass
+class LabellingProject:
+    """Everything a push or pull needs, opened once."""
+
+    config: ProjectConfig
+    pool: Pool
+    gateway: LabelStudioGateway
+    state: StateStore
+    project_id: int
+    kind: ItemKind
+    labels: list[str]
+    created: bool
+
+    def close(self) -> None:
+        """Close the connection to Label Studio and the state store."""
+        self.gateway.close()
+        self.state.close()
+
+    def __enter__(self) -> LabellingProject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingProject:
+    """Connect, then find or create the Label Studio project; state is written only after.
+
+    Raises
+    ------
+    LabelStudioError
+        Wrong key, unreachable server, missing project, or labels that differ.
+    """
+    from labelloop.annotate.config.rules import check_routing
+
+    kind = item_kind(config, pool)
+    labels = label_set(config, pool)
+    if config.routing.enabled:
+        check_routing(config, pool, labels)
+    xml = labeling_config(kind, labels, multiple=config.labelling.multiple)
+    gateway = connect(workdir)  # fails before any state is touched
+    path = state_path(workdir, config)
+    state = StateStore(path)
+    stored = state.get_meta("project_id")
+    try:
+        project_id, created = gateway.find_or_create_project(
+            title=f"labelloop: {config.name}",
+            label_config=xml,
+            project_id=int(stored) if stored is not None else None,
+            description=(
+                f"Active learning with labelloop ({config.strategy}, batch {config.batch_size})."
+            ),
+        )
+    except BaseException:
+        gateway.close()
+        state.close()
+        raise
+    if stored is None:
+        state.set_meta("project_id", str(project_id))
+        state.set_meta("label_studio_url", gateway.url)
+    return LabellingProject(config, pool, gateway, state, project_id, kind, labels, created)
+
+
+def next_batch(
+    project: LabellingProject,
+    X: FeatureMatrix,
+    n: int,
+    *,
+    model: Any = None,
+    model_version: str | None = None,
+    only_route: str | None = None,
+) -> tuple[list[TaskDraft], str, str | None]:
+    """Pick the next ``n`` items (never evaluation, queued or machine-labelled ones).
+
+    With ``model`` given it is used as it is; otherwise a model is trained on the
+    resolved labels so far (none before two classes are labelled: cold start). With
+    ``only_route`` (``review`` or ``human``) only items on that route are picked.
+
+    Returns
+    -------
+    (drafts, strategy name, model version or None before a model exists)
+    """
+    config, pool, state = project.config, project.pool, project.state
+    evaluation = state.eval_items()
+    resolved = {
+        i: r.label
+        for i, r in state.resolutions().items()
+        if r.label is not None and i not in evaluation
+    }
+    routes = state.route_of() if config.routing.enabled else {}
+    machine = {i for i, r in routes.items() if r == "auto"}
+    if only_route is not None:
+        if not routes:
+            raise ConfigError(
+                f"--route {only_route}: no routes yet (routing.enabled and a trained model "
+                "are needed; run a cycle first)"
+            )
+        machine |= {i for i, r in routes.items() if r != only_route}
+        machine |= set(pool.ids.tolist()) - set(routes)
+    queued = state.queued_item_ids() | evaluation | machine
+    seed = config.seed + int(state.get_meta("batches_made") or 0)
+    learner = PoolLearner(
+        build_estimator(config.model),
+        X,
+        pool.ids,
+        strategy=config.strategy,
+        cold_start=config.cold_start,
+        excluded_ids=sorted(queued - set(resolved)),
+        random_state=seed,
+    )
+    if resolved:
+        learner.teach(list(resolved), list(resolved.values()), refit=model is None)
+    if model is not None:
+        learner.model_ = model
+    n = min(n, learner.n_unlabelled)
+    if n == 0:
+        return [], config.strategy, model_version
+    query = learner.query(n)
+    model = learner.model_
+    predicted: list[str | None] = [None] * len(query)
+    confidence: list[float | None] = [None] * len(query)
+    version = None
+    if model is not None:
+        proba = aligned_proba(model, X[pool.positions(query.ids)], project.labels)
+        best = proba.argmax(axis=1)
+        predicted = [project.labels[k] for k in best]
+        confidence = [float(p) for p in proba.max(axis=1)]
+        version = model_version or f"{config.name}-{len(resolved)}-labels"
+    drafts = [
+        TaskDraft(
+            item,
+            {},
+            rank + 1,
+            score,
+            predicted[rank],
+            confidence[rank],
+            route=routes.get(item),
+        )
+        for rank, (item, score) in enumerate(zip(query.ids, query.scores, strict=True))
+    ]
+    return drafts, query.strategy, version

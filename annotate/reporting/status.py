@@ -1,0 +1,141 @@
+"""`labelloop status`: the state of a project as a few tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.table import Table
+
+from labelloop.annotate.loop.cycle import stop_verdict
+from labelloop.annotate.loop.project import LabellingProject
+
+__all__ = ["status_tables"]
+
+
+def status_tables(project: LabellingProject) -> list[Table]:
+    """Return the overview, class balance and recent cycles tables."""
+    state = project.state
+    resolved = state.resolutions()
+    evaluation = state.eval_items()
+    labelled = {i: r for i, r in resolved.items() if r.label is not None}
+    ties = sum(r.tie for r in resolved.values())
+    rows = state.annotation_rows()
+    statuses = Counter(r["status"] for r in rows)
+    agreement = [r.agreement for r in resolved.values() if r.n_annotations > 1]
+    stop, reason = stop_verdict(project)
+    overview = Table(
+        title=f"{project.config.name}: Label Studio project {project.project_id}",
+        title_justify="left",
+        show_header=False,
+    )
+    overview.add_column("what")
+    overview.add_column("value", justify="right")
+    train = sum(1 for i in labelled if i not in evaluation)
+    items: list[tuple[str, Any]] = [
+        ("labelled items (training)", f"{train} / budget {project.config.budget}"),
+        (
+            "labelled items (evaluation)",
+            f"{sum(1 for i in labelled if i in evaluation)} / {len(evaluation)}",
+        ),
+        (
+            "annotations: active / skipped / quarantined / deleted",
+            " / ".join(str(statuses[k]) for k in ("active", "cancelled", "quarantined", "deleted")),
+        ),
+        ("ties held back", ties),
+        (
+            "agreement (items with 2+ annotations)",
+            f"{sum(agreement) / len(agreement):.2f} over {len(agreement)}" if agreement else "—",
+        ),
+        ("tasks waiting for a label", state.pending_tasks()),
+        ("webhook events not yet pulled", state.pending_events()),
+        ("stopping rule", ("STOP: " if stop else "continue: ") + reason),
+    ]
+    if project.config.routing.enabled:
+        summary = state.routing_summary()
+        if summary is None:
+            machine = "not yet: no model"
+        elif summary["audit"]["suspended"]:
+            machine = f"SUSPENDED: {summary['audit']['reason']}"
+        else:
+            machine = (
+                f"on: {summary['counts']['auto']} machine label(s); {summary['audit']['reason']}"
+            )
+        items.append(("automatic labelling", machine))
+    for key, value in items:
+        overview.add_row(key, str(value))
+    balance = Table(title="class balance (training labels)", title_justify="left")
+    balance.add_column("label")
+    balance.add_column("items", justify="right")
+    counts = Counter(r.label for i, r in labelled.items() if i not in evaluation)
+    for label in project.labels:
+        balance.add_row(label, str(counts.get(label, 0)))
+    cycles = Table(title="recent cycles", title_justify="left")
+    for column in ("cycle", "labels", "accuracy", "macro-F1", "kappa", "model", "status"):
+        cycles.add_column(column, justify="left" if column in ("model", "status") else "right")
+    for cycle in state.cycles()[-8:]:
+        m = cycle["metrics"]
+        cycles.add_row(
+            str(cycle["cycle"]),
+            str(cycle["n_labels"] if cycle["n_labels"] is not None else "—"),
+            f"{m['accuracy']:.3f}" if "accuracy" in m else "—",
+            f"{m['macro_f1']:.3f}" if "macro_f1" in m else "—",
+            f"{m['kappa_previous']:.3f}" if "kappa_previous" in m else "—",
+            str(cycle["model_version"] or "—"),
+            str(cycle["status"]),
+        )
+    tables = [overview, balance, cycles]
+    if project.config.routing.enabled:
+        tables.append(routing_table(project))
+    return tables
+
+
+def routing_table(project: LabellingProject) -> Table:
+    """Return the routing state: per-class thresholds, routes, audits, corrections."""
+    from labelloop.annotate.loop.routing import class_rows
+
+    summary = project.state.routing_summary()
+    config = project.config.routing
+    title = (
+        f"routing: machine labels at precision >= {config.target_precision} "
+        f"({config.confidence:.0%} one-sided lower bound)"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "class",
+        "threshold",
+        "evidence",
+        "lower bound",
+        "auto",
+        "audits confirmed",
+        "corrected",
+    ):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    if summary is None:
+        table.caption = "no routing yet: it starts once a model is trained"
+        return table
+    for row in class_rows(project):
+        n_audits, confirmed = row["audits"]
+        reviewed, fixed = row["corrections"]
+        threshold = row["threshold"]
+        table.add_row(
+            row["label"],
+            "people only"
+            if row["people_only"]
+            else (f"{threshold:.3f}" if threshold is not None else "none"),
+            row["evidence"],
+            f"{row['lower_bound']:.3f}",
+            str(row["auto"]),
+            f"{confirmed}/{n_audits}" if n_audits else "—",
+            f"{fixed}/{reviewed}" if reviewed else "—",
+        )
+    counts = summary["counts"]
+    audit = summary["audit"]
+    state = "SUSPENDED: " if audit["suspended"] else ""
+    table.caption = (
+        f"cycle {summary['cycle']}, {summary['model_version']}: auto {counts['auto']}, "
+        f"review {counts['review']}, human {counts['human']} of {summary['n_pool']} items; "
+        f"audits: {state}{audit['reason']}; "
+        f"a class needs {summary['min_evidence']} correct evaluation labels to start"
+    )
+    return table

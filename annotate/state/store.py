@@ -1,0 +1,482 @@
+"""The state store: one SQLite file per project; every step is one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from labelloop.annotate.state.records import AnnotationRecord, TaskDraft
+
+__all__ = ["Resolution", "StateStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, strategy TEXT NOT NULL,
+    model_version TEXT, status TEXT NOT NULL CHECK (status IN ('pending', 'pushed')),
+    n_items INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id TEXT NOT NULL REFERENCES batches, item_id TEXT NOT NULL, rank INTEGER NOT NULL,
+    score REAL, predicted TEXT, confidence REAL, route TEXT,
+    PRIMARY KEY (batch_id, item_id));
+CREATE TABLE IF NOT EXISTS tasks (
+    item_id TEXT PRIMARY KEY, task_id INTEGER NOT NULL UNIQUE, batch_id TEXT,
+    pushed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS annotations (
+    annotation_id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, item_id TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'cancelled', 'quarantined', 'deleted')),
+    annotator TEXT, created_at TEXT, updated_at TEXT, lead_time REAL, note TEXT,
+    pulled_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS annotations_by_task ON annotations (task_id);
+CREATE TABLE IF NOT EXISTS eval_items (item_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS cycles (
+    cycle INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('started', 'logged', 'pushed')),
+    n_labels INTEGER, metrics TEXT, model_version TEXT, run_id TEXT, labels_hash TEXT,
+    batch_id TEXT);
+CREATE TABLE IF NOT EXISTS routes (
+    item_id TEXT PRIMARY KEY, route TEXT NOT NULL CHECK (route IN ('auto', 'review', 'human')),
+    predicted TEXT, confidence REAL, eligible INTEGER NOT NULL, reason TEXT NOT NULL,
+    model_version TEXT, cycle INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, action TEXT NOT NULL,
+    task_ids TEXT NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """Return a query's rows as dicts keyed by column name."""
+    keys = [c[0] for c in cursor.description]
+    return [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+
+def now() -> str:
+    """Return the current UTC time as ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The label of one item after resolving all its annotations (majority vote)."""
+
+    item_id: str
+    label: str | None
+    n_annotations: int
+    agreement: float
+    tie: bool
+
+
+class StateStore:
+    """A project's state: task map, batches, annotations with provenance, events.
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite file (created with its folder if missing).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> store = StateStore(pathlib.Path(tempfile.mkdtemp()) / "state.sqlite")
+    >>> store.get_meta("project_id") is None
+    True
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batch_items)")}
+        if "route" not in columns:  # a state file from before routing existed
+            self._db.execute("ALTER TABLE batch_items ADD COLUMN route TEXT")
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic step: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        """Read a setting (project id, pull cursor, ...)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str, db: sqlite3.Connection | None = None) -> None:
+        """Write a setting (inside the caller's transaction when ``db`` is given)."""
+        (db or self._db).execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- batches and the task map -------------------------------------------------
+    def pending_batch(self) -> str | None:
+        """Return the id of a batch recorded but not confirmed pushed, if any."""
+        row = self._db.execute(
+            "SELECT batch_id FROM batches WHERE status = 'pending' ORDER BY created_at LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_batch(
+        self, batch_id: str, drafts: Sequence[TaskDraft], strategy: str, model_version: str | None
+    ) -> None:
+        """Record a batch as pending, before anything is sent to Label Studio."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, 'pending', ?)",
+                (batch_id, now(), strategy, model_version, len(drafts)),
+            )
+            db.executemany(
+                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (batch_id, d.item_id, d.rank, d.score, d.predicted, d.confidence, d.route)
+                    for d in drafts
+                ],
+            )
+
+    def batch_items(self, batch_id: str) -> list[dict[str, Any]]:
+        """Return a batch's items in rank order."""
+        rows = self._db.execute(
+            "SELECT item_id, rank, score, predicted, confidence, route FROM batch_items "
+            "WHERE batch_id = ? ORDER BY rank",
+            (batch_id,),
+        ).fetchall()
+        keys = ("item_id", "rank", "score", "predicted", "confidence", "route")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def batch_info(self, batch_id: str) -> tuple[str, str | None]:
+        """Return a batch's strategy and model version."""
+        row = self._db.execute(
+            "SELECT strategy, model_version FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        return str(row[0]), row[1]
+
+    def confirm_push(self, batch_id: str, task_ids: dict[str, int]) -> None:
+        """Store the item -> task map of a batch and mark it pushed, atomically."""
+        with self.transaction() as db:
+            stamp = now()
+            db.executemany(
+                "INSERT INTO tasks VALUES (?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
+                [(item, task, batch_id, stamp) for item, task in task_ids.items()],
+            )
+            db.execute("UPDATE batches SET status = 'pushed' WHERE batch_id = ?", (batch_id,))
+
+    def task_map(self) -> dict[str, int]:
+        """Return item id -> Label Studio task id for every pushed item."""
+        return {str(i): int(t) for i, t in self._db.execute("SELECT item_id, task_id FROM tasks")}
+
+    def queued_item_ids(self) -> set[str]:
+        """Return items pushed or in a pending batch: never to be pushed again."""
+        rows = self._db.execute(
+            "SELECT item_id FROM tasks UNION SELECT bi.item_id FROM batch_items bi "
+            "JOIN batches b USING (batch_id) WHERE b.status = 'pending'"
+        )
+        return {str(r[0]) for r in rows}
+
+    # -- annotations --------------------------------------------------------------
+    def annotations_of_tasks(
+        self, task_ids: Iterable[int]
+    ) -> dict[int, dict[int, tuple[str, str]]]:
+        """Return task id -> {annotation id: (status, updated_at)} for stored annotations."""
+        out: dict[int, dict[int, tuple[str, str]]] = {}
+        ids = list(task_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT task_id, annotation_id, status, updated_at FROM annotations "
+                f"WHERE task_id IN ({marks})",
+                chunk,
+            )
+            for task, annotation, status, updated in rows:
+                out.setdefault(int(task), {})[int(annotation)] = (str(status), str(updated))
+        return out
+
+    def upsert_annotation(
+        self, db: sqlite3.Connection, record: AnnotationRecord, item_id: str
+    ) -> None:
+        """Insert or replace one annotation (inside a pull's transaction)."""
+        db.execute(
+            "INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (annotation_id) DO UPDATE SET labels = excluded.labels, "
+            "status = excluded.status, annotator = excluded.annotator, "
+            "updated_at = excluded.updated_at, lead_time = excluded.lead_time, "
+            "note = excluded.note, pulled_at = excluded.pulled_at",
+            (
+                record.annotation_id,
+                record.task_id,
+                item_id,
+                record.labels_json(),
+                record.status,
+                record.annotator,
+                record.created_at,
+                record.updated_at,
+                record.lead_time,
+                record.note,
+                now(),
+            ),
+        )
+
+    def mark_deleted(self, db: sqlite3.Connection, annotation_ids: Iterable[int]) -> None:
+        """Mirror deletions: the rows stay, with status ``deleted``."""
+        db.executemany(
+            "UPDATE annotations SET status = 'deleted', pulled_at = ? WHERE annotation_id = ?",
+            [(now(), a) for a in annotation_ids],
+        )
+
+    def annotation_rows(self) -> list[dict[str, Any]]:
+        """Return every stored annotation, oldest first."""
+        cursor = self._db.execute(
+            "SELECT annotation_id, task_id, item_id, labels, status, annotator, created_at, "
+            "updated_at, note FROM annotations ORDER BY annotation_id"
+        )
+        rows = _dicts(cursor)
+        for row in rows:
+            row["labels"] = json.loads(row["labels"])
+        return rows
+
+    def resolutions(self) -> dict[str, Resolution]:
+        """Resolve each item's active annotations by majority vote; ties are held back.
+
+        ``agreement`` is the share of the item's annotations that chose the majority
+        label (1.0 for a single annotation). A multi-label annotation votes for its
+        whole label set.
+        """
+        votes: dict[str, list[str]] = {}
+        for item, labels in self._db.execute(
+            "SELECT item_id, labels FROM annotations WHERE status = 'active'"
+        ):
+            votes.setdefault(str(item), []).append("|".join(json.loads(labels)))
+        out: dict[str, Resolution] = {}
+        for item, cast in votes.items():
+            ranked = Counter(cast).most_common()
+            top, count = ranked[0]
+            tie = len(ranked) > 1 and ranked[1][1] == count
+            out[item] = Resolution(item, None if tie else top, len(cast), count / len(cast), tie)
+        return out
+
+    # -- evaluation set and cycles ------------------------------------------------
+    def eval_items(self) -> set[str]:
+        """Return the evaluation item ids (drawn once)."""
+        return {str(r[0]) for r in self._db.execute("SELECT item_id FROM eval_items")}
+
+    def eval_order(self) -> list[str]:
+        """Return the evaluation item ids in the order they were drawn."""
+        return [
+            str(r[0]) for r in self._db.execute("SELECT item_id FROM eval_items ORDER BY rowid")
+        ]
+
+    def set_eval_items(self, item_ids: Sequence[str]) -> None:
+        """Record the evaluation set; refuses to redraw one that exists."""
+        with self.transaction() as db:
+            if db.execute("SELECT COUNT(*) FROM eval_items").fetchone()[0]:
+                raise ValueError("the evaluation set is drawn once and exists already")
+            db.executemany("INSERT INTO eval_items VALUES (?)", [(i,) for i in item_ids])
+
+    def open_cycle(self) -> tuple[int, str, dict[str, Any]]:
+        """Return the cycle to work on: an unfinished one to resume, else a new one.
+
+        Returns
+        -------
+        (cycle number, status, row)
+        """
+        row = self._db.execute(
+            "SELECT cycle, status, run_id, model_version, n_labels, metrics, batch_id FROM cycles "
+            "ORDER BY cycle DESC LIMIT 1"
+        ).fetchone()
+        if row is not None and row[1] != "pushed":
+            keys = ("cycle", "status", "run_id", "model_version", "n_labels", "metrics", "batch_id")
+            record = dict(zip(keys, row, strict=True))
+            record["metrics"] = json.loads(record["metrics"] or "{}")
+            return int(row[0]), str(row[1]), record
+        number = 1 if row is None else int(row[0]) + 1
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO cycles (cycle, started_at, status) VALUES (?, ?, 'started')",
+                (number, now()),
+            )
+        return number, "started", {"cycle": number}
+
+    def cycle_logged(
+        self,
+        cycle: int,
+        *,
+        n_labels: int,
+        metrics: dict[str, float],
+        model_version: str | None,
+        run_id: str | None,
+        labels_hash: str,
+    ) -> None:
+        """Mark a cycle's model trained and logged."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE cycles SET status = 'logged', n_labels = ?, metrics = ?, "
+                "model_version = ?, run_id = ?, labels_hash = ? WHERE cycle = ?",
+                (n_labels, json.dumps(metrics), model_version, run_id, labels_hash, cycle),
+            )
+
+    def cycle_batch(self, cycle: int, batch_id: str) -> None:
+        """Remember which batch a cycle chose (so a resumed cycle does not choose again)."""
+        with self.transaction() as db:
+            db.execute("UPDATE cycles SET batch_id = ? WHERE cycle = ?", (batch_id, cycle))
+
+    def cycle_pushed(self, cycle: int) -> None:
+        """Mark a cycle complete (its batch is in Label Studio)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE cycles SET status = 'pushed', finished_at = ? WHERE cycle = ?",
+                (now(), cycle),
+            )
+
+    def cycles(self) -> list[dict[str, Any]]:
+        """Return every cycle, oldest first, with its metrics."""
+        cursor = self._db.execute(
+            "SELECT cycle, started_at, finished_at, status, n_labels, metrics, model_version, "
+            "run_id, batch_id FROM cycles ORDER BY cycle"
+        )
+        rows = _dicts(cursor)
+        for row in rows:
+            row["metrics"] = json.loads(row["metrics"] or "{}")
+        return rows
+
+    def pending_tasks(self) -> int:
+        """Return pushed items that have no active, cancelled or tied-off annotation yet."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM annotations a "
+            "WHERE a.task_id = t.task_id AND a.status IN ('active', 'cancelled', 'quarantined'))"
+        ).fetchone()
+        return int(row[0])
+
+    # -- routing ------------------------------------------------------------------
+    def replace_routes(
+        self,
+        rows: Sequence[tuple[str, str, str | None, float | None, bool, str]],
+        *,
+        model_version: str | None,
+        cycle: int,
+        summary: dict[str, Any],
+    ) -> None:
+        """Replace every route with this cycle's, and its summary, in one transaction.
+
+        ``rows`` are (item id, route, predicted, confidence, eligible, reason); eligible
+        means the item passed its class threshold and no rule kept it for people.
+        """
+        with self.transaction() as db:
+            db.execute("DELETE FROM routes")
+            db.executemany(
+                "INSERT INTO routes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row[:4], int(row[4]), row[5], model_version, cycle) for row in rows],
+            )
+            self.set_meta("routing", json.dumps(summary), db)
+
+    def routes(self, where: str = "") -> dict[str, dict[str, Any]]:
+        """Return item id -> its current route, machine label, confidence, reason, model.
+
+        ``where`` narrows the rows: ``"auto"`` (machine-labelled) or ``"eligible"``
+        (would be machine-labelled, but automatic labelling is suspended).
+        """
+        condition = {
+            "": "",
+            "auto": " WHERE route = 'auto'",
+            "eligible": " WHERE eligible = 1 AND route != 'auto'",
+        }[where]
+        cursor = self._db.execute(
+            "SELECT item_id, route, predicted, confidence, eligible, reason, model_version, "
+            f"cycle FROM routes{condition}"
+        )
+        return {str(row["item_id"]): row for row in _dicts(cursor)}
+
+    def route_of(self) -> dict[str, str]:
+        """Return item id -> route, for every routed item (lighter than :meth:`routes`)."""
+        return {str(i): str(r) for i, r in self._db.execute("SELECT item_id, route FROM routes")}
+
+    def auto_item_ids(self) -> set[str]:
+        """Return the items the machine labels now."""
+        return {
+            str(r[0]) for r in self._db.execute("SELECT item_id FROM routes WHERE route = 'auto'")
+        }
+
+    def routing_summary(self) -> dict[str, Any] | None:
+        """Return the last cycle's routing summary (thresholds, counts, audit verdict)."""
+        stored = self.get_meta("routing")
+        return None if stored is None else dict(json.loads(stored))
+
+    def items_sent_on(self, route: str) -> int:
+        """Return how many batch items were sent on ``route`` (e.g. ``audit``)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM batch_items WHERE route = ?", (route,)
+        ).fetchone()
+        return int(row[0])
+
+    def prediction_outcomes(self) -> list[dict[str, Any]]:
+        """Return every pushed item that carried a model guess, with its final label.
+
+        One row per (batch, item) in push order: ``route`` (``review``: the guess was
+        shown to confirm or correct; ``audit``: a machine label checked blind; ``human``:
+        the guess was kept from the annotator), ``predicted``, ``confidence``,
+        ``model_version``, and ``final`` (the resolved human label, None while
+        unlabelled or tied).
+        """
+        resolved = self.resolutions()
+        rows = self._db.execute(
+            "SELECT bi.item_id, COALESCE(bi.route, 'review'), bi.predicted, bi.confidence, "
+            "b.model_version, b.batch_id FROM batch_items bi JOIN batches b USING (batch_id) "
+            "WHERE bi.predicted IS NOT NULL ORDER BY b.created_at, bi.rank"
+        ).fetchall()
+        out = []
+        for item, route, predicted, confidence, version, batch in rows:
+            outcome = resolved.get(str(item))
+            out.append(
+                {
+                    "item_id": str(item),
+                    "route": str(route),
+                    "predicted": str(predicted),
+                    "confidence": confidence,
+                    "model_version": version,
+                    "batch_id": str(batch),
+                    "final": outcome.label if outcome is not None else None,
+                }
+            )
+        return out
+
+    # -- webhook events -----------------------------------------------------------
+    def record_event(self, action: str, task_ids: Sequence[int]) -> None:
+        """Note that Label Studio reported a change (the webhook does only this)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO events (received_at, action, task_ids) VALUES (?, ?, ?)",
+                (now(), action, json.dumps(list(task_ids))),
+            )
+
+    def pending_events(self) -> int:
+        """Return how many webhook events no pull has handled yet."""
+        return int(self._db.execute("SELECT COUNT(*) FROM events WHERE handled = 0").fetchone()[0])
+
+    def mark_events_handled(self, db: sqlite3.Connection, up_to: int) -> None:
+        """Mark events up to id ``up_to`` as handled (inside a pull's transaction)."""
+        db.execute("UPDATE events SET handled = 1 WHERE id <= ?", (up_to,))
+
+    def last_event_id(self) -> int:
+        """Return the newest event id (0 when none)."""
+        row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        return int(row[0])
