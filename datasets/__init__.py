@@ -1,7 +1,7 @@
 """labelloop datasets: pools with stable ids, validated loaders, featurizers, demo pools.
 
-This is labelloop's own ``datasets`` package; it is unrelated to Hugging Face
-``datasets``, which labelloop never installs.
+Installed as ``labelloop.datasets``; it is unrelated to Hugging Face ``datasets``, and
+the two live side by side in one environment.
 
 Names load on first use, so importing the package, or one error class from it,
 stays cheap.

@@ -1,7 +1,7 @@
 """labelloop learners: acquisition scores and strategies, the active learner, stopping, evaluation.
 
 modAL runs underneath; the first use of a name from this package applies the
-scikit-learn >= 1.8 compatibility shim (see :mod:`learners._modal_compat`).
+scikit-learn >= 1.8 compatibility shim (see :mod:`labelloop.learners._modal_compat`).
 
 Names load on first use (``labelloop.learners.margin_scores`` imports its module
 then), so importing the package, or one error class from it, stays cheap.
@@ -42,8 +42,10 @@ if TYPE_CHECKING:
         ClassThreshold,
         Route,
         Routing,
+        audit_quota,
         audit_verdict,
         class_thresholds,
+        evaluation_thresholds,
         min_evidence,
         precision_bounds,
         route_items,
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
         CurvePoint,
         SimulationRun,
         draw_evaluation_set,
+        draw_stop_set,
         full_pool_metrics,
         simulate,
     )
@@ -75,6 +78,8 @@ if TYPE_CHECKING:
         StabilizingPredictions,
         StoppingCriterion,
         Verdict,
+        mean_uncertainty,
+        prediction_kappa,
     )
     from labelloop.learners._strategies import (
         COLD_START_STRATEGIES,
@@ -92,6 +97,11 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "mean_uncertainty",
+    "prediction_kappa",
+    "draw_stop_set",
+    "evaluation_thresholds",
+    "audit_quota",
     "AuditVerdict",
     "BaggingCommittee",
     "COLD_START_STRATEGIES",
@@ -161,6 +171,11 @@ __all__ = [
 ]
 
 _HOMES = {
+    "mean_uncertainty": "labelloop.learners._stopping",
+    "prediction_kappa": "labelloop.learners._stopping",
+    "draw_stop_set": "labelloop.learners._simulation",
+    "evaluation_thresholds": "labelloop.learners._routing",
+    "audit_quota": "labelloop.learners._routing",
     "AuditVerdict": "labelloop.learners._routing",
     "BaggingCommittee": "labelloop.learners._committee",
     "COLD_START_STRATEGIES": "labelloop.learners._strategies",

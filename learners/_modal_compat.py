@@ -4,7 +4,7 @@ modAL calls ``sklearn.utils.check_X_y(..., force_all_finite=...)``; scikit-learn
 renamed that argument ``ensure_all_finite`` and removed the old name, so
 ``ActiveLearner.teach()`` and ``Committee.teach()`` raise ``TypeError``. The shim gives
 modAL's modules a ``check_X_y`` that maps the old name to the new one. It is applied
-once, on import of :mod:`learners`, and touches nothing outside modAL.
+once, on first use of :mod:`labelloop.learners`, and touches nothing outside modAL.
 """
 
 from __future__ import annotations

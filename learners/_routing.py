@@ -20,6 +20,8 @@ from numpy.typing import NDArray
 from scipy.stats import beta
 
 __all__ = [
+    "audit_quota",
+    "evaluation_thresholds",
     "AuditVerdict",
     "ClassThreshold",
     "Route",
@@ -181,6 +183,40 @@ def class_thresholds(
     return out
 
 
+def evaluation_thresholds(
+    proba: NDArray[np.floating[Any]],
+    truth: Sequence[str],
+    labels: Sequence[str],
+    *,
+    target: float,
+    confidence: float,
+) -> dict[str, ClassThreshold]:
+    """Choose each class's threshold from the model's probabilities on labelled evaluation items.
+
+    ``proba`` has one row per labelled evaluation item and one column per label (in the
+    order of ``labels``); ``truth`` holds the people's labels. This is the one way the
+    live loop and the simulation turn evaluation evidence into thresholds.
+
+    Examples
+    --------
+    >>> proba = np.array([[0.99, 0.01]] * 70)
+    >>> found = evaluation_thresholds(proba, ["a"] * 70, ["a", "b"], target=0.95,
+    ...                               confidence=0.95)
+    >>> found["a"].threshold, found["b"].threshold
+    (0.99, None)
+    """
+    proba = np.asarray(proba, dtype=np.float64).reshape(-1, len(labels))
+    classes = np.asarray(labels, dtype=object)
+    return class_thresholds(
+        classes[proba.argmax(axis=1)].tolist() if len(proba) else [],
+        proba.max(axis=1) if len(proba) else np.zeros(0),
+        list(truth),
+        labels,
+        target=target,
+        confidence=confidence,
+    )
+
+
 @dataclass(frozen=True)
 class Routing:
     """The route of each item, with the model's label and confidence and why.
@@ -325,3 +361,25 @@ def audit_verdict(
     return AuditVerdict(
         n, k, precision, lower, upper, False, f"audited precision {precision:.3f} ({k}/{n})"
     )
+
+
+def audit_quota(
+    n_machine: int, n_audited: int, *, rate: float, suspended: bool, when_suspended: int
+) -> int:
+    """Return how many machine labels to audit now.
+
+    Audits are kept at ``rate`` of all machine labels so far (``n_machine`` not yet
+    audited plus ``n_audited`` audited); while automatic labelling is suspended,
+    ``when_suspended`` would-be machine labels are audited at each step, so that
+    recovery can be seen. Never negative.
+
+    Examples
+    --------
+    >>> audit_quota(95, 3, rate=0.05, suspended=False, when_suspended=10)
+    2
+    >>> audit_quota(0, 40, rate=0.05, suspended=True, when_suspended=10)
+    10
+    """
+    if suspended:
+        return max(0, when_suspended)
+    return max(0, math.ceil(rate * (n_machine + n_audited)) - n_audited)

@@ -9,7 +9,6 @@ never saw.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,12 @@ from sklearn.base import BaseEstimator
 from labelloop.learners._evaluation import aligned_proba
 from labelloop.learners._learner import PoolLearner
 from labelloop.learners._modal_compat import apply_modal_shim
-from labelloop.learners._routing import audit_verdict, class_thresholds, route_items
+from labelloop.learners._routing import (
+    audit_quota,
+    audit_verdict,
+    evaluation_thresholds,
+    route_items,
+)
 from labelloop.learners._types import Matrix
 
 __all__ = ["RoutingPolicy", "RoutingRun", "RoutingStep", "simulate_routing"]
@@ -139,10 +143,8 @@ def simulate_routing(
         routes: NDArray[Any] = np.full(open_rows.size, "review", dtype="<U6")
         predicted: NDArray[Any] = np.zeros(open_rows.size, dtype=object)
         if model is not None and open_rows.size:
-            eval_proba = aligned_proba(model, X[eval_positions], classes)
-            thresholds = class_thresholds(
-                np.asarray(classes, dtype=object)[eval_proba.argmax(axis=1)].tolist(),
-                eval_proba.max(axis=1),
+            thresholds = evaluation_thresholds(
+                aligned_proba(model, X[eval_positions], classes),
                 gold[eval_positions].tolist(),
                 classes,
                 target=policy.target,
@@ -163,13 +165,15 @@ def simulate_routing(
             # Audits: keep audited machine labels at the audit rate of all machine labels;
             # while suspended, a few would-be machine labels are audited every step.
             eligible = routing.eligible
-            if suspended:
-                wanted = policy.audits_when_suspended
-            else:
-                done = int(audited.sum())
-                wanted = math.ceil(policy.audit_rate * (int(eligible.sum()) + done)) - done
+            wanted = audit_quota(
+                int(eligible.sum()),
+                int(audited.sum()),
+                rate=policy.audit_rate,
+                suspended=suspended,
+                when_suspended=policy.audits_when_suspended,
+            )
             pick = np.flatnonzero(eligible)
-            pick = audit_rng.permutation(pick)[: max(0, min(wanted, pick.size))]
+            pick = audit_rng.permutation(pick)[: min(wanted, pick.size)]
             if pick.size:
                 rows = open_rows[pick]
                 outcomes = gold[rows] == predicted[pick].astype(str)

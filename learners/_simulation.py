@@ -10,13 +10,21 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, clone
 
+from labelloop.learners._errors import EvaluationSetError
 from labelloop.learners._evaluation import Metrics, evaluate
 from labelloop.learners._learner import PoolLearner
 from labelloop.learners._modal_compat import apply_modal_shim
 from labelloop.learners._stopping import StoppingCriterion
 from labelloop.learners._types import Matrix
 
-__all__ = ["CurvePoint", "SimulationRun", "draw_evaluation_set", "full_pool_metrics", "simulate"]
+__all__ = [
+    "CurvePoint",
+    "SimulationRun",
+    "draw_evaluation_set",
+    "draw_stop_set",
+    "full_pool_metrics",
+    "simulate",
+]
 
 
 @dataclass(frozen=True)
@@ -44,16 +52,43 @@ class SimulationRun:
 
 
 def draw_evaluation_set(n_items: int, size: float | int, seed: int) -> NDArray[np.intp]:
-    """Draw the evaluation positions once, at random, from ``seed``.
+    """Draw the evaluation positions once, at random, from ``seed``; in the order drawn.
 
-    ``size`` below 1 is a share of the pool; 1 or more is a count. The draw depends only on
-    ``seed`` and ``n_items``, so every strategy of a seed is judged on the same items.
+    ``size`` below 1 is a share of the pool; 1 or more is a count. The draw depends only
+    on ``seed`` and ``n_items``, so every strategy of a seed is judged on the same items,
+    and the live loop, which asks people for them in this order (every prefix is a random
+    sample), draws the same set as a simulation with the same seed.
+
+    Raises
+    ------
+    EvaluationSetError
+        When the set would be empty or leave nothing to learn from.
+
+    Examples
+    --------
+    >>> draw_evaluation_set(10, 0.3, seed=0).tolist()
+    [9, 4, 8]
     """
     count = round(size * n_items) if size < 1 else int(size)
     if not 0 < count < n_items:
-        raise ValueError(f"evaluation set of {count} item(s) does not fit a pool of {n_items}")
+        raise EvaluationSetError(
+            f"evaluation.size: an evaluation set of {count} item(s) does not fit a pool of "
+            f"{n_items}"
+        )
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    return np.sort(rng.choice(n_items, size=count, replace=False)).astype(np.intp)
+    return rng.choice(n_items, size=count, replace=False).astype(np.intp)
+
+
+def draw_stop_set(n_items: int, size: int, seed: int) -> NDArray[np.intp]:
+    """Draw the fixed stop set the stopping rule watches, sorted, from ``seed``.
+
+    Examples
+    --------
+    >>> draw_stop_set(10, 4, seed=0).tolist()
+    [3, 7, 8, 9]
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+    return np.sort(rng.choice(n_items, size=min(size, n_items), replace=False)).astype(np.intp)
 
 
 def full_pool_metrics(
@@ -83,7 +118,7 @@ def simulate(
     initial_size: int | None = None,
     cold_start: str = "kmeans",
     stopping: StoppingCriterion | None = None,
-    stop_set_size: int = 1_000,
+    stop_positions: NDArray[np.intp] | None = None,
     on_step: Callable[[CurvePoint], None] | None = None,
 ) -> SimulationRun:
     """Run the active-learning loop with gold labels as the annotator.
@@ -91,9 +126,10 @@ def simulate(
     Step 0 labels ``initial_size`` items picked by ``cold_start``; each later step labels
     ``batch_size`` items picked by ``strategy``, retrains a fresh clone and evaluates on
     the evaluation set. Stops when ``budget`` labels are reached or the pool runs out.
-    The stopping rule, if given, is checked on a fixed stop set after every step; the
-    label count where it first fires is recorded, and the run goes on to the budget so
-    the whole curve can be compared.
+    The stopping rule, if given, is checked on the fixed stop set ``stop_positions``
+    (by default :func:`draw_stop_set` of 1,000 items, as the live loop draws it) after
+    every step; the label count where it first fires is recorded, and the run goes on to
+    the budget so the whole curve can be compared.
 
     Returns
     -------
@@ -105,7 +141,7 @@ def simulate(
     classes = sorted({str(v) for v in labels})
     # One seed per run; evaluation draw, stop set and learner get independent streams.
     stream = np.random.SeedSequence([seed, 2])
-    learner_rng, stop_rng = (np.random.default_rng(s) for s in stream.spawn(2))
+    learner_rng = np.random.default_rng(stream.spawn(2)[0])
     learner = PoolLearner(
         estimator,
         X,
@@ -116,9 +152,8 @@ def simulate(
         random_state=learner_rng,
     )
     pool_positions = np.setdiff1d(np.arange(len(ids)), eval_positions)
-    stop_positions = stop_rng.choice(
-        pool_positions, size=min(stop_set_size, pool_positions.size), replace=False
-    )
+    if stop_positions is None:
+        stop_positions = draw_stop_set(len(ids), 1_000, seed)
     X_eval, y_eval = X[eval_positions], labels[eval_positions]
     budget = min(budget, pool_positions.size)
     run = SimulationRun(strategy=strategy, seed=seed)

@@ -12,6 +12,7 @@ LAYERS = {
     "labelloop.datasets": 0,
     "labelloop.learners": 1,
     "labelloop.annotate.errors": 2,
+    "labelloop.annotate.failpoints": 2,
     "labelloop.annotate.config": 3,
     "labelloop.annotate.state": 4,
     "labelloop.annotate.labelstudio": 5,
@@ -40,8 +41,13 @@ def _graph() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module]
-                targets += [f"{node.module}.{alias.name}" for alias in node.names]
+                # `from pkg import module` imports that module; `from pkg import name`, pkg.
+                targets = [
+                    f"{node.module}.{alias.name}"
+                    if f"{node.module}.{alias.name}" in files
+                    else node.module
+                    for alias in node.names
+                ]
             for target in targets:
                 if target in files and target != name:
                     graph[name].add(target)

@@ -22,7 +22,9 @@ def test_the_folders_install_under_the_labelloop_namespace() -> None:
 
     assert getattr(labelloop.datasets, "__labelloop__", False) is True
     assert Path(labelloop.datasets.__file__).resolve().parent == ROOT / "datasets"
-    assert not {"annotate", "learners", "datasets"} & set(sys.modules), "a folder loaded by its bare name"
+    assert not {"annotate", "learners", "datasets"} & set(sys.modules), (
+        "a folder loaded by its bare name"
+    )
 
 
 def test_every_subpackage_is_listed_for_installation() -> None:

@@ -70,8 +70,9 @@ def run(
       labelloop run --config configs/bbc_news.yaml --poll 10
     """
     from labelloop.annotate.labelstudio.sync import pull_labels
-    from labelloop.annotate.loop.cycle import run_cycle, stop_verdict
+    from labelloop.annotate.loop.cycle import run_cycle
     from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.stopping import stop_verdict
     from labelloop.annotate.loop.tracking import Tracker
 
     opened = open_project(config_path, workdir)
@@ -143,8 +144,9 @@ def demo(
     )
     from labelloop.annotate.labelstudio.server import stop_server as stop
     from labelloop.annotate.loop.annotator import SimulatedAnnotator, champion_summary
-    from labelloop.annotate.loop.cycle import run_cycle, stop_verdict
+    from labelloop.annotate.loop.cycle import run_cycle
     from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.stopping import stop_verdict
     from labelloop.annotate.loop.tracking import Tracker
     from labelloop.annotate.reporting.status import status_tables
 

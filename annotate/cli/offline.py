@@ -195,14 +195,14 @@ def _simulate_routing(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from labelloop.annotate.config.rules import check_routing
+    from labelloop.annotate.loop.stopping import evaluation_positions
     from labelloop.annotate.reporting.files import write_routing
     from labelloop.annotate.reporting.tables import routing_simulation_table
     from labelloop.annotate.simulation.curves import expected_steps
     from labelloop.annotate.simulation.routing import routing_rows, run_routing
-    from labelloop.learners import draw_evaluation_set
 
     check_routing(config, pool, pool.classes)
-    n_eval = draw_evaluation_set(len(pool), config.evaluation.size, seeds[0]).size
+    n_eval = evaluation_positions(config, len(pool), seeds[0]).size
     per_run = 1 + expected_steps(  # routing records the pool once more, after the last batch
         len(pool) - n_eval,
         config.budget,

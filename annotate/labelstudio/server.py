@@ -32,7 +32,7 @@ __all__ = [
     "wait_healthy",
 ]
 
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 # Servers started by this process: keep their handles so they are reaped on stop.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 

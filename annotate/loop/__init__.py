@@ -17,5 +17,5 @@ routing
 annotator
     The demo's simulated annotators, labelling through Label Studio's API.
 lock
-    The project lock every state-changing command holds, and the crash failpoints.
+    The project lock: one process at a time changes a project's state.
 """

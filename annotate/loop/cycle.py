@@ -28,12 +28,13 @@ from labelloop.annotate.loop.routing import (
     corrections,
     routing_metrics,
 )
+from labelloop.annotate.loop.stopping import ensure_eval_set, observe_stop_set
 from labelloop.annotate.loop.tracking import CycleLog, Tracker
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.datasets import FeatureMatrix
-from labelloop.learners import aligned_proba, evaluate, least_confidence_scores, score_pool
+from labelloop.learners import aligned_proba, evaluate
 
-__all__ = ["PHASES", "CycleReport", "ensure_eval_set", "run_cycle", "stop_verdict"]
+__all__ = ["PHASES", "CycleReport", "run_cycle"]
 
 PHASES = ("pull", "train", "evaluate", "log", "score", "route", "push")
 
@@ -56,51 +57,9 @@ class CycleReport:
     routing: dict[str, Any] | None = None  # this cycle's routing summary, when routing ran
 
 
-def ensure_eval_set(project: LabellingProject) -> set[str]:
-    """Draw the evaluation set once, at random from the config's seed, and keep it."""
-    existing = project.state.eval_items()
-    if existing:
-        return existing
-    size = project.config.evaluation.size
-    n_items = len(project.pool)
-    count = round(size * n_items) if size < 1 else int(size)
-    count = max(1, min(count, n_items - 1))
-    rng = np.random.default_rng(np.random.SeedSequence([project.config.seed, 1]))
-    # Kept in the order drawn: sent in that order, every partial evaluation set is random.
-    chosen = project.pool.ids[rng.choice(n_items, size=count, replace=False)].tolist()
-    project.state.set_eval_items(chosen)
-    return set(chosen)
-
-
 def _labels_hash(labels: dict[str, str]) -> str:
     digest = hashlib.sha256(json.dumps(sorted(labels.items())).encode())
     return digest.hexdigest()[:16]
-
-
-def stop_verdict(project: LabellingProject) -> tuple[bool, str]:
-    """Apply the config's stopping rule and budget to the cycles so far."""
-    config = project.config
-    cycles = [
-        c for c in project.state.cycles() if c["status"] != "started" and c["n_labels"] is not None
-    ]
-    if cycles and cycles[-1]["n_labels"] >= config.budget:
-        return True, f"label budget reached ({cycles[-1]['n_labels']} >= {config.budget})"
-    rule = config.stopping
-    if rule.rule == "stabilizing_predictions":
-        kappas = [c["metrics"].get("kappa_previous") for c in cycles]
-        recent = [k for k in kappas if k is not None][-rule.window :]
-        if len(recent) == rule.window and min(recent) >= rule.threshold:
-            return True, f"predictions stable: kappa >= {rule.threshold} for {rule.window} cycles"
-        return (
-            False,
-            f"kappa of the last cycles: {', '.join(f'{k:.3f}' for k in recent) or 'none yet'}",
-        )
-    if rule.rule == "overall_uncertainty" and cycles:
-        value = cycles[-1]["metrics"].get("mean_pool_uncertainty")
-        if value is not None and value < rule.threshold:
-            return True, f"mean pool uncertainty {value:.4f} < {rule.threshold}"
-        return False, f"mean pool uncertainty {value}"
-    return False, "no stopping rule"
 
 
 def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> CycleReport:
@@ -260,7 +219,7 @@ def _evaluate(
     project: LabellingProject, X: FeatureMatrix, model: Any, tested: dict[str, str]
 ) -> tuple[dict[str, float], Any]:
     """Return the cycle's metrics and the confusion matrix on the labelled evaluation items."""
-    pool, state = project.pool, project.state
+    pool = project.pool
     metrics: dict[str, float] = {}
     confusion = None
     if tested:
@@ -273,27 +232,7 @@ def _evaluate(
             aligned_proba(model, X[rows], project.labels).argmax(axis=1)
         ]
         confusion = confusion_matrix(truth, predicted, labels=project.labels)
-    # Kappa against the previous model, on a fixed stop set drawn once.
-    stop_ids = state.get_meta("stop_set")
-    if stop_ids is None:
-        rng = np.random.default_rng(np.random.SeedSequence([project.config.seed, 3]))
-        size = min(project.config.stopping.stop_set_size, len(pool))
-        stop_ids = json.dumps(sorted(pool.ids[rng.choice(len(pool), size, replace=False)].tolist()))
-        state.set_meta("stop_set", stop_ids)
-    stop_rows = pool.positions(json.loads(stop_ids))
-    predictions = np.asarray(project.labels, dtype=object)[
-        aligned_proba(model, X[stop_rows], project.labels).argmax(axis=1)
-    ].tolist()
-    previous = state.get_meta("stop_predictions")
-    if previous is not None:
-        from sklearn.metrics import cohen_kappa_score
-
-        before = json.loads(previous)
-        metrics["kappa_previous"] = (
-            1.0 if before == predictions else float(cohen_kappa_score(before, predictions))
-        )
-    state.set_meta("stop_predictions", json.dumps(predictions))
-    metrics["mean_pool_uncertainty"] = float(np.mean(score_pool(model, X, least_confidence_scores)))
+    metrics.update(observe_stop_set(project, X, model))
     return metrics, confusion
 
 

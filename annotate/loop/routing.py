@@ -1,12 +1,11 @@
 """Human in the loop for a live project: route the pool, audit machine labels, count corrections.
 
-The decisions themselves are pure functions in :mod:`learners._routing`; this module
+The decisions themselves are pure functions in :mod:`labelloop.learners._routing`; this module
 feeds them the project's state and writes what they decide back to it.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -22,8 +21,9 @@ from labelloop.datasets import FeatureMatrix
 from labelloop.learners import (
     AuditVerdict,
     aligned_proba,
+    audit_quota,
     audit_verdict,
-    class_thresholds,
+    evaluation_thresholds,
     map_chunks,
     min_evidence,
     route_items,
@@ -98,9 +98,8 @@ def apply_routing(
     proba = (
         aligned_proba(model, X[pool.positions(ids)], labels) if ids else np.zeros((0, len(labels)))
     )
-    thresholds = class_thresholds(
-        [labels[k] for k in proba.argmax(axis=1)] if ids else [],
-        proba.max(axis=1) if ids else np.zeros(0),
+    thresholds = evaluation_thresholds(
+        proba,
         list(tested.values()),
         labels,
         target=routing.target_precision,
@@ -174,10 +173,13 @@ def audit_drafts(
     sent = state.items_sent_on("audit")
     routes = state.routes("eligible" if suspended else "auto")
     pool_ids = list(routes)
-    if suspended:
-        wanted = audit.per_cycle_when_suspended
-    else:
-        wanted = math.ceil(audit.rate * (len(pool_ids) + sent)) - sent
+    wanted = audit_quota(
+        len(pool_ids),
+        sent,
+        rate=audit.rate,
+        suspended=suspended,
+        when_suspended=audit.per_cycle_when_suspended,
+    )
     busy = queued | {d.item_id for d in taken}
     candidates = sorted(i for i in pool_ids if i not in busy)
     if wanted <= 0 or not candidates:

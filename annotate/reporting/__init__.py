@@ -14,5 +14,4 @@ html
     ``labelloop report``: one self-contained HTML page.
 export
     ``labelloop export``: the labelled dataset with each label's provenance.
-    ``labelloop export``: the labelled dataset with each label's provenance.
 """

@@ -16,8 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from labelloop.annotate.loop.cycle import stop_verdict
 from labelloop.annotate.loop.project import LabellingProject
+from labelloop.annotate.loop.stopping import stop_verdict
 
 __all__ = ["project_report", "simulation_report"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from labelloop.annotate.loop.cycle import stop_verdict
 from labelloop.annotate.loop.project import LabellingProject
+from labelloop.annotate.loop.stopping import stop_verdict
 
 __all__ = ["status_tables"]
 

@@ -11,15 +11,16 @@ import numpy as np
 
 from labelloop.annotate.config.schema import ProjectConfig, build_estimator
 from labelloop.annotate.loop.features import load_project_pool, project_features
+from labelloop.annotate.loop.stopping import (
+    evaluation_positions,
+    stop_positions,
+    stopping_criterion,
+)
 from labelloop.datasets import LabelError, Pool
 from labelloop.learners import (
     CurvePoint,
-    OverallUncertainty,
     SimulationRun,
-    StabilizingPredictions,
-    StoppingCriterion,
     area_under_curve,
-    draw_evaluation_set,
     full_pool_metrics,
     labels_to_reach,
     simulate,
@@ -66,15 +67,6 @@ class SimulationReport:
     summary: dict[str, Any]
 
 
-def _stopping(config: ProjectConfig) -> StoppingCriterion | None:
-    rule = config.stopping
-    if rule.rule == "stabilizing_predictions":
-        return StabilizingPredictions(window=rule.window, threshold=rule.threshold)
-    if rule.rule == "overall_uncertainty":
-        return OverallUncertainty(threshold=rule.threshold)
-    return None
-
-
 def expected_steps(n_pool: int, budget: int, initial: int, batch: int) -> int:
     """Return the number of model fits one run makes (for progress bars)."""
     total = min(budget, n_pool)
@@ -103,13 +95,13 @@ def run_simulations(
     estimator = build_estimator(config.model)
     runs: list[SimulationRun] = []
     ceilings: dict[int, float] = {}
-    n_eval = draw_evaluation_set(len(pool), config.evaluation.size, seeds[0]).size
+    n_eval = evaluation_positions(config, len(pool), seeds[0]).size
     initial = config.initial_size or config.batch_size
     per_run = expected_steps(len(pool) - n_eval, config.budget, initial, config.batch_size)
     if progress is not None:
         progress.start(per_run * len(strategies) * len(seeds))
     for seed in seeds:
-        eval_positions = draw_evaluation_set(len(pool), config.evaluation.size, seed)
+        eval_positions = np.sort(evaluation_positions(config, len(pool), seed))
         ceiling = full_pool_metrics(estimator, X, labels, eval_positions, pool.classes)
         ceilings[seed] = ceiling.accuracy
         for name in strategies:
@@ -129,8 +121,8 @@ def run_simulations(
                     eval_positions=eval_positions,
                     initial_size=config.initial_size,
                     cold_start=config.cold_start,
-                    stopping=_stopping(config),
-                    stop_set_size=config.stopping.stop_set_size,
+                    stopping=stopping_criterion(config),
+                    stop_positions=stop_positions(config, len(pool), seed),
                     on_step=progress.step if progress is not None else None,
                 )
             )

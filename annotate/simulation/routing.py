@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from labelloop.annotate.config.rules import human_rule_mask
 from labelloop.annotate.config.schema import ProjectConfig, build_estimator
 from labelloop.annotate.loop.features import project_features
+from labelloop.annotate.loop.stopping import evaluation_positions
 from labelloop.datasets import Pool
 from labelloop.learners import (
     RoutingPolicy,
     RoutingRun,
     RoutingStep,
-    draw_evaluation_set,
     simulate_routing,
 )
 
@@ -65,7 +67,7 @@ def run_routing(
                     seed=seed,
                     batch_size=config.batch_size,
                     budget=config.budget,
-                    eval_positions=draw_evaluation_set(len(pool), config.evaluation.size, seed),
+                    eval_positions=np.sort(evaluation_positions(config, len(pool), seed)),
                     initial_size=config.initial_size,
                     cold_start=config.cold_start,
                     always_human=keep,

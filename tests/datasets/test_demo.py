@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labelloop.datasets import DEMO_POOLS, load_demo_pool
+from labelloop.datasets import DEMO_POOLS, UnknownDemoPoolError, load_demo_pool
 
 
 @pytest.mark.parametrize(
@@ -32,5 +32,5 @@ def test_bbc_news_is_text_and_identical_on_reload() -> None:
 
 
 def test_unknown_demo_pool() -> None:
-    with pytest.raises(KeyError, match="known: " + ", ".join(DEMO_POOLS)):
+    with pytest.raises(UnknownDemoPoolError, match="known: " + ", ".join(DEMO_POOLS)):
         load_demo_pool("imdb")

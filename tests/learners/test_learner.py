@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from labelloop.learners import EmptyPoolError, NotEnoughLabelsError, PoolExhaustedError, PoolLearner
+from labelloop.learners import (
+    EmptyPoolError,
+    NotEnoughLabelsError,
+    PoolExhaustedError,
+    PoolLearner,
+    UnknownItemError,
+)
 
 
 def make(iris_xy, strategy: str = "margin", seed: int = 0, excluded=()) -> PoolLearner:
@@ -83,7 +89,7 @@ def test_relabelling_replaces_the_label(iris_xy) -> None:
 
 def test_unknown_and_excluded_ids_are_refused(iris_xy) -> None:
     learner = make(iris_xy, excluded=["item-001"])
-    with pytest.raises(KeyError, match="'nope' is not in the pool"):
+    with pytest.raises(UnknownItemError, match="'nope' is not in the pool"):
         learner.teach(["nope"], ["setosa"])
     with pytest.raises(ValueError, match="excluded"):
         learner.teach(["item-001"], ["setosa"])
