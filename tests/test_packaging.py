@@ -115,7 +115,16 @@ def test_labelloop_and_hugging_face_datasets_share_one_environment(tmp_path: Pat
         [uv, "venv", "--quiet", "--python", sys.executable, str(venv)], env=env, check=True
     )
     install = [uv, "pip", "install", "--quiet", "--python", str(python), "-c", str(pins)]
-    subprocess.run([*install, str(ROOT), "datasets==5.2.0"], env=env, check=True, timeout=600)
+    # Build from a copy: an in-tree build would leave build/ in the checkout.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in FOLDERS:
+        shutil.copytree(
+            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    subprocess.run([*install, str(source), "datasets==5.2.0"], env=env, check=True, timeout=600)
     code = """
 import datasets, labelloop.datasets, labelloop.learners
 hf = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})

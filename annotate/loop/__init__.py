@@ -17,5 +17,5 @@ routing
 annotator
     The demo's simulated annotators, labelling through Label Studio's API.
 lock
-    The project lock: one process at a time changes a project's state.
+    The project lock, held by cycle, run and demo: two cycles never overlap.
 """

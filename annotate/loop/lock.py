@@ -1,4 +1,4 @@
-"""The project lock: one process at a time changes a project's state."""
+"""The project lock: held by cycle, run and demo, so two cycles never overlap."""
 
 from __future__ import annotations
 
