@@ -10,6 +10,8 @@ from hypothesis import settings
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+# Plain asserts in the shared helpers report their values, as they do in test modules.
+pytest.register_assert_rewrite("tests.helpers")
 os.environ.setdefault("MPLBACKEND", "Agg")
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.load_profile("ci")

@@ -10,6 +10,7 @@ import pytest
 
 from labelloop.annotate.labelstudio.server import Credentials, free_port, start_server, stop_server
 from labelloop.annotate.loop.project import LabellingProject, open_project
+from tests.helpers import close_clients
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +20,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     try:
         yield workdir, credentials
     finally:
-        from tests.annotate.test_label_studio import _CLIENTS
-
-        for client in _CLIENTS.values():
-            client._labelloop_http.close()
-        _CLIENTS.clear()
+        close_clients()
         stop_server(workdir)
 
 

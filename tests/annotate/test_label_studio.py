@@ -16,64 +16,18 @@ from click.testing import CliRunner
 from labelloop.annotate.cli.main import main
 from labelloop.annotate.config.schema import ProjectConfig, load_config
 from labelloop.annotate.errors import LabelStudioError
-from labelloop.annotate.labelstudio.client import sdk_client
 from labelloop.annotate.labelstudio.server import Credentials
 from labelloop.annotate.labelstudio.sync import prepare_batch, pull_labels, push_pending
 from labelloop.annotate.loop.features import load_project_pool, project_features
 from labelloop.annotate.loop.project import (
-    LabellingProject,
     next_batch,
     payload_function,
     state_path,
 )
 from labelloop.datasets import load_demo_pool
+from tests.helpers import api, choice, push, write_config
 
 pytestmark = pytest.mark.integration
-
-
-_CLIENTS: dict[str, Any] = {}
-
-
-def api(credentials: Credentials) -> Any:
-    """One SDK client per server for the whole session (closed by the server fixture)."""
-    if credentials.url not in _CLIENTS:
-        _CLIENTS[credentials.url] = sdk_client(credentials.url, credentials.api_key)
-    return _CLIENTS[credentials.url]
-
-
-def write_config(
-    tmp_path: Path, name: str, source: str = "bundled:bbc_news", extra: str = ""
-) -> Path:
-    featurizer = (
-        "{kind: tfidf, max_features: 5000}" if source == "bundled:bbc_news" else "{kind: numeric}"
-    )
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        f"name: {name}\ndata: {{source: '{source}'}}\nfeaturizer: {featurizer}\n"
-        f"model: {{params: {{max_iter: 1000, C: 20.0}}}}\nbatch_size: 10\n{extra}"
-    )
-    return path
-
-
-def choice(label: str, to_name: str = "text") -> list[dict[str, Any]]:
-    return [
-        {"from_name": "label", "to_name": to_name, "type": "choices", "value": {"choices": [label]}}
-    ]
-
-
-def push(project: LabellingProject, n: int, cache: Path) -> str:
-    X = project_features(project.config, project.pool, cache)
-    drafts, strategy, version = next_batch(project, X, n)
-    batch = prepare_batch(project.state, drafts, strategy=strategy, model_version=version)
-    report = push_pending(
-        project.gateway,
-        project.state,
-        project.project_id,
-        kind=project.kind,
-        payload_of=payload_function(project.kind, project.pool),
-    )
-    assert report is not None and report.batch_id == batch
-    return batch
 
 
 def test_round_trip_push_annotate_pull(

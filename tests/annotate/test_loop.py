@@ -18,7 +18,7 @@ from labelloop.annotate.labelstudio.server import Credentials, start_server, sto
 from labelloop.annotate.loop.cycle import PHASES, run_cycle
 from labelloop.annotate.loop.features import load_project_pool, project_features
 from labelloop.annotate.loop.tracking import Tracker
-from tests.annotate.test_label_studio import api
+from tests.helpers import api, label_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -31,33 +31,6 @@ def wine_config(tmp_path: Path, name: str, extra: str = "") -> Path:
         "stopping: {rule: none}\n" + extra
     )
     return path
-
-
-def label_tasks(project: Any, credentials: Credentials, choose: Any) -> int:
-    """Label unannotated tasks with ``choose(item_id, batch row)`` (None: not yet)."""
-    ls = api(credentials)
-    annotated = {r["task_id"] for r in project.state.annotation_rows()}
-    rows = {r["item_id"]: r for r in project.state.prediction_outcomes()}
-    done = 0
-    for item, task in project.state.task_map().items():
-        if task in annotated or list(ls.annotations.list(id=task)):
-            continue
-        label = choose(item, rows.get(item))
-        if label is None:  # left for later
-            continue
-        ls.annotations.create(
-            id=task,
-            result=[
-                {
-                    "from_name": "label",
-                    "to_name": "table",
-                    "type": "choices",
-                    "value": {"choices": [label]},
-                }
-            ],
-        )
-        done += 1
-    return done
 
 
 def annotate_waiting(project: Any, credentials: Credentials) -> int:

@@ -18,8 +18,7 @@ from labelloop.annotate.loop.cycle import run_cycle
 from labelloop.annotate.loop.features import load_project_pool, project_features
 from labelloop.annotate.loop.tracking import Tracker
 from labelloop.annotate.reporting.export import read_export
-from tests.annotate.test_label_studio import api
-from tests.annotate.test_loop import label_tasks
+from tests.helpers import api, label_tasks
 
 pytestmark = pytest.mark.integration
 

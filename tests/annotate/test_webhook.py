@@ -16,7 +16,7 @@ from labelloop.annotate.labelstudio.server import Credentials, free_port
 from labelloop.annotate.labelstudio.webhook import ACTIONS, SECRET_HEADER, make_server
 from labelloop.annotate.loop.features import load_project_pool
 from labelloop.annotate.state.store import StateStore
-from tests.annotate.test_label_studio import api, choice, push, write_config
+from tests.helpers import api, choice, push, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,86 @@
+"""Helpers the integration tests share: SDK clients, configs, pushes and annotations.
+
+Test modules import from here, never from one another; fixtures live in conftest.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labelloop.annotate.labelstudio.client import sdk_client
+from labelloop.annotate.labelstudio.server import Credentials
+from labelloop.annotate.labelstudio.sync import prepare_batch, push_pending
+from labelloop.annotate.loop.features import project_features
+from labelloop.annotate.loop.project import LabellingProject, next_batch, payload_function
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def api(credentials: Credentials) -> Any:
+    """One SDK client per server for the whole session (closed by the server fixture)."""
+    if credentials.url not in _CLIENTS:
+        _CLIENTS[credentials.url] = sdk_client(credentials.url, credentials.api_key)
+    return _CLIENTS[credentials.url]
+
+
+def close_clients() -> None:
+    """Close every client ``api`` opened."""
+    for client in _CLIENTS.values():
+        client._labelloop_http.close()
+    _CLIENTS.clear()
+
+
+def write_config(
+    tmp_path: Path, name: str, source: str = "bundled:bbc_news", extra: str = ""
+) -> Path:
+    featurizer = (
+        "{kind: tfidf, max_features: 5000}" if source == "bundled:bbc_news" else "{kind: numeric}"
+    )
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\ndata: {{source: '{source}'}}\nfeaturizer: {featurizer}\n"
+        f"model: {{params: {{max_iter: 1000, C: 20.0}}}}\nbatch_size: 10\n{extra}"
+    )
+    return path
+
+
+def choice(label: str, to_name: str = "text") -> list[dict[str, Any]]:
+    return [
+        {"from_name": "label", "to_name": to_name, "type": "choices", "value": {"choices": [label]}}
+    ]
+
+
+def push(project: LabellingProject, n: int, cache: Path) -> str:
+    X = project_features(project.config, project.pool, cache)
+    drafts, strategy, version = next_batch(project, X, n)
+    batch = prepare_batch(project.state, drafts, strategy=strategy, model_version=version)
+    report = push_pending(
+        project.gateway,
+        project.state,
+        project.project_id,
+        kind=project.kind,
+        payload_of=payload_function(project.kind, project.pool),
+    )
+    assert report is not None and report.batch_id == batch
+    return batch
+
+
+def label_tasks(
+    project: Any, credentials: Credentials, choose: Callable[[str, Any], str | None]
+) -> int:
+    """Label unannotated tasks with ``choose(item_id, batch row)`` (None: not yet)."""
+    ls = api(credentials)
+    annotated = {r["task_id"] for r in project.state.annotation_rows()}
+    rows = {r["item_id"]: r for r in project.state.prediction_outcomes()}
+    done = 0
+    for item, task in project.state.task_map().items():
+        if task in annotated or list(ls.annotations.list(id=task)):
+            continue
+        label = choose(item, rows.get(item))
+        if label is None:  # left for later
+            continue
+        ls.annotations.create(id=task, result=choice(label, to_name="table"))
+        done += 1
+    return done
