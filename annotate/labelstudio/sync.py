@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from labelloop.annotate.failpoints import failpoint
 from labelloop.annotate.labelstudio.client import LabelStudioGateway, dm_time
 from labelloop.annotate.labelstudio.translate import ItemKind, annotation_record, task_json
 from labelloop.annotate.state.records import TaskDraft
@@ -93,6 +94,9 @@ def push_pending(
             for row in chunk
         ]
         created = gateway.import_tasks(project_id, tasks)
+        # The tasks are in Label Studio, the state does not know them yet: a crash here
+        # is what the batch-id reconciliation above recovers from.
+        failpoint("push.imported")
         task_ids.update(zip((row["item_id"] for row in chunk), created, strict=True))
     state.confirm_push(batch_id, task_ids)
     return PushReport(batch_id, len(missing), len(present), time.perf_counter() - start)
