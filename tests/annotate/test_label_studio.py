@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +174,7 @@ def test_push_interrupted_half_way_creates_no_duplicate(
     assert len(items) == 300 == len(set(items))
 
 
-def test_push_killed_with_sigkill_then_rerun(
+def test_push_killed_after_label_studio_took_the_tasks_then_rerun(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
     workdir, credentials = label_studio
@@ -183,23 +182,31 @@ def test_push_killed_with_sigkill_then_rerun(
     env = {**os.environ, "LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
     exe = str(Path(sys.executable).parent / "labelloop")
     args = [exe, "push", "--config", str(config_path), "--workdir", str(workdir), "--n", "400"]
-    subprocess.run(args, env=env, check=True, capture_output=True)  # warm the feature cache
-    for delay in (4.5, 5.5, 6.5):
-        process = subprocess.Popen(
-            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(delay)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        subprocess.run(args, env=env, check=True, capture_output=True)
-    ls = api(credentials)
     config = load_config(config_path)
-    project = open_tracked(config, load_project_pool(config), workdir)
-    items = [
-        t.data["item_id"] for t in ls.tasks.list(project=project.project_id, fields="task_only")
-    ]
-    assert len(items) == len(set(items)) == len(project.state.task_map())
-    assert project.state.pending_batch() is None
+    ls = api(credentials)
+    project = None
+    # First on a fresh project, then with a batch already in Label Studio.
+    for _ in range(2):
+        # Killed right after Label Studio accepted the import, before the state recorded it.
+        killed = subprocess.run(
+            args, env={**env, "LABELLOOP_FAILPOINT": "push.imported"}, capture_output=True
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-800:]
+        project = project or open_tracked(config, load_project_pool(config), workdir)
+        batch = project.state.pending_batch()
+        assert batch is not None
+        batch_ids = {row["item_id"] for row in project.state.batch_items(batch)}
+        assert len(batch_ids) == 400 and not batch_ids & set(project.state.task_map())
+        assert set(project.gateway.tasks_of_batch(project.project_id, batch)) == batch_ids
+
+        rerun = subprocess.run(args, env=env, check=True, capture_output=True, text=True)
+        assert f"{batch}: sent 0 task(s), 400 already in Label Studio" in rerun.stdout
+        items = [
+            t.data["item_id"] for t in ls.tasks.list(project=project.project_id, fields="task_only")
+        ]
+        assert len(items) == len(set(items)) == len(project.state.task_map())
+        assert project.state.pending_batch() is None
+        assert batch_ids <= set(project.state.task_map())
 
 
 @pytest.mark.parametrize(
