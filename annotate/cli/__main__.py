@@ -1,0 +1,5 @@
+"""``python -m labelloop.annotate.cli``: the same as the ``labelloop`` command."""
+
+from labelloop.annotate.cli.main import main
+
+main()
