@@ -25,15 +25,20 @@ def cycle(config_path: Path, workdir: Path | None) -> None:
     Example:
       labelloop cycle --config configs/bbc_news.yaml
     """
+    startup = _Stopwatch()
     from labelloop.annotate.loop.cycle import run_cycle
     from labelloop.annotate.loop.features import project_features
     from labelloop.annotate.loop.tracking import Tracker
 
     opened = open_project(config_path, workdir)
     folder = opened.state.path.parents[2]
+    startup.lap("project")
     with project_lock(folder, opened.config.name):
         X = project_features(opened.config, opened.pool)
-        _print_cycle(run_cycle(opened, X, Tracker(folder, opened.config.name)))
+        startup.lap("features")
+        tracker = Tracker(folder, opened.config.name)
+        startup.lap("MLflow")
+        _print_cycle(run_cycle(opened, X, tracker), startup=startup.laps)
 
 
 @click.command()
@@ -69,6 +74,7 @@ def run(
     Example:
       labelloop run --config configs/bbc_news.yaml --poll 10
     """
+    startup = _Stopwatch()
     from labelloop.annotate.labelstudio.sync import pull_labels
     from labelloop.annotate.loop.cycle import run_cycle
     from labelloop.annotate.loop.features import project_features
@@ -77,12 +83,15 @@ def run(
 
     opened = open_project(config_path, workdir)
     folder = opened.state.path.parents[2]
+    startup.lap("project")
     X = project_features(opened.config, opened.pool)
+    startup.lap("features")
     tracker = Tracker(folder, opened.config.name)
+    startup.lap("MLflow")
     done = 0
     last_activity = time.monotonic()
     with project_lock(folder, opened.config.name):
-        _print_cycle(run_cycle(opened, X, tracker))
+        _print_cycle(run_cycle(opened, X, tracker), startup=startup.laps)
         done += 1
         trained_on = _resolved_count(opened)
         while max_cycles is None or done < max_cycles:
@@ -214,7 +223,7 @@ def demo(
         click.echo(f"stop Label Studio with: .venv/bin/labelloop server stop --workdir {folder}")
 
 
-def _print_cycle(report: Any) -> None:
+def _print_cycle(report: Any, startup: dict[str, float] | None = None) -> None:
     metrics = report.metrics
     parts = [
         f"cycle {report.cycle}{' (resumed)' if report.resumed else ''}: {report.n_labels} labels"
@@ -236,8 +245,26 @@ def _print_cycle(report: Any) -> None:
             + state
         )
     parts.append(f"pushed {report.pushed} ({report.batch_id or 'nothing left'})")
-    parts.append(f"{sum(report.seconds.values()):.1f} s")
+    work = sum(report.seconds.values())
+    if startup:
+        shares = ", ".join(f"{name} {s:.1f}" for name, s in startup.items())
+        parts.append(f"{work:.1f} s + start-up {sum(startup.values()):.1f} s ({shares})")
+    else:
+        parts.append(f"{work:.1f} s")
     click.echo("; ".join(parts))
+
+
+class _Stopwatch:
+    """Laps of a command's start-up (imports, opening the project, MLflow's store)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
 
 
 def _resolved_count(opened: Any) -> int:
