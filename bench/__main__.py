@@ -1,4 +1,4 @@
-"""`python -m bench [query|label_studio|turnaround|simulations|routing]`: run the benchmarks."""
+"""`python -m bench [startup|query|label_studio|turnaround|simulations|routing]`: benchmarks."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ def _run_and_save(name: str, module: Any, width: int = 140) -> None:
     (OUT / f"{name}.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
 
 
+def startup() -> None:
+    from bench import startup as startup_bench
+
+    _run_and_save("startup", startup_bench)
+
+
 def query() -> None:
     from bench import query_1m
 
@@ -44,7 +50,7 @@ def turnaround() -> None:
 
 def _simulate(pool: str, out: str, *args: str) -> None:
     """Run `labelloop simulate` on a bundled pool's config, its table on the terminal."""
-    command = [sys.executable, "-m", "labelloop.annotate.cli.main", "simulate"]
+    command = [sys.executable, "-m", "labelloop.annotate.cli", "simulate"]
     command += ["--config", f"configs/{pool}.yaml", "--out", str(OUT / out), *args]
     subprocess.run(command, check=True)
 
@@ -82,6 +88,7 @@ def routing() -> None:
 
 if __name__ == "__main__":
     parts = {
+        "startup": startup,
         "query": query,
         "label_studio": label_studio,
         "turnaround": turnaround,
