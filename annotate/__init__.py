@@ -10,8 +10,9 @@ Subpackages, lower layers first (a module imports only from its own layer or bel
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from labelloop.datasets._lazy import lazy_names
 
 if TYPE_CHECKING:
     from labelloop.annotate.config.schema import ProjectConfig, load_config
@@ -37,9 +38,4 @@ _HOMES = {
     "run_simulations": "labelloop.annotate.simulation.curves",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Load a public name from its module on first use."""
-    if name not in _HOMES:
-        raise AttributeError(f"module 'labelloop.annotate' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name]), name)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -9,8 +9,9 @@ stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from labelloop.datasets._lazy import lazy_names
 
 if TYPE_CHECKING:
     from labelloop.datasets._demo import DEMO_POOLS, load_demo_pool
@@ -99,15 +100,4 @@ _HOMES = {
     "read_table": "labelloop.datasets._loaders",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Load a public name from its module on first use."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -9,8 +9,9 @@ then), so importing the package, or one error class from it, stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from labelloop.datasets._lazy import lazy_names
 
 if TYPE_CHECKING:
     from labelloop.learners._committee import (
@@ -243,23 +244,12 @@ _HOMES = {
     "spread": "labelloop.learners._curves",
     "top_n": "labelloop.learners._selection",
 }
-_shimmed = False
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name from its module on first use (and apply the modAL shim once)."""
-    global _shimmed
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if not _shimmed:
-        from labelloop.learners._modal_compat import apply_modal_shim
+def _apply_shim() -> None:
+    from labelloop.learners._modal_compat import apply_modal_shim
 
-        apply_modal_shim()
-        _shimmed = True
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value
-    return value
+    apply_modal_shim()
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, on_first_use=_apply_shim)

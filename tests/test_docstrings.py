@@ -18,7 +18,8 @@ def _modules() -> list[str]:
     for package in (labelloop.datasets, labelloop.learners, labelloop.annotate):
         names.append(package.__name__)
         for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
-            names.append(info.name)
+            if not info.name.endswith(".__main__"):  # importing it runs the command line
+                names.append(info.name)
     return sorted(names)
 
 

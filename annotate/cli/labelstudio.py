@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from labelloop.annotate.cli.common import one_line_errors, open_project, workdir_option
+from labelloop.annotate.cli.common import (
+    config_option,
+    one_line_errors,
+    open_project,
+    workdir_option,
+)
 
 __all__ = ["listen", "project", "pull", "push", "server"]
 
@@ -68,7 +73,7 @@ def server_status_command(workdir: Path | None) -> None:
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @workdir_option
 @one_line_errors
 def project(config_path: Path, workdir: Path | None) -> None:
@@ -83,7 +88,7 @@ def project(config_path: Path, workdir: Path | None) -> None:
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @click.option(
     "--n",
     "n_items",
@@ -134,7 +139,7 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @workdir_option
 @one_line_errors
 def pull(config_path: Path, workdir: Path | None) -> None:
@@ -156,7 +161,7 @@ def pull(config_path: Path, workdir: Path | None) -> None:
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-register", is_flag=True, help="Do not register the webhook in Label Studio.")
 @workdir_option

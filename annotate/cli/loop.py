@@ -8,14 +8,19 @@ from typing import Any
 
 import click
 
-from labelloop.annotate.cli.common import one_line_errors, open_project, workdir_option
+from labelloop.annotate.cli.common import (
+    config_option,
+    one_line_errors,
+    open_project,
+    workdir_option,
+)
 from labelloop.annotate.loop.lock import project_lock
 
 __all__ = ["cycle", "demo", "run"]
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @workdir_option
 @one_line_errors
 def cycle(config_path: Path, workdir: Path | None) -> None:
@@ -42,7 +47,7 @@ def cycle(config_path: Path, workdir: Path | None) -> None:
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @click.option(
     "--poll", default=5.0, show_default=True, help="Seconds between checks for new labels."
 )

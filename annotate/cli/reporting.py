@@ -6,13 +6,18 @@ from pathlib import Path
 
 import click
 
-from labelloop.annotate.cli.common import one_line_errors, open_project, workdir_option
+from labelloop.annotate.cli.common import (
+    config_option,
+    one_line_errors,
+    open_project,
+    workdir_option,
+)
 
 __all__ = ["export", "report", "status", "ui"]
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @workdir_option
 @one_line_errors
 def status(config_path: Path, workdir: Path | None) -> None:
@@ -93,7 +98,7 @@ def report(
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path))
+@config_option
 @click.option(
     "--format",
     "fmt",
