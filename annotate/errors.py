@@ -19,7 +19,6 @@ __all__ = [
     "LearnerError",
     "ProjectBusyError",
     "ServerError",
-    "TrackingError",
 ]
 
 
@@ -58,7 +57,3 @@ class ServerError(LabelStudioError):
 
 class ProjectBusyError(LabelloopError):
     """Another labelloop process holds the project's lock."""
-
-
-class TrackingError(LabelloopError):
-    """MLflow refused, could not be reached, or holds something unexpected."""

@@ -16,8 +16,7 @@ and keeps its traceback. The tree::
     ├── LabelStudioError                      Label Studio refused or is unreachable;
     │   │                                     ``status`` and ``body`` of the HTTP answer
     │   └── ServerError                       the embedded server cannot start or stop
-    ├── ProjectBusyError                      another process holds the project's lock
-    └── TrackingError                         MLflow refused or is unreachable
+    └── ProjectBusyError                      another process holds the project's lock
 """
 
 from __future__ import annotations
