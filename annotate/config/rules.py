@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -12,7 +15,7 @@ from labelloop.annotate.config.schema import HumanRule, ProjectConfig
 from labelloop.annotate.errors import ConfigError
 from labelloop.datasets import Pool
 
-__all__ = ["check_routing", "human_rule_mask"]
+__all__ = ["check_routing", "comparable", "human_rule_mask"]
 
 
 def check_routing(config: ProjectConfig, pool: Pool, labels: Sequence[str]) -> None:
@@ -44,25 +47,82 @@ def check_routing(config: ProjectConfig, pool: Pool, labels: Sequence[str]) -> N
 def human_rule_mask(frame: pd.DataFrame, rules: Sequence[HumanRule]) -> NDArray[np.bool_]:
     """Return, for each row of ``frame``, whether any rule keeps it for people.
 
+    Values compare the way they are meant, whatever the column's type: a number equals
+    a number of the same value (``"5"``, ``5`` and ``5.0`` all equal ``5``), and text
+    equals text ignoring case and surrounding spaces (``"Enterprise "`` equals
+    ``"enterprise"``). ``at_least`` and ``at_most`` read numbers the same way; ``matches``
+    searches the value as written. Missing values match no rule.
+
     Examples
     --------
-    >>> frame = pd.DataFrame({"source": ["web", "clinic", "web"], "amount": [5, 50, 500]})
+    >>> frame = pd.DataFrame({"source": ["web", " Clinic", "web"], "amount": ["5", "50", "500"]})
     >>> rules = [HumanRule(column="source", equals="clinic"), HumanRule(column="amount",
-    ...          at_least=100)]
+    ...          one_of=(500,))]
     >>> human_rule_mask(frame, rules).tolist()
     [False, True, True]
     """
     mask = np.zeros(len(frame), dtype=bool)
     for rule in rules:
-        column = frame[rule.column]
-        if rule.equals is not None:
-            hit = column == rule.equals
-        elif rule.one_of is not None:
-            hit = column.isin(list(rule.one_of))
-        elif rule.matches is not None:
-            hit = column.astype(str).str.contains(rule.matches, regex=True, na=False)
-        else:
-            numbers = pd.to_numeric(column, errors="coerce")
-            hit = numbers >= rule.at_least if rule.at_least is not None else numbers <= rule.at_most
-        mask |= hit.fillna(False).to_numpy(dtype=bool)
+        mask |= _rule_hits(frame[rule.column], rule)
     return mask
+
+
+def comparable(value: object) -> Decimal | str | None:
+    """Return the form in which a rule compares ``value``: a number, folded text, or None.
+
+    Numbers (and text that spells a finite decimal number) become exact decimals, so
+    ``"5"``, ``5`` and ``5.0`` compare equal and large integers keep every digit; other
+    text is stripped of surrounding whitespace and case-folded; booleans become
+    ``"true"`` or ``"false"``; missing values (None, NaN, blank text) become None.
+
+    Examples
+    --------
+    >>> comparable(" 5.0 ") == comparable(5) == comparable(5.0)
+    True
+    >>> comparable(" Enterprise "), comparable(True), comparable("  "), comparable(None)
+    ('enterprise', 'true', None, None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return Decimal(int(value))
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return None if math.isnan(value) else str(value)
+        return Decimal(repr(float(value)) if isinstance(value, float) else str(value))
+    text = str(value).strip()
+    if not text:
+        return None
+    if _DECIMAL.fullmatch(text):
+        return Decimal(text)
+    return text.casefold()
+
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _rule_hits(column: pd.Series, rule: HumanRule) -> NDArray[np.bool_]:
+    # Each distinct value is compared once, as written (rule columns are usually
+    # categories); as text, so that True and 1, which hash alike, stay apart.
+    present = ~column.isna().to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(column[present].astype(str))
+    keys = [comparable(v) for v in uniques]
+    if rule.equals is not None or rule.one_of is not None:
+        wanted = {comparable(v) for v in ((rule.equals,) if rule.one_of is None else rule.one_of)}
+        wanted.discard(None)
+        hits = [k is not None and k in wanted for k in keys]
+    elif rule.matches is not None:
+        pattern = re.compile(rule.matches)
+        hits = [
+            k is not None and pattern.search(v) is not None
+            for k, v in zip(keys, uniques, strict=True)
+        ]
+    else:
+        bound = Decimal(repr(rule.at_least if rule.at_least is not None else rule.at_most))
+        above = rule.at_least is not None
+        hits = [isinstance(k, Decimal) and (k >= bound if above else k <= bound) for k in keys]
+    out = np.zeros(len(column), dtype=bool)
+    out[present] = np.asarray(hits, dtype=bool)[codes]
+    return out
