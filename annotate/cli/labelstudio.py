@@ -49,12 +49,11 @@ def server_start(workdir: Path | None, port: int, timeout: float) -> None:
 @workdir_option
 @one_line_errors
 def server_stop(workdir: Path | None) -> None:
-    """Stop the embedded Label Studio by process id."""
+    """Stop the embedded Label Studio by process id (only if that process is still ours)."""
     from labelloop.annotate.config.workdir import resolve_workdir
     from labelloop.annotate.labelstudio.server import stop_server
 
-    stopped = stop_server(resolve_workdir(workdir))
-    click.echo("stopped" if stopped else "no Label Studio was running")
+    click.echo(stop_server(resolve_workdir(workdir)).message)
 
 
 @server.command("status")

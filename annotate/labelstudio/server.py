@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -21,10 +22,12 @@ from labelloop.annotate.errors import ServerError
 __all__ = [
     "Credentials",
     "ServerState",
+    "StopReport",
     "find_label_studio",
     "free_port",
     "free_port_from",
     "load_credentials",
+    "not_ours",
     "port_is_free",
     "server_status",
     "start_server",
@@ -61,6 +64,15 @@ class ServerState:
     url: str
     data_dir: str
     log_file: str
+    started: int | None = None  # the process's start time (clock ticks since boot), Linux
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What ``stop_server`` did: whether it stopped a server, in one line for people."""
+
+    stopped: bool
+    message: str
 
 
 def _folder(workdir: Path) -> Path:
@@ -240,7 +252,9 @@ def start_server(
             start_new_session=True,
         )
     _CHILDREN[process.pid] = process
-    state = ServerState(process.pid, port, url, str(data_dir), str(log_file))
+    state = ServerState(
+        process.pid, port, url, str(data_dir), str(log_file), _start_ticks(process.pid)
+    )
     (folder / "server.json").write_text(json.dumps(asdict(state)))
     try:
         wait_healthy(url, process.pid, timeout_s)
@@ -250,24 +264,104 @@ def start_server(
     return state, credentials, created
 
 
-def stop_server(workdir: Path, timeout_s: float = 20.0) -> bool:
-    """Stop the recorded server by process group id; return whether one was running."""
+def _start_ticks(pid: int) -> int | None:
+    """Return the process's start time in clock ticks since boot, where /proc has it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The name in parentheses may hold spaces; field 22 (starttime) counts from after it.
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def _command_line(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return None  # a Linux process that has gone
+        found = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+        )
+        return found.stdout.split() if found.returncode == 0 else None
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def not_ours(state: ServerState) -> str | None:
+    """Say why the recorded process is not the Label Studio we started, or None if it is.
+
+    A process id is reused once its process ends, so before signalling it the recorded
+    process must still be ours: a ``label-studio`` command on the recorded port, leading
+    its own process group, started at the recorded time (where the system tells it).
+
+    Examples
+    --------
+    >>> import os
+    >>> state = ServerState(os.getpid(), 8080, "http://127.0.0.1:8080", "data", "log")
+    >>> not_ours(state).startswith(f"pid {os.getpid()} is ")
+    True
+    """
+    args = _command_line(state.pid)
+    if not args:
+        return f"pid {state.pid} has no readable command line"
+    command = " ".join(args)
+    if len(command) > 80:
+        command = command[:77] + "..."
+    is_label_studio = any(
+        name in Path(a).name for a in args for name in ("label-studio", "label_studio")
+    )
+    on_port = any(a == "--port" and b == str(state.port) for a, b in itertools.pairwise(args))
+    if not (is_label_studio and on_port):
+        return f"pid {state.pid} is {command!r}, not Label Studio on port {state.port}"
+    if state.started is not None and _start_ticks(state.pid) != state.started:
+        return f"pid {state.pid} is a Label Studio started after the recorded one"
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(state.pid) != state.pid:
+            return f"pid {state.pid} does not lead its own process group"
+    return None
+
+
+def stop_server(workdir: Path, timeout_s: float = 20.0) -> StopReport:
+    """Stop the recorded server by process group id, if the process is still ours.
+
+    A recorded process that has gone, or whose id now belongs to another program, is
+    not signalled; the stale record is removed.
+
+    Returns
+    -------
+    StopReport
+        Whether a server was stopped, and a one-line account of what was done.
+    """
+    record = _folder(workdir) / "server.json"
     state = _read_state(workdir)
     if state is None:
-        return False
-    was_running = _alive(state.pid)
-    if was_running:
+        return StopReport(False, "no Label Studio was running")
+    if not _alive(state.pid):
+        _forget(state.pid, record, timeout_s)
+        return StopReport(False, "no Label Studio was running")
+    reason = not_ours(state)
+    if reason is not None:
+        _forget(state.pid, record, timeout_s)
+        return StopReport(
+            False, f"{reason}; signalled nothing and removed the stale record {record}"
+        )
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(state.pid):
+        time.sleep(0.2)
+    if _alive(state.pid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(state.pid):
-            time.sleep(0.2)
-        if _alive(state.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(state.pid, signal.SIGKILL)
-    child = _CHILDREN.pop(state.pid, None)
+            os.killpg(state.pid, signal.SIGKILL)
+    _forget(state.pid, record, timeout_s)
+    return StopReport(True, f"stopped Label Studio (pid {state.pid})")
+
+
+def _forget(pid: int, record: Path, timeout_s: float) -> None:
+    child = _CHILDREN.pop(pid, None)
     if child is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=timeout_s)
-    (_folder(workdir) / "server.json").unlink(missing_ok=True)
-    return was_running
+    record.unlink(missing_ok=True)

@@ -195,7 +195,7 @@ def test_label_studio_down_during_a_cycle(
     run_cycle(project, X, tracker)
     annotate_waiting(project, credentials)
     before = project.state.annotation_rows()
-    stop_server(workdir)
+    assert stop_server(workdir).stopped
     try:
         with pytest.raises(
             LabelStudioError, match=r"cannot reach Label Studio at .* after 3 attempt\(s\)"
