@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import warnings
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +135,10 @@ def load_pool(
     feature_columns : sequence of str
         Numeric feature columns (finite values only).
     label_column : str, optional
-        Gold labels; empty values mean "unknown". Needs at least two classes.
+        Gold labels, at least two classes. Empty values and ``NaN``, ``N/A``, ``null``
+        (any case) mean "unknown"; numbers are one class however written (``1``,
+        ``1.0``); classes that differ only in case or spacing (``Sport``, ``sport``)
+        and labels that are lists or objects are refused.
 
     Returns
     -------
@@ -203,7 +208,7 @@ def pool_from_frame(
     for column in feature_columns:
         frame[column] = _checked_numbers(frame[column], ids, source, column)
     if label_column is not None:
-        frame[label_column] = _checked_labels(frame[label_column], source, label_column)
+        frame[label_column] = _checked_labels(frame[label_column], ids, source, label_column)
     frame.index = pd.Index(ids, name="item_id")
     return Pool(
         frame=frame,
@@ -281,8 +286,16 @@ def _checked_numbers(column: pd.Series, ids: list[str], source: str, name: str) 
     return values
 
 
-def _checked_labels(column: pd.Series, source: str, name: str) -> pd.Series:
-    values = [None if _is_missing(v) else _id_text(v) for v in column]
+# Label values that mean "no label", compared after stripping and case-folding.
+MISSING_LABELS = frozenset({"", "nan", "n/a", "#n/a", "<na>", "null"})
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _checked_labels(column: pd.Series, ids: list[str], source: str, name: str) -> pd.Series:
+    values = [
+        _label_text(value, source, name, ids[row], row + 1) for row, value in enumerate(column)
+    ]
+    _refuse_spelling_variants(values, source, name)
     classes = sorted({v for v in values if v is not None})
     if len(classes) < 2:
         found = ", ".join(repr(c) for c in classes) or "none"
@@ -291,6 +304,53 @@ def _checked_labels(column: pd.Series, source: str, name: str) -> pd.Series:
             "at least 2 are needed"
         )
     return pd.Series(values, index=column.index, dtype=object)
+
+
+def _label_text(value: object, source: str, name: str, item: str, row: int) -> str | None:
+    """One gold label as its class name: None for "no label", numbers in one spelling."""
+    if isinstance(value, list | tuple | dict | set | np.ndarray):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        shown = json.dumps(value if isinstance(value, dict) else list(value), default=str)
+        raise LabelError(
+            f"{source}: label column {name!r} holds {kind} for id {item!r} (row {row}): "
+            f"{shown[:60]}; a label must be a single value"
+        )
+    if _is_missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and np.isfinite(value):
+        return _number_text(Decimal(str(value)))  # float32 too, as it prints
+    text = str(value).strip()
+    if text.casefold() in MISSING_LABELS:
+        return None
+    if _NUMBER.fullmatch(text):
+        return _number_text(Decimal(text))
+    return text
+
+
+def _number_text(number: Decimal) -> str:
+    """``1``, ``1.0`` and ``1e0`` are one class, written ``1``; ``1.50`` is ``1.5``."""
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+def _refuse_spelling_variants(values: list[str | None], source: str, name: str) -> None:
+    """Refuse classes that differ only in case or spacing: merging them would be a guess."""
+    spellings: dict[str, set[str]] = {}
+    for value in values:
+        if value is not None:
+            spellings.setdefault(" ".join(value.split()).casefold(), set()).add(value)
+    clashes = [sorted(group) for group in spellings.values() if len(group) > 1]
+    if clashes:
+        more = f"; {len(clashes) - 1} more such group(s)" if len(clashes) > 1 else ""
+        raise LabelError(
+            f"{source}: column {name!r} has values that differ only in case or spacing: "
+            f"{', '.join(map(repr, clashes[0]))}{more}; spell each class one way"
+        )
 
 
 def _is_missing(value: object) -> bool:

@@ -30,6 +30,11 @@ BAD_FILES = {
         "not valid UTF-8 (byte 0xff on line 2)",
     ),
     "one class": (b"id,text,label\n1,a,x\n2,b,x\n", [], "label column 'label' has 1 class(es)"),
+    "case variants": (
+        b"id,text,label\n1,a,Sport\n2,b,sport\n3,c,x\n",
+        [],
+        "column 'label' has values that differ only in case or spacing: 'Sport', 'sport'",
+    ),
     "bad feature": (
         b"id,f,label\n1,0.5,x\n2,oops,y\n",
         ["--feature-columns", "f"],

@@ -186,3 +186,80 @@ def test_bad_jsonl_line(tmp_path: Path) -> None:
     path = bad(tmp_path, b'{"id": 1, "text": "a"}\n{"id": 2, "text": \n', "p.jsonl")
     with pytest.raises(DataFileError, match="line 2 is not valid JSON"):
         load_pool(path, id_column="id", text_column="text")
+
+
+@pytest.mark.parametrize("name", ["labels.csv", "labels.jsonl", "labels.parquet"])
+def test_missing_label_markers_mean_no_label(tmp_path: Path, name: str) -> None:
+    marks = ["NaN", "N/A", "", "   ", "nan", "null", "n/a ", None]
+    rows = [{"id": f"m{k}", "text": f"t{k}", "label": m} for k, m in enumerate(marks)]
+    rows += [{"id": "a", "text": "x", "label": "sport"}, {"id": "b", "text": "y", "label": "tech"}]
+    pool = load_pool(
+        write(tmp_path, name, rows), id_column="id", text_column="text", label_column="label"
+    )
+    assert pool.classes == ["sport", "tech"]
+    assert pool.labels.tolist() == [None] * len(marks) + ["sport", "tech"]
+
+
+@pytest.mark.parametrize("name", ["labels.csv", "labels.jsonl", "labels.parquet"])
+def test_numeric_labels_are_one_class_however_written(tmp_path: Path, name: str) -> None:
+    labels: list[Any] = ["1", "1.0", " 1 ", "1e0", "2", "2.50", "2.5"]
+    if not name.endswith(".csv"):
+        labels += [1, 1.0, 2.5]
+    rows = [{"id": f"i{k}", "text": f"t{k}", "label": v} for k, v in enumerate(labels)]
+    if name.endswith(".parquet"):  # one type per Parquet column
+        rows = [{**r, "label": str(r["label"])} for r in rows]
+    pool = load_pool(
+        write(tmp_path, name, rows), id_column="id", text_column="text", label_column="label"
+    )
+    assert pool.classes == ["1", "2", "2.5"]
+
+
+@pytest.mark.parametrize(
+    ("values", "classes"),
+    [([1.0, 2.0, 1.0], ["1", "2"]), ([1, 2, 1], ["1", "2"]), ([1.5, 2.0, None], ["1.5", "2"])],
+)
+def test_numeric_parquet_labels(tmp_path: Path, values: list[Any], classes: list[str]) -> None:
+    pd.DataFrame({"text": ["a", "b", "c"], "label": values}).to_parquet(tmp_path / "p.parquet")
+    pool = load_pool(tmp_path / "p.parquet", text_column="text", label_column="label")
+    assert pool.classes == classes
+
+
+@pytest.mark.parametrize(
+    ("labels", "clash"),
+    [
+        (["Sport", "sport", "tech"], "'Sport', 'sport'"),
+        (["sci fi", "sci  fi", "drama"], "'sci  fi', 'sci fi'"),
+        (["NEWS", "news", "News", "x"], "'NEWS', 'News', 'news'"),
+    ],
+)
+def test_classes_that_differ_only_in_case_or_spacing_are_refused(
+    tmp_path: Path, labels: list[str], clash: str
+) -> None:
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"text": [f"t{k}" for k in range(len(labels))], "label": labels}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(LabelError) as info:
+        load_pool(path, text_column="text", label_column="label")
+    message = str(info.value)
+    assert message.startswith(
+        f"{path}: column 'label' has values that differ only in case or spacing: {clash}"
+    )
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("value", "shown"), [([1, 2], "a list"), ({"a": 1}, "an object")])
+def test_a_jsonl_label_that_is_a_list_or_object_is_one_line(
+    tmp_path: Path, value: Any, shown: str
+) -> None:
+    rows = [
+        {"id": "a", "text": "x", "label": "sport"},
+        {"id": "b", "text": "y", "label": value},
+        {"id": "c", "text": "z", "label": "tech"},
+    ]
+    path = write(tmp_path, "labels.jsonl", rows)
+    with pytest.raises(LabelError) as info:
+        load_pool(path, id_column="id", text_column="text", label_column="label")
+    message = str(info.value)
+    assert message.startswith(f"{path}: label column 'label' holds {shown} for id 'b' (row 2)")
+    assert "\n" not in message
