@@ -16,7 +16,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from labelloop.annotate.errors import LabelStudioError
 from labelloop.annotate.labelstudio.server import load_credentials, server_status
-from labelloop.annotate.labelstudio.translate import labels_in_config
+from labelloop.annotate.labelstudio.translate import labels_in_config, takes_several_choices
 
 __all__ = ["LabelStudioGateway", "connect", "connection_settings", "sdk_client"]
 
@@ -151,9 +151,11 @@ class LabelStudioGateway:
         Raises
         ------
         LabelStudioError
-            If a stored project id is gone, or the project's labels differ from ours.
+            If a stored project id is gone, or the project's labels differ from ours, or it
+            takes several choices per item where ours takes one (or the reverse).
         """
         wanted = labels_in_config(label_config)
+        several = takes_several_choices(label_config)
         if project_id is not None:
             try:
                 project = self.call(
@@ -166,7 +168,7 @@ class LabelStudioGateway:
                         "it was deleted or this is another server"
                     ) from None
                 raise
-            self._check_labels(project, wanted)
+            self._check_labels(project, wanted, several)
             return int(project.id), False
         found = [
             p
@@ -176,7 +178,7 @@ class LabelStudioGateway:
             if p.title == title
         ]
         if found:
-            self._check_labels(found[0], wanted)
+            self._check_labels(found[0], wanted, several)
             return int(found[0].id), False
         project = self.call(
             "create the project",
@@ -190,12 +192,19 @@ class LabelStudioGateway:
         )
         return int(project.id), True
 
-    def _check_labels(self, project: Any, wanted: Sequence[str]) -> None:
-        have = labels_in_config(project.label_config or "<View/>")
+    def _check_labels(self, project: Any, wanted: Sequence[str], several: bool) -> None:
+        xml = project.label_config or "<View/>"
+        have = labels_in_config(xml)
         if sorted(have) != sorted(wanted):
             raise LabelStudioError(
                 f"Label Studio project {project.id} ({project.title!r}) has labels "
                 f"[{', '.join(sorted(have))}] but the config says [{', '.join(sorted(wanted))}]"
+            )
+        if takes_several_choices(xml) != several:
+            takes = "several choices" if not several else "one choice"
+            raise LabelStudioError(
+                f"Label Studio project {project.id} ({project.title!r}) takes {takes} per "
+                f"item but the config says labelling.multiple: {str(several).lower()}"
             )
 
     def set_model_version(self, project_id: int, version: str) -> None:

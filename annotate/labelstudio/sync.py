@@ -15,11 +15,20 @@ from labelloop.annotate.labelstudio.translate import ItemKind, annotation_record
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
 
-__all__ = ["PullReport", "PushReport", "prepare_batch", "pull_labels", "push_pending"]
+__all__ = [
+    "MULTIPLE_KEY",
+    "PullReport",
+    "PushReport",
+    "prepare_batch",
+    "pull_labels",
+    "push_pending",
+]
 
 log = logging.getLogger("labelloop")
 IMPORT_CHUNK = 5_000
 CURSOR_OVERLAP = timedelta(seconds=2)
+# State meta key: "true" when the project takes several choices per item.
+MULTIPLE_KEY = "labelling_multiple"
 
 
 @dataclass
@@ -134,6 +143,8 @@ def pull_labels(
     stored annotations are reconciled with Label Studio's: new ones inserted, changed ones
     updated, missing ones marked ``deleted``. Everything lands in one transaction with
     the new cursor, so a crash leaves the previous state and the next pull redoes it.
+    In a single-label project (as ``open_project`` recorded it) an annotation with
+    several choices is quarantined, with a warning in the report, never trained on.
     """
     start = time.perf_counter()
     report = PullReport()
@@ -142,6 +153,7 @@ def pull_labels(
     if cursor is not None:
         since = dm_time((datetime.fromisoformat(cursor) - CURSOR_OVERLAP).isoformat())
     last_event = state.last_event_id()
+    multiple = state.get_meta(MULTIPLE_KEY) == "true"
     tasks = gateway.tasks_changed_since(project_id, since)
     stored = state.annotations_of_tasks(int(t.id) for t in tasks)
     newest = cursor
@@ -161,7 +173,9 @@ def pull_labels(
             before = stored.get(int(task.id), {})
             current: set[int] = set()
             for annotation in task.annotations or []:
-                record = annotation_record(annotation, int(task.id), known_labels)
+                record = annotation_record(
+                    annotation, int(task.id), known_labels, multiple=multiple
+                )
                 current.add(record.annotation_id)
                 previous = before.get(record.annotation_id)
                 if previous is not None and previous == (record.status, record.updated_at):

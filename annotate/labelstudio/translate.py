@@ -25,6 +25,7 @@ __all__ = [
     "image_data_uri",
     "labeling_config",
     "labels_in_config",
+    "takes_several_choices",
     "task_json",
 ]
 
@@ -60,6 +61,23 @@ def labels_in_config(xml: str) -> list[str]:
         if choices.get("name") == FROM_NAME:
             return [str(c.get("value")) for c in choices.iter("Choice")]
     return []
+
+
+def takes_several_choices(xml: str) -> bool:
+    """Return whether the ``label`` Choices tag lets an annotator pick several choices.
+
+    Examples
+    --------
+    >>> takes_several_choices(labeling_config("text", ["a", "b"], multiple=True))
+    True
+    >>> takes_several_choices(labeling_config("text", ["a", "b"]))
+    False
+    """
+    root = ET.fromstring(xml)
+    for choices in root.iter("Choices"):
+        if choices.get("name") == FROM_NAME:
+            return choices.get("choice", "single") == "multiple"
+    return False
 
 
 def image_data_uri(pixels: NDArray[Any], side: int, scale: int = 16) -> str:
@@ -135,13 +153,23 @@ def _annotator(annotation: Any) -> str:
 
 
 def annotation_record(
-    annotation: Any, task_id: int, known_labels: Sequence[str]
+    annotation: Any, task_id: int, known_labels: Sequence[str], *, multiple: bool = False
 ) -> AnnotationRecord:
     """Translate one Label Studio annotation (dict or SDK object) into a record.
 
     A skipped task (``was_cancelled``) is ``cancelled``, never a label. A choice the
-    config does not know makes the record ``quarantined``, with the offending value in
-    ``note``; it is kept, not dropped, and never trained on.
+    config does not know, no choice, or several choices in a single-label project
+    (``multiple`` False) make the record ``quarantined``, with the reason in ``note``;
+    it is kept, not dropped, and never trained on.
+
+    Examples
+    --------
+    >>> chose = {"id": 7, "result": [{"from_name": "label", "value": {"choices": ["a", "b"]}}]}
+    >>> record = annotation_record(chose, 3, ["a", "b"])
+    >>> record.status, record.note
+    ('quarantined', '2 choices in a single-label project: a, b')
+    >>> annotation_record(chose, 3, ["a", "b"], multiple=True).status
+    'active'
     """
     labels: list[str] = []
     for region in _field(annotation, "result") or []:
@@ -155,8 +183,12 @@ def annotation_record(
         status = "cancelled"
     else:
         unknown = sorted(set(labels) - set(known_labels))
+        chosen = sorted(set(labels))
         if unknown:
             status, note = "quarantined", f"unknown label(s): {', '.join(unknown)}"
+        elif len(chosen) > 1 and not multiple:
+            status = "quarantined"
+            note = f"{len(chosen)} choices in a single-label project: {', '.join(chosen)}"
         elif not labels:
             status, note = "quarantined", "no label chosen"
     lead = _field(annotation, "lead_time")

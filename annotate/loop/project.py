@@ -13,6 +13,7 @@ import numpy as np
 from labelloop.annotate.config.schema import ProjectConfig, build_estimator
 from labelloop.annotate.errors import ConfigError
 from labelloop.annotate.labelstudio.client import LabelStudioGateway, connect
+from labelloop.annotate.labelstudio.sync import MULTIPLE_KEY
 from labelloop.annotate.labelstudio.translate import ItemKind, image_data_uri, labeling_config
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
@@ -120,7 +121,9 @@ def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingP
     Raises
     ------
     LabelStudioError
-        Wrong key, unreachable server, missing project, or labels that differ.
+        Wrong key, unreachable server, missing project, or labels that differ, or a
+        project that takes several choices per item where the config takes one (or the
+        reverse).
     """
     from labelloop.annotate.config.rules import check_routing
 
@@ -149,6 +152,7 @@ def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingP
     if stored is None:
         state.set_meta("project_id", str(project_id))
         state.set_meta("label_studio_url", gateway.url)
+    state.set_meta(MULTIPLE_KEY, str(config.labelling.multiple).lower())  # read by the pull
     return LabellingProject(config, pool, gateway, state, project_id, kind, labels, created)
 
 

@@ -325,3 +325,57 @@ def test_token_stays_in_the_credentials_file(label_studio: tuple[Path, Credentia
     assert credentials.api_key not in repr(credentials)
     code, _ = cli("server", "status", "--workdir", str(workdir))
     assert code == 0
+
+
+def test_several_choices_in_a_single_label_project_are_quarantined(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config_path = write_config(tmp_path, "twochoices")
+    config = load_config(config_path)
+    project = open_tracked(config, load_project_pool(config), workdir)
+    push(project, 2, tmp_path / "cache")
+    (one, task_one), (two, task_two) = sorted(project.state.task_map().items())
+    ls = api(credentials)
+    both = choice("sports")
+    both[0]["value"]["choices"] = ["sports", "tech"]
+    ls.annotations.create(id=task_one, result=both)  # the API takes it; the UI would not
+    ls.annotations.create(id=task_two, result=choice("tech"))
+    result = CliRunner().invoke(
+        main, ["pull", "--config", str(config_path), "--workdir", str(workdir)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "2 choices in a single-label project: sports, tech; quarantined, not used" in (
+        result.stderr
+    )
+    assert "1 quarantined" in result.stdout
+    statuses = {r["item_id"]: r["status"] for r in project.state.annotation_rows()}
+    assert statuses == {one: "quarantined", two: "active"}
+    assert {i: r.label for i, r in project.state.resolutions().items()} == {two: "tech"}
+    assert "sports|tech" not in {r.label for r in project.state.resolutions().values()}
+
+
+@pytest.mark.parametrize("multiple", [True, False])
+def test_a_project_whose_choice_mode_differs_is_refused(
+    label_studio: tuple[Path, Credentials], tmp_path: Path, multiple: bool
+) -> None:
+    from labelloop.annotate.labelstudio.translate import labeling_config
+    from labelloop.annotate.loop.project import open_project
+
+    workdir, credentials = label_studio
+    name = f"choicemode-{str(multiple).lower()}"
+    extra = f"labelling: {{multiple: {str(multiple).lower()}}}\n"
+    config = load_config(write_config(tmp_path, name, extra=extra))
+    pool = load_project_pool(config)
+    # Someone made the project by hand with the other choice mode.
+    made = api(credentials).projects.create(
+        title=f"labelloop: {name}",
+        label_config=labeling_config("text", pool.classes, multiple=not multiple),
+    )
+    with pytest.raises(LabelStudioError) as info:
+        open_project(config, pool, workdir)
+    takes = "one choice" if multiple else "several choices"
+    assert str(info.value) == (
+        f"Label Studio project {made.id} ('labelloop: {name}') takes {takes} per item "
+        f"but the config says labelling.multiple: {str(multiple).lower()}"
+    )
