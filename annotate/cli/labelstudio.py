@@ -26,20 +26,36 @@ def server() -> None:
 @workdir_option
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--timeout", default=240.0, show_default=True, help="Seconds to wait for /health.")
+@click.option(
+    "--allow-loopback-webhook",
+    is_flag=True,
+    help="Let Label Studio send webhooks to 127.0.0.1 (for `labelloop listen`); this also "
+    "lets its URL imports and storages reach services on 127.0.0.1. See the README.",
+)
 @one_line_errors
-def server_start(workdir: Path | None, port: int, timeout: float) -> None:
+def server_start(
+    workdir: Path | None, port: int, timeout: float, allow_loopback_webhook: bool
+) -> None:
     """Start Label Studio (first start about 40 s: database migrations).
 
+    Its SSRF protection stays on: it fetches from and posts to no private or loopback
+    address, except 127.0.0.1 with --allow-loopback-webhook.
+
     \b
-    Example:
+    Examples:
       labelloop server start --port 8080
+      labelloop server start --allow-loopback-webhook   # then: labelloop listen
     """
     from labelloop.annotate.config.workdir import resolve_workdir
     from labelloop.annotate.labelstudio.server import start_server
 
     folder = resolve_workdir(workdir)
-    state, credentials, created = start_server(folder, port=port, timeout_s=timeout)
+    state, credentials, created = start_server(
+        folder, port=port, timeout_s=timeout, loopback_webhook=allow_loopback_webhook
+    )
     click.echo(f"Label Studio is up at {state.url} (pid {state.pid})")
+    if state.loopback_webhook:
+        click.echo("webhooks to 127.0.0.1 allowed; other private addresses stay blocked")
     if created:
         click.echo(f"login: {credentials.username} / {credentials.password}  (shown once)")
     click.echo(f"credentials (mode 0600): {folder / 'label-studio' / 'credentials.json'}")
@@ -168,15 +184,31 @@ def pull(config_path: Path, workdir: Path | None) -> None:
 def listen(config_path: Path, port: int, no_register: bool, workdir: Path | None) -> None:
     """Receive Label Studio webhooks; record that labels are waiting (no training here).
 
-    The shared secret comes from $LABELLOOP_WEBHOOK_SECRET.
+    The shared secret comes from $LABELLOOP_WEBHOOK_SECRET. The embedded Label Studio
+    must run with `labelloop server start --allow-loopback-webhook` to reach it.
     """
+    from labelloop.annotate.config.workdir import resolve_workdir
     from labelloop.annotate.errors import ConfigError
+    from labelloop.annotate.labelstudio.server import server_status
     from labelloop.annotate.labelstudio.webhook import ACTIONS, SECRET_HEADER, make_server
 
     secret = os.environ.get("LABELLOOP_WEBHOOK_SECRET")
     if not secret:
         raise ConfigError("LABELLOOP_WEBHOOK_SECRET is not set; the webhook needs a shared secret")
     opened = open_project(config_path, workdir)
+    embedded, running = server_status(resolve_workdir(workdir))
+    if (
+        not no_register
+        and running
+        and embedded is not None
+        and embedded.url == opened.gateway.url
+        and not embedded.loopback_webhook
+    ):
+        raise ConfigError(
+            f"Label Studio at {embedded.url} blocks webhooks to 127.0.0.1 (SSRF protection); "
+            "restart it with `labelloop server stop` and `labelloop server start "
+            "--allow-loopback-webhook`, or follow labels with `labelloop run` instead"
+        )
     httpd = make_server("127.0.0.1", port, secret, opened.state)
     if not no_register:
         url = f"http://127.0.0.1:{port}/webhook"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import itertools
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +32,7 @@ __all__ = [
     "not_ours",
     "port_is_free",
     "server_status",
+    "ssrf_settings",
     "start_server",
     "stop_server",
     "wait_healthy",
@@ -65,6 +68,7 @@ class ServerState:
     data_dir: str
     log_file: str
     started: int | None = None  # the process's start time (clock ticks since boot), Linux
+    loopback_webhook: bool = False  # whether it may send webhooks to 127.0.0.1
 
 
 @dataclass(frozen=True)
@@ -178,13 +182,125 @@ def server_status(workdir: Path) -> tuple[ServerState | None, bool]:
     return state, _alive(state.pid) and _healthy(state.url)
 
 
+# Label Studio 1.23.2's own list of addresses its SSRF protection blocks
+# (core/utils/io.py, validate_ip); the loopback webhook takes only 127.0.0.1 out of it.
+_BANNED_SUBNETS = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "233.252.0.0/24",
+    "240.0.0.0/4",
+    "255.255.255.255/32",
+    "::/128",
+    "::1/128",
+    "::ffff:0:0/96",
+    "::ffff:0:0:0/96",
+    "64:ff9b::/96",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "2001:0000::/32",
+    "2001:20::/28",
+    "2001:db8::/32",
+    "2002::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+)
+
+
+def ssrf_settings(loopback_webhook: bool) -> dict[str, str]:
+    """Return the environment that sets Label Studio's SSRF protection.
+
+    The protection is always on: Label Studio refuses to fetch from or post to private,
+    loopback and reserved addresses (URL imports, cloud storage, webhooks). With
+    ``loopback_webhook`` the one address 127.0.0.1 is allowed, so that webhooks reach
+    ``labelloop listen``; every other blocked address stays blocked.
+
+    Examples
+    --------
+    >>> ssrf_settings(False)
+    {'SSRF_PROTECTION_ENABLED': 'true', 'USE_DEFAULT_BANNED_SUBNETS': 'true'}
+    >>> banned = ssrf_settings(True)["USER_ADDITIONAL_BANNED_SUBNETS"].split(",")
+    >>> [any(ipaddress.ip_address(ip) in ipaddress.ip_network(n) for n in banned)
+    ...  for ip in ("127.0.0.1", "127.0.0.2", "10.0.0.1", "169.254.169.254", "::1")]
+    [False, True, True, True, True]
+    """
+    if not loopback_webhook:
+        return {"SSRF_PROTECTION_ENABLED": "true", "USE_DEFAULT_BANNED_SUBNETS": "true"}
+    loopback = ipaddress.IPv4Network("127.0.0.0/8")
+    rest = loopback.address_exclude(ipaddress.IPv4Network("127.0.0.1/32"))
+    banned = [s for s in _BANNED_SUBNETS if s != str(loopback)]
+    banned += sorted(str(n) for n in rest)
+    return {
+        "SSRF_PROTECTION_ENABLED": "true",
+        "USE_DEFAULT_BANNED_SUBNETS": "false",
+        "USER_ADDITIONAL_BANNED_SUBNETS": ",".join(banned),
+    }
+
+
+def _label_studio_environment(
+    credentials: Credentials, data_dir: Path, loopback_webhook: bool
+) -> dict[str, str]:
+    # Label Studio reads NAME, LABEL_STUDIO_NAME and HEARTEX_NAME, the prefixed first:
+    # drop inherited settings that would override ours.
+    ours = ssrf_settings(loopback_webhook)
+    names = {*ours, "USER_ADDITIONAL_BANNED_SUBNETS"} if loopback_webhook else set(ours)
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not any(k in (n, f"LABEL_STUDIO_{n}", f"HEARTEX_{n}") for n in names)
+    }
+    return {
+        **inherited,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        "LABEL_STUDIO_USERNAME": credentials.username,
+        "LABEL_STUDIO_PASSWORD": credentials.password,
+        "LABEL_STUDIO_USER_TOKEN": credentials.api_key,
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LATEST_VERSION_CHECK": "false",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+        **ours,
+    }
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file of mode 0600 atomically: a temporary file beside it, then a rename.
+
+    A reader sees the old file or the whole new one, never a part; a symbolic link at
+    ``path`` is replaced, not written through.
+    """
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w") as handle:  # mkstemp makes it 0600
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def start_server(
-    workdir: Path, port: int = 8080, timeout_s: float = 180.0
+    workdir: Path, port: int = 8080, timeout_s: float = 180.0, *, loopback_webhook: bool = False
 ) -> tuple[ServerState, Credentials, bool]:
     """Start Label Studio on 127.0.0.1:``port`` with its data dir in the work dir.
 
     The first start creates an admin user and an API token without prompts and writes
-    them to ``label-studio/credentials.json`` (mode 0600). A running server is reused.
+    them to ``label-studio/credentials.json`` (mode 0600, atomically). A running server
+    is reused. Label Studio's SSRF protection stays on; ``loopback_webhook`` lets it
+    send webhooks to 127.0.0.1 (``labelloop listen``), see :func:`ssrf_settings`.
 
     Returns
     -------
@@ -194,13 +310,19 @@ def start_server(
     Raises
     ------
     ServerError
-        If the port is taken, the executable is missing, or health never answers.
+        If the port is taken, the executable is missing, health never answers, or the
+        running server blocks the loopback webhook that was asked for.
     """
     folder = _folder(workdir)
     folder.mkdir(parents=True, exist_ok=True)
     state, running = server_status(workdir)
     credentials = load_credentials(workdir)
     if running and state is not None and credentials is not None:
+        if loopback_webhook and not state.loopback_webhook:
+            raise ServerError(
+                f"Label Studio already runs at {state.url} and blocks webhooks to 127.0.0.1; "
+                "stop it (`labelloop server stop`) and start it with --allow-loopback-webhook"
+            )
         return state, credentials, False
     if not port_is_free(port):
         raise ServerError(
@@ -215,24 +337,11 @@ def start_server(
             password=secrets.token_urlsafe(12),
             api_key=secrets.token_hex(20),
         )
-        path = folder / "credentials.json"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(asdict(credentials), handle)
+        _write_private(folder / "credentials.json", json.dumps(asdict(credentials)))
     url = f"http://127.0.0.1:{port}"
     credentials = Credentials(url, credentials.username, credentials.password, credentials.api_key)
     data_dir = folder / "data"
-    environment = {
-        **os.environ,
-        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
-        "LABEL_STUDIO_USERNAME": credentials.username,
-        "LABEL_STUDIO_PASSWORD": credentials.password,
-        "LABEL_STUDIO_USER_TOKEN": credentials.api_key,
-        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-        "LATEST_VERSION_CHECK": "false",
-        "SSRF_PROTECTION_ENABLED": "false",
-        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
-    }
+    environment = _label_studio_environment(credentials, data_dir, loopback_webhook)
     log_file = folder / "server.log"
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
@@ -253,7 +362,13 @@ def start_server(
         )
     _CHILDREN[process.pid] = process
     state = ServerState(
-        process.pid, port, url, str(data_dir), str(log_file), _start_ticks(process.pid)
+        process.pid,
+        port,
+        url,
+        str(data_dir),
+        str(log_file),
+        _start_ticks(process.pid),
+        loopback_webhook,
     )
     (folder / "server.json").write_text(json.dumps(asdict(state)))
     try:

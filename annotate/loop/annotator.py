@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from labelloop.annotate.labelstudio.client import sdk_client
 from labelloop.annotate.labelstudio.server import load_credentials
 from labelloop.annotate.loop.project import LabellingProject
 
-__all__ = ["SimulatedAnnotator"]
+__all__ = ["SimulatedAnnotator", "demo_account"]
 
 
 @dataclass
@@ -44,13 +45,10 @@ class SimulatedAnnotator:
         existing = {u.email: u.id for u in self.client.users.list()}
         ids = []
         for k in range(1, self.n_people + 1):
-            email = f"annotator-{k}@labelloop.local"
-            if email not in existing:
-                user = self.client.users.create(
-                    username=f"annotator-{k}", email=email, password=f"demo-{k}-{self.seed}-pw!"
-                )
-                existing[email] = user.id
-            ids.append(int(existing[email]))
+            account = demo_account(k)
+            if account["email"] not in existing:
+                existing[account["email"]] = self.client.users.create(**account).id
+            ids.append(int(existing[account["email"]]))
         return ids
 
     def label_waiting(self, limit: int | None = None) -> tuple[int, int]:
@@ -86,6 +84,25 @@ class SimulatedAnnotator:
     def close(self) -> None:
         """Close the HTTP connections."""
         self.client._labelloop_http.close()
+
+
+def demo_account(k: int) -> dict[str, str]:
+    """Return the username, email and password of the demo's annotator number ``k``.
+
+    The accounts work through the API only, so nobody needs their password: it is
+    random, never shown and never kept, where a guessable one would open the web UI.
+
+    Examples
+    --------
+    >>> first = demo_account(1)
+    >>> first["email"], first["password"] == demo_account(1)["password"]
+    ('annotator-1@labelloop.local', False)
+    """
+    return {
+        "username": f"annotator-{k}",
+        "email": f"annotator-{k}@labelloop.local",
+        "password": secrets.token_urlsafe(24),
+    }
 
 
 def champion_summary(tracker: Any) -> str:

@@ -24,6 +24,22 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         stop_server(workdir)
 
 
+@pytest.fixture(scope="module")
+def loopback_label_studio(
+    label_studio: tuple[Path, Credentials],
+) -> Iterator[tuple[Path, Credentials]]:
+    """The session's Label Studio, restarted for one module to send webhooks to 127.0.0.1."""
+    workdir, credentials = label_studio
+    port = int(credentials.url.rsplit(":", 1)[1])
+    stop_server(workdir)
+    start_server(workdir, port=port, timeout_s=120, loopback_webhook=True)
+    try:
+        yield workdir, credentials
+    finally:
+        stop_server(workdir)
+        start_server(workdir, port=port, timeout_s=120)
+
+
 @pytest.fixture
 def open_tracked() -> Iterator[Callable[..., LabellingProject]]:
     """``open_project``, with every project closed after the test."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from label_studio_sdk.core.api_error import ApiError
 
 from labelloop.annotate.config.schema import load_config
 from labelloop.annotate.labelstudio.server import Credentials, free_port
@@ -57,9 +58,9 @@ def test_secret_is_checked_and_events_are_only_recorded(tmp_path: Path) -> None:
 
 
 def test_label_studio_delivers_annotation_events(
-    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+    open_tracked: Any, loopback_label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
-    workdir, credentials = label_studio
+    workdir, credentials = loopback_label_studio
     config = load_config(write_config(tmp_path, "webhook"))
     project = open_tracked(config, load_project_pool(config), workdir)
     push(project, 3, tmp_path / "cache")
@@ -189,3 +190,26 @@ def test_a_bad_task_id_is_refused_and_the_listener_keeps_serving(
     good = {"action": "ANNOTATION_CREATED", "task": {"id": "7"}}
     assert post(url, good, "s3cret") == 202
     assert state.pending_events() == 1
+
+
+def test_the_loopback_webhook_opens_only_127_0_0_1(
+    loopback_label_studio: tuple[Path, Credentials],
+) -> None:
+    _, credentials = loopback_label_studio
+    ls = api(credentials)
+    project = ls.projects.create(title="loopback-only")
+    try:
+        made = ls.webhooks.create(project=project.id, url="http://127.0.0.1:9/webhook")
+        ls.webhooks.delete(id=made.id)
+        for url in (
+            "http://127.0.0.2:9/webhook",
+            "http://10.0.0.1/webhook",
+            "http://192.168.1.1/webhook",
+            "http://169.254.169.254/latest/meta-data/",
+        ):
+            with pytest.raises(ApiError) as info:
+                ls.webhooks.create(project=project.id, url=url)
+            assert info.value.status_code == 403, url  # Label Studio's SsrfBlockedUrlError
+            assert "reserved network address" in str(info.value.body), url
+    finally:
+        ls.projects.delete(id=project.id)
