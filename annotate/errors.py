@@ -17,6 +17,7 @@ __all__ = [
     "LabelStudioError",
     "LabelloopError",
     "LearnerError",
+    "ModelNotFoundError",
     "ProjectBusyError",
     "ServerError",
 ]
@@ -57,3 +58,7 @@ class ServerError(LabelStudioError):
 
 class ProjectBusyError(LabelloopError):
     """Another labelloop process holds the project's lock."""
+
+
+class ModelNotFoundError(LabelloopError):
+    """No registered model version answers to the alias or number asked for."""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         TfidfFeaturizer,
         cache_key,
         featurize,
+        fitted_featurizer,
     )
     from labelloop.datasets._loaders import (
         SUPPORTED_SUFFIXES,
@@ -67,6 +68,7 @@ __all__ = [
     "UnknownDemoPoolError",
     "cache_key",
     "featurize",
+    "fitted_featurizer",
     "load_demo_pool",
     "load_pool",
     "pool_from_frame",
@@ -94,6 +96,7 @@ _HOMES = {
     "UnknownDemoPoolError": "labelloop.datasets._errors",
     "cache_key": "labelloop.datasets._featurizers",
     "featurize": "labelloop.datasets._featurizers",
+    "fitted_featurizer": "labelloop.datasets._featurizers",
     "load_demo_pool": "labelloop.datasets._demo",
     "load_pool": "labelloop.datasets._loaders",
     "pool_from_frame": "labelloop.datasets._loaders",

@@ -1,16 +1,27 @@
-"""Featurizers turn a pool into a feature matrix, computed once and cached on disk."""
+"""Featurizers turn a pool into a feature matrix, computed once and cached on disk.
+
+Each featurizer also hands back the fitted transformer that maps *raw rows* (a data
+frame with the pool's text or feature columns) to the same features, so a model trained
+on the matrix can be shipped with its featurizer and score new data anywhere.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
+import joblib
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import StandardScaler
 
@@ -24,6 +35,8 @@ __all__ = [
     "NumericFeaturizer",
     "TfidfFeaturizer",
     "featurize",
+    "fitted_featurizer",
+    "raw_text_frame",
 ]
 
 FeatureMatrix: TypeAlias = NDArray[np.floating[Any]] | sp.csr_matrix
@@ -45,6 +58,21 @@ class Featurizer(Protocol):
     def fit_transform(self, pool: Pool) -> FeatureMatrix:
         """Compute features for every item of ``pool``, in pool order."""
         ...
+
+    def fit(self, pool: Pool) -> tuple[FeatureMatrix, Any]:
+        """Return the pool's features and the fitted transformer of raw rows (or None).
+
+        The transformer is a scikit-learn estimator whose ``transform`` maps a data
+        frame of raw rows (the pool's text or feature columns) to the same features;
+        None means the featurizer is stateless and cannot be pickled (embeddings).
+        """
+        ...
+
+
+def raw_text_frame(pool: Pool) -> pd.DataFrame:
+    """Return the pool's text column as a one-column frame of strings, like raw rows."""
+    assert pool.text_column is not None
+    return pd.DataFrame({pool.text_column: pool.texts}, index=pool.frame.index)
 
 
 @dataclass(frozen=True)
@@ -72,6 +100,12 @@ class TfidfFeaturizer:
 
     def fit_transform(self, pool: Pool) -> FeatureMatrix:
         """Fit the vocabulary on the pool's texts and return the TF-IDF matrix."""
+        return self.fit(pool)[0]
+
+    def fit(self, pool: Pool) -> tuple[FeatureMatrix, ColumnTransformer]:
+        """Fit the vocabulary on the pool's texts; return the matrix and the transformer."""
+        if pool.text_column is None:
+            raise ValueError(f"pool {pool.source} has no text column")
         vectorizer = TfidfVectorizer(
             max_features=self.max_features,
             ngram_range=(1, self.ngram_max),
@@ -79,7 +113,12 @@ class TfidfFeaturizer:
             sublinear_tf=self.sublinear_tf,
             dtype=np.float64,
         )
-        return sp.csr_matrix(vectorizer.fit_transform(pool.texts))
+        # A column name (not a list) hands the vectorizer one string per row.
+        transformer = ColumnTransformer(
+            [("tfidf", vectorizer, pool.text_column)], sparse_threshold=1.0
+        )
+        X = sp.csr_matrix(transformer.fit_transform(raw_text_frame(pool)))
+        return X, transformer
 
 
 @dataclass(frozen=True)
@@ -95,12 +134,18 @@ class NumericFeaturizer:
 
     def fit_transform(self, pool: Pool) -> FeatureMatrix:
         """Return the (scaled) feature columns as a dense float64 array."""
+        return self.fit(pool)[0]
+
+    def fit(self, pool: Pool) -> tuple[FeatureMatrix, ColumnTransformer]:
+        """Return the (scaled) feature columns and the transformer of raw rows."""
         if not pool.feature_columns:
             raise ValueError(f"pool {pool.source} has no feature columns to featurize")
-        X = pool.features
-        if self.scale:
-            X = StandardScaler().fit_transform(X)
-        return np.ascontiguousarray(X, dtype=np.float64)
+        columns = list(pool.feature_columns)
+        step = StandardScaler() if self.scale else "passthrough"
+        transformer = ColumnTransformer([("numeric", step, columns)], sparse_threshold=0.0)
+        frame = pool.frame.loc[:, columns].astype(np.float64)
+        X = transformer.fit_transform(frame)
+        return np.ascontiguousarray(X, dtype=np.float64), transformer
 
 
 @dataclass(frozen=True)
@@ -139,6 +184,10 @@ class EmbeddingFeaturizer:
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def fit(self, pool: Pool) -> tuple[FeatureMatrix, None]:
+        """Embed the pool; there is nothing fitted to keep (the model is packaged)."""
+        return self.fit_transform(pool), None
+
 
 def featurize(
     pool: Pool, featurizer: Featurizer, cache_dir: str | Path | None = None
@@ -146,7 +195,8 @@ def featurize(
     """Compute a pool's features, reusing an on-disk cache when one matches.
 
     The cache key is a hash of the pool's content (ids, texts, feature values) and the
-    featurizer's settings, so editing either recomputes; nothing else does.
+    featurizer's settings, so editing either recomputes; nothing else does. The fitted
+    transformer of raw rows is cached beside the matrix (see :func:`fitted_featurizer`).
 
     Parameters
     ----------
@@ -169,16 +219,63 @@ def featurize(
         return sp.csr_matrix(sp.load_npz(sparse_file))
     if dense_file.is_file():
         return np.load(dense_file)  # type: ignore[no-any-return]
-    X = featurizer.fit_transform(pool)
+    X, transformer = featurizer.fit(pool)
     folder.mkdir(parents=True, exist_ok=True)
-    target = sparse_file if sp.issparse(X) else dense_file
-    partial = target.with_name(f"{target.stem}.partial{target.suffix}")
+    if transformer is not None:
+        fitted = folder / f"{key}.featurizer.joblib"
+        _write_atomically(fitted, lambda f: joblib.dump(transformer, f))
     if sp.issparse(X):
-        sp.save_npz(partial, X)
+        _write_atomically(sparse_file, lambda f: sp.save_npz(f, X))
     else:
-        np.save(partial, X)
-    partial.replace(target)  # atomic: a crash never leaves a half-written cache entry
+        _write_atomically(dense_file, lambda f: np.save(f, X))
     return X
+
+
+def fitted_featurizer(
+    pool: Pool, featurizer: Featurizer, cache_dir: str | Path | None = None
+) -> Any:
+    """Return the featurizer fitted on ``pool`` as a transformer of raw rows.
+
+    Read from the cache when :func:`featurize` left it there, otherwise fitted now (and
+    cached). None for a stateless featurizer (embeddings).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"t": ["red apple", "green apple", "red car"]}, index=list("abc"))
+    >>> pool = Pool(frame, text_column="t")
+    >>> transformer = fitted_featurizer(pool, TfidfFeaturizer(min_df=1))
+    >>> transformer.transform(pd.DataFrame({"t": ["red apple pie"]})).shape
+    (1, 7)
+    """
+    if cache_dir is None:
+        return featurizer.fit(pool)[1]
+    target = Path(cache_dir) / f"{cache_key(pool, featurizer)}.featurizer.joblib"
+    if target.is_file():
+        return joblib.load(target)
+    _, transformer = featurizer.fit(pool)
+    if transformer is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(target, lambda f: joblib.dump(transformer, f))
+    return transformer
+
+
+def _write_atomically(target: Path, write: Any) -> None:
+    """Write through a temporary file of its own in the same folder, then rename.
+
+    A crash never leaves a half-written cache entry, and two processes computing the
+    same features at once each write their own temporary file (the last rename wins;
+    both hold the same content).
+    """
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
 
 
 def cache_key(pool: Pool, featurizer: Featurizer) -> str:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         UnknownItemError,
         UnknownStrategyError,
     )
-    from labelloop.learners._evaluation import Metrics, aligned_proba, evaluate
+    from labelloop.learners._evaluation import Metrics, aligned_proba, evaluate, standard_metrics
     from labelloop.learners._learner import ItemQuery, PoolLearner
     from labelloop.learners._modal_compat import apply_modal_shim, modal_needs_shim
     from labelloop.learners._routing import (
@@ -98,11 +98,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "mean_uncertainty",
-    "prediction_kappa",
-    "draw_stop_set",
-    "evaluation_thresholds",
-    "audit_quota",
     "AuditVerdict",
     "BaggingCommittee",
     "COLD_START_STRATEGIES",
@@ -138,13 +133,16 @@ __all__ = [
     "aligned_proba",
     "apply_modal_shim",
     "area_under_curve",
+    "audit_quota",
     "audit_verdict",
     "class_thresholds",
     "diverse_margin_sampling",
     "draw_evaluation_set",
+    "draw_stop_set",
     "entropy_sampling",
     "entropy_scores",
     "evaluate",
+    "evaluation_thresholds",
     "full_pool_metrics",
     "get_strategy",
     "information_density_sampling",
@@ -156,9 +154,11 @@ __all__ = [
     "map_chunks",
     "margin_sampling",
     "margin_scores",
+    "mean_uncertainty",
     "min_evidence",
     "modal_needs_shim",
     "precision_bounds",
+    "prediction_kappa",
     "qbc_consensus_entropy",
     "qbc_vote_entropy",
     "random_sampling",
@@ -168,6 +168,7 @@ __all__ = [
     "simulate",
     "simulate_routing",
     "spread",
+    "standard_metrics",
     "top_n",
 ]
 
@@ -219,6 +220,7 @@ _HOMES = {
     "entropy_sampling": "labelloop.learners._uncertainty",
     "entropy_scores": "labelloop.learners._scores",
     "evaluate": "labelloop.learners._evaluation",
+    "standard_metrics": "labelloop.learners._evaluation",
     "full_pool_metrics": "labelloop.learners._simulation",
     "get_strategy": "labelloop.learners._strategies",
     "information_density_sampling": "labelloop.learners._density",

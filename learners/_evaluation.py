@@ -8,11 +8,18 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.metrics import accuracy_score, f1_score, log_loss
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
-__all__ = ["Metrics", "aligned_proba", "evaluate"]
+__all__ = ["Metrics", "aligned_proba", "evaluate", "standard_metrics"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +94,59 @@ def evaluate(
         log_loss=float(log_loss(y_true, clipped, labels=labels)),
         n_eval=int(y_true.shape[0]),
     )
+
+
+def standard_metrics(
+    y: Sequence[Any] | NDArray[Any], proba: NDArray[np.float64], labels: Sequence[Any]
+) -> dict[str, float]:
+    """Classifier metrics under the names ``mlflow.models.evaluate`` gives them.
+
+    So runs compare with other projects' runs in the MLflow UI: ``example_count``,
+    ``accuracy_score``, ``precision_score``, ``recall_score``, ``f1_score`` (weighted over
+    classes; for two classes, of the second label as the positive class, as MLflow does
+    with ``pos_label``) and ``roc_auc`` (one-vs-rest, weighted; only when every class of
+    the label set occurs in ``y``).
+
+    Parameters
+    ----------
+    y : the true labels
+    proba : probabilities, one column per entry of ``labels``
+    labels : the full label set
+
+    Returns
+    -------
+    dict
+        Metric name to value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    >>> m = standard_metrics(["a", "b", "b"], proba, ["a", "b"])
+    >>> m["accuracy_score"], m["recall_score"], m["example_count"]
+    (0.6666666666666666, 0.5, 3.0)
+    """
+    y_true = np.asarray(y, dtype=object)
+    labels = list(labels)
+    predicted = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
+    binary = len(labels) == 2
+    average: dict[str, Any] = (
+        {"average": "binary", "pos_label": labels[1]}
+        if binary
+        else {"average": "weighted", "labels": labels}
+    )
+    out = {
+        "example_count": float(len(y_true)),
+        "accuracy_score": float(accuracy_score(y_true, predicted)),
+        "precision_score": float(precision_score(y_true, predicted, zero_division=0, **average)),
+        "recall_score": float(recall_score(y_true, predicted, zero_division=0, **average)),
+        "f1_score": float(f1_score(y_true, predicted, zero_division=0, **average)),
+    }
+    if set(labels) <= set(y_true.tolist()):
+        if binary:
+            out["roc_auc"] = float(roc_auc_score(y_true == labels[1], proba[:, 1]))
+        else:
+            out["roc_auc"] = float(
+                roc_auc_score(y_true, proba, labels=labels, multi_class="ovr", average="weighted")
+            )
+    return out

@@ -18,7 +18,8 @@ def _modules() -> list[str]:
     for package in (labelloop.datasets, labelloop.learners, labelloop.annotate):
         names.append(package.__name__)
         for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
-            if not info.name.endswith(".__main__"):  # importing it runs the command line
+            # Importing these runs them: the command line; the model MLflow loads from code.
+            if not info.name.endswith((".__main__", ".served_model")):
                 names.append(info.name)
     return sorted(names)
 

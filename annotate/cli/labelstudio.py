@@ -128,13 +128,13 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
       labelloop push --config configs/bbc_news.yaml --route review --n 500
     """
     from labelloop.annotate.labelstudio.sync import prepare_batch, push_pending
-    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.project import next_batch, payload_function
 
     opened = open_project(config_path, workdir)
     payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
     if opened.state.pending_batch() is None:
-        X = project_features(opened.config, opened.pool)
+        X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
         drafts, strategy, version = next_batch(
             opened, X, n_items or opened.config.batch_size, only_route=route
         )

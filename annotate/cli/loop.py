@@ -32,14 +32,14 @@ def cycle(config_path: Path, workdir: Path | None) -> None:
     """
     startup = _Stopwatch()
     from labelloop.annotate.loop.cycle import run_cycle
-    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.tracking import Tracker
 
     opened = open_project(config_path, workdir)
     folder = opened.state.path.parents[2]
     startup.lap("project")
     with project_lock(folder, opened.config.name):
-        X = project_features(opened.config, opened.pool)
+        X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
         startup.lap("features")
         tracker = Tracker(folder, opened.config.name)
         startup.lap("MLflow")
@@ -82,14 +82,14 @@ def run(
     startup = _Stopwatch()
     from labelloop.annotate.labelstudio.sync import pull_labels
     from labelloop.annotate.loop.cycle import run_cycle
-    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.stopping import stop_verdict
     from labelloop.annotate.loop.tracking import Tracker
 
     opened = open_project(config_path, workdir)
     folder = opened.state.path.parents[2]
     startup.lap("project")
-    X = project_features(opened.config, opened.pool)
+    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
     startup.lap("features")
     tracker = Tracker(folder, opened.config.name)
     startup.lap("MLflow")
@@ -159,7 +159,7 @@ def demo(
     from labelloop.annotate.labelstudio.server import stop_server as stop
     from labelloop.annotate.loop.annotator import SimulatedAnnotator, champion_summary
     from labelloop.annotate.loop.cycle import run_cycle
-    from labelloop.annotate.loop.features import project_features
+    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.stopping import stop_verdict
     from labelloop.annotate.loop.tracking import Tracker
     from labelloop.annotate.reporting.status import status_tables
@@ -170,7 +170,7 @@ def demo(
         click.echo("starting Label Studio (the first start takes about 40 s) ...")
         state, _, _ = start_server(folder, port=free_port_from(port))
     opened = open_project(config_path, folder)
-    X = project_features(opened.config, opened.pool)
+    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
     tracker = Tracker(folder, opened.config.name)
     annotator = SimulatedAnnotator(opened, folder, error_rate=error_rate)
     total_wrong = 0
@@ -240,7 +240,9 @@ def _print_cycle(report: Any, startup: dict[str, float] | None = None) -> None:
         )
     if "kappa_previous" in metrics:
         parts.append(f"kappa {metrics['kappa_previous']:.3f}")
-    if report.model_version:
+    if report.kept:
+        parts.append(f"no new labels: kept model {report.model_version}")
+    elif report.model_version:
         parts.append(f"model {report.model_version}{' (champion)' if report.champion else ''}")
     if report.routing is not None:
         counts, audit = report.routing["counts"], report.routing["audit"]

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
 
 import click
 
-from labelloop.annotate.cli import labelstudio, loop, offline, reporting
+from labelloop.annotate.cli import labelstudio, loop, model, offline, reporting
 
 __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="labelloop")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also show other libraries' log lines and progress bars (MLflow's); "
+    "otherwise they go to <workdir>/logs/mlflow.log.",
+)
+def main(verbose: bool) -> None:
     """labelloop: active learning with Label Studio as the front end and MLflow as the record.
 
     \b
@@ -28,6 +36,8 @@ def main() -> None:
     # Registered first, so it runs last: with MLflow, scikit-learn and the Label Studio
     # SDK loaded, the final garbage collection at exit took 0.6-1.3 s of every command.
     atexit.register(gc.freeze)
+    if verbose:
+        os.environ["LABELLOOP_VERBOSE"] = "1"
 
 
 for _command in (
@@ -42,6 +52,7 @@ for _command in (
     loop.cycle,
     loop.run,
     loop.demo,
+    model.predict,
     reporting.status,
     reporting.report,
     reporting.export,

@@ -8,7 +8,6 @@ item id.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from sklearn.metrics import confusion_matrix
 from labelloop.annotate.config.schema import build_estimator
 from labelloop.annotate.failpoints import failpoint
 from labelloop.annotate.labelstudio.sync import PullReport, prepare_batch, pull_labels, push_pending
+from labelloop.annotate.loop.features import default_cache_dir
+from labelloop.annotate.loop.packaging import config_hash, project_package
 from labelloop.annotate.loop.project import LabellingProject, next_batch, payload_function
 from labelloop.annotate.loop.routing import (
     apply_routing,
@@ -29,10 +30,10 @@ from labelloop.annotate.loop.routing import (
     routing_metrics,
 )
 from labelloop.annotate.loop.stopping import ensure_eval_set, observe_stop_set
-from labelloop.annotate.loop.tracking import CycleLog, Tracker
+from labelloop.annotate.loop.tracking import CycleLog, Tracker, labels_digest
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.datasets import FeatureMatrix
-from labelloop.learners import aligned_proba, evaluate
+from labelloop.learners import aligned_proba, evaluate, standard_metrics
 
 __all__ = ["PHASES", "CycleReport", "run_cycle"]
 
@@ -55,11 +56,7 @@ class CycleReport:
     seconds: dict[str, float] = field(default_factory=dict)
     resumed: bool = False
     routing: dict[str, Any] | None = None  # this cycle's routing summary, when routing ran
-
-
-def _labels_hash(labels: dict[str, str]) -> str:
-    digest = hashlib.sha256(json.dumps(sorted(labels.items())).encode())
-    return digest.hexdigest()[:16]
+    kept: bool = False  # no new labels since the last model: it was kept, not retrained
 
 
 def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> CycleReport:
@@ -87,11 +84,30 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     champion = False
     resumed = status == "logged"
     run_id: str | None = record.get("run_id")
+    labels_hash = labels_digest(train)
+    # Training labels, evaluation labels and config: the same key means the same model.
+    model_key = f"{labels_hash}:{labels_digest(tested)}:{config_hash(config)}"
+    last = json.loads(state.get_meta("last_model") or "null")
+    kept = False
     if resumed:
         version = record.get("model_version")
         metrics = record.get("metrics") or {}
         if run_id:
-            model = tracker.load_model(f"runs:/{run_id}/model")
+            model = tracker.load_classifier(run_id)
+        elif version is not None and last is not None and last["version"] == version:
+            model, kept = tracker.load_classifier(last["run_id"]), True
+    elif last is not None and last["key"] == model_key:
+        # No new labels (and the same config): the last model is kept; no run, no version.
+        tracker.discard_unfinished(cycle)
+        model, version, kept = tracker.load_classifier(last["run_id"]), last["version"], True
+        state.cycle_logged(
+            cycle,
+            n_labels=len(train),
+            metrics={},
+            model_version=version,
+            run_id=None,
+            labels_hash=labels_hash,
+        )
     else:
         tracker.discard_unfinished(cycle)
         start = time.perf_counter()
@@ -118,29 +134,43 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             ]
             if "macro_f1" in metrics:
                 curve.append((len(train), metrics["macro_f1"]))
-            sample_rows = pool.positions(list(train)[:5])
+            params = _params(project)
             entry = CycleLog(
                 cycle=cycle,
-                params=_params(project),
+                params=params,
                 metrics={**metrics, **{f"seconds_{k}": v for k, v in seconds.items()}},
                 step=len(train),
                 chosen=[],
                 confusion=confusion,
                 labels=project.labels,
                 curve=curve,
-                labels_hash=_labels_hash(train),
-                model=model,
-                X_sample=X[sample_rows],
+                labels_hash=labels_hash,
+                package=project_package(
+                    project, model, list(train), default_cache_dir(project.workdir)
+                ),
+                train_labels=train,
+                eval_labels=tested,
+                version_tags={
+                    "n_labels": str(len(train)),
+                    "strategy": config.strategy,
+                    "label_studio_project": str(project.project_id),
+                    "config_hash": str(params["config_hash"]),
+                    "labels_hash": labels_hash,
+                },
+                source=f"{project.gateway.url}/projects/{project.project_id}",
             )
             run_id, registered, champion = tracker.log_cycle(entry, metric=config.evaluation.metric)
             version = f"{tracker.model_name}:v{registered}"
+            state.set_meta(
+                "last_model", json.dumps({"key": model_key, "version": version, "run_id": run_id})
+            )
         state.cycle_logged(
             cycle,
             n_labels=len(train),
             metrics=metrics,
             model_version=version,
             run_id=run_id,
-            labels_hash=_labels_hash(train),
+            labels_hash=labels_hash,
         )
         seconds["log"] = time.perf_counter() - start
 
@@ -212,6 +242,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         seconds=seconds,
         resumed=resumed,
         routing=routing,
+        kept=kept,
     )
 
 
@@ -228,9 +259,10 @@ def _evaluate(
         result = evaluate(model, X[rows], truth, project.labels)
         metrics.update(accuracy=result.accuracy, macro_f1=result.macro_f1, log_loss=result.log_loss)
         metrics["n_eval_labelled"] = float(len(tested))
-        predicted = np.asarray(project.labels, dtype=object)[
-            aligned_proba(model, X[rows], project.labels).argmax(axis=1)
-        ]
+        proba = aligned_proba(model, X[rows], project.labels)
+        # The same figures under the names mlflow.models.evaluate gives them.
+        metrics.update(standard_metrics(truth, proba, project.labels))
+        predicted = np.asarray(project.labels, dtype=object)[proba.argmax(axis=1)]
         confusion = confusion_matrix(truth, predicted, labels=project.labels)
     metrics.update(observe_stop_set(project, X, model))
     return metrics, confusion
@@ -267,7 +299,7 @@ def _log_corrections_per_version(
 
 def _params(project: LabellingProject) -> dict[str, Any]:
     config = project.config
-    digest = hashlib.sha256(config.model_dump_json(exclude={"base_dir"}).encode()).hexdigest()[:16]
+    digest = config_hash(config)
     return {
         "strategy": config.strategy,
         "batch_size": config.batch_size,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from labelloop.annotate.config.schema import ProjectConfig
 from labelloop.datasets import (
@@ -14,11 +15,18 @@ from labelloop.datasets import (
     Pool,
     TfidfFeaturizer,
     featurize,
+    fitted_featurizer,
     load_demo_pool,
     load_pool,
 )
 
-__all__ = ["default_cache_dir", "load_project_pool", "make_featurizer", "project_features"]
+__all__ = [
+    "default_cache_dir",
+    "load_project_pool",
+    "make_featurizer",
+    "project_featurizer",
+    "project_features",
+]
 
 
 def load_project_pool(config: ProjectConfig) -> Pool:
@@ -47,9 +55,18 @@ def make_featurizer(config: ProjectConfig) -> Featurizer:
     return EmbeddingFeaturizer()
 
 
-def default_cache_dir() -> Path:
-    """Feature cache folder: ``$LABELLOOP_CACHE_DIR`` or ``.labelloop-cache`` here."""
-    return Path(os.environ.get("LABELLOOP_CACHE_DIR", ".labelloop-cache"))
+def default_cache_dir(workdir: Path | None = None) -> Path:
+    """Feature cache folder.
+
+    ``$LABELLOOP_CACHE_DIR`` if set; else ``<workdir>/cache/features`` for a project;
+    else (offline simulations) ``$XDG_CACHE_HOME/labelloop/features``.
+    """
+    if os.environ.get("LABELLOOP_CACHE_DIR"):
+        return Path(os.environ["LABELLOOP_CACHE_DIR"])
+    if workdir is not None:
+        return workdir / "cache" / "features"
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(home) / "labelloop" / "features"
 
 
 def project_features(
@@ -57,3 +74,11 @@ def project_features(
 ) -> FeatureMatrix:
     """Compute (or load from the cache) the pool's features."""
     return featurize(pool, make_featurizer(config), cache_dir or default_cache_dir())
+
+
+def project_featurizer(config: ProjectConfig, pool: Pool, cache_dir: Path | None = None) -> Any:
+    """Return the config's featurizer fitted on the pool, as a transformer of raw rows.
+
+    None for a stateless featurizer (embeddings). Cached beside the features.
+    """
+    return fitted_featurizer(pool, make_featurizer(config), cache_dir or default_cache_dir())

@@ -103,6 +103,11 @@ class LabellingProject:
     labels: list[str]
     created: bool
 
+    @property
+    def workdir(self) -> Path:
+        """The work dir the project lives in (``<workdir>/projects/<name>/state.sqlite``)."""
+        return self.state.path.parents[2]
+
     def close(self) -> None:
         """Close the connection to Label Studio and the state store."""
         self.gateway.close()

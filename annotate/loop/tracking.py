@@ -1,25 +1,85 @@
-"""MLflow tracking: an experiment per project, one run per cycle, the champion alias.
+"""MLflow tracking: an experiment per project, one run per cycle, the model registry.
+
+Each cycle that trains logs one run: parameters, metrics (under labelloop's names and
+under the names ``mlflow.models.evaluate`` uses), the labelled snapshot and the
+evaluation set as run inputs (``mlflow.log_input``), plots, the chosen items, and one
+registered model version that scores raw rows (see :mod:`.packaging`). The newest
+version carries the ``challenger`` alias; the best one so far, ``champion``.
 
 mlflow is imported lazily (it takes seconds), and only here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CycleLog", "Tracker", "tracking_uri"]
+from labelloop.annotate.loop.packaging import MODEL_CODE, ModelPackage
+
+__all__ = ["CycleLog", "Tracker", "labels_digest", "quiet_mlflow", "tracking_uri"]
 
 
 def tracking_uri(workdir: Path) -> str:
     """``$MLFLOW_TRACKING_URI`` if set, else a SQLite store in the work dir."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def quiet_mlflow(log_file: Path) -> None:
+    """Send MLflow's log lines and warnings to ``log_file``; turn its progress bars off.
+
+    A command's output is labelloop's own. ``labelloop --verbose`` (which sets
+    ``LABELLOOP_VERBOSE=1``) leaves MLflow's output as MLflow prints it.
+    """
+    import logging
+
+    if os.environ.get("LABELLOOP_VERBOSE") == "1":
+        return
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    logger = logging.getLogger("mlflow")
+    target = str(log_file.resolve())
+    if any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(target, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+@contextlib.contextmanager
+def _mlflow_output() -> Iterator[None]:
+    """Keep what MLflow prints inside the block out of the command's output.
+
+    Its warnings and what it writes to stderr ("Successfully registered model ...",
+    progress bars) go to MLflow's log file, or to the terminal with ``--verbose``.
+    """
+    import io
+    import logging
+    import warnings
+
+    if os.environ.get("LABELLOOP_VERBOSE") == "1":
+        yield
+        return
+    printed = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(printed):
+        warnings.simplefilter("always")
+        yield
+    logger = logging.getLogger("mlflow")
+    for item in caught:
+        logger.warning("%s: %s", item.category.__name__, item.message)
+    for line in printed.getvalue().splitlines():
+        if line.strip():
+            logger.info("%s", line.strip())
 
 
 def _point_mlflow_at(uri: str) -> Any:
@@ -53,8 +113,11 @@ class CycleLog:
     labels: Sequence[str]
     curve: Sequence[tuple[int, float]]
     labels_hash: str
-    model: Any
-    X_sample: Any
+    package: ModelPackage
+    train_labels: Mapping[str, str] = field(default_factory=dict)
+    eval_labels: Mapping[str, str] = field(default_factory=dict)
+    version_tags: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
 
 
 class Tracker:
@@ -70,7 +133,9 @@ class Tracker:
 
     def __init__(self, workdir: Path, project: str) -> None:
         self.uri = tracking_uri(workdir)
+        self.log_file = workdir / "logs" / "mlflow.log"
         mlflow = _point_mlflow_at(self.uri)
+        quiet_mlflow(self.log_file)
         self.mlflow = mlflow
         self.client = mlflow.MlflowClient(self.uri)
         self.experiment_name = f"labelloop/{project}"
@@ -87,8 +152,51 @@ class Tracker:
             self.experiment_id = found.experiment_id
 
     def load_model(self, model_uri: str) -> Any:
-        """Load a logged model from this store: ``runs:/<run id>/model`` or ``models:/...``."""
-        return _point_mlflow_at(self.uri).sklearn.load_model(model_uri)
+        """Load a logged model as MLflow serves it: raw rows in, probabilities out.
+
+        ``model_uri`` is ``runs:/<run id>/model`` or ``models:/<name>@<alias>`` or
+        ``models:/<name>/<version>``.
+        """
+        with _mlflow_output():
+            return _point_mlflow_at(self.uri).pyfunc.load_model(model_uri)
+
+    def model_uri(self, which: str = "champion") -> str:
+        """Return the ``models:/`` URI of a registered version, checking that it exists.
+
+        Parameters
+        ----------
+        which : str
+            ``champion`` (the best so far), ``challenger`` (the newest) or a version number.
+
+        Raises
+        ------
+        ModelNotFoundError
+            When no version answers to ``which``.
+        """
+        from mlflow.exceptions import MlflowException
+
+        from labelloop.annotate.errors import ModelNotFoundError
+
+        try:
+            if which.isdigit():
+                self.client.get_model_version(self.model_name, which)
+                return f"models:/{self.model_name}/{which}"
+            self.client.get_model_version_by_alias(self.model_name, which)
+        except MlflowException:
+            known = sorted(int(v.version) for v in self._search_versions())
+            listed = ", ".join(map(str, known)) if known else "none yet (run `labelloop cycle`)"
+            raise ModelNotFoundError(
+                f"model {self.model_name!r} has no version {which!r}; versions: {listed}"
+            ) from None
+        return f"models:/{self.model_name}@{which}"
+
+    def _search_versions(self) -> list[Any]:
+        return list(self.client.search_model_versions(f"name = '{self.model_name}'"))
+
+    def load_classifier(self, run_id: str) -> Any:
+        """Load the classifier a run logged, which scores feature rows (for a resume)."""
+        loaded = self.load_model(f"runs:/{run_id}/model")
+        return loaded.unwrap_python_model().pipeline[-1]
 
     def discard_unfinished(self, cycle: int) -> None:
         """Delete runs (and their model versions) of a cycle that crashed before completing."""
@@ -101,39 +209,76 @@ class Tracker:
             self.client.delete_run(run.info.run_id)
 
     def log_cycle(self, entry: CycleLog, *, metric: str) -> tuple[str, str, bool]:
-        """Log one cycle; register the model; move ``champion`` if ``metric`` improved.
+        """Log one cycle; register its model; move ``challenger``, and ``champion`` if better.
 
         Returns
         -------
         (run id, registered version, became champion)
         """
-        import sklearn
-        from mlflow.models import infer_signature
-
         mlflow = _point_mlflow_at(self.uri)  # another project may have moved it
-        with mlflow.start_run(
-            experiment_id=self.experiment_id, run_name=f"cycle-{entry.cycle:04d}"
-        ) as run:
-            mlflow.set_tags(
-                {"labelloop.cycle": str(entry.cycle), "labelloop.labels_hash": entry.labels_hash}
-            )
-            mlflow.log_params({k: str(v)[:500] for k, v in entry.params.items()})
-            mlflow.log_metrics(dict(entry.metrics), step=entry.step)
-            mlflow.log_text(entry.labels_hash + "\n", "labels_hash.txt")
-            sample = entry.X_sample
-            signature = infer_signature(sample, np.asarray(entry.model.predict_proba(sample)))
-            info = mlflow.sklearn.log_model(
-                entry.model,
-                name="model",
-                signature=signature,
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                registered_model_name=self.model_name,
-            )
-            version = str(info.registered_model_version)
+        package = entry.package
+        with tempfile.TemporaryDirectory() as folder, _mlflow_output():
+            pipeline_file = Path(folder) / "pipeline.joblib"
+            import joblib
+
+            joblib.dump(package.pipeline, pipeline_file)
+            with mlflow.start_run(
+                experiment_id=self.experiment_id, run_name=f"cycle-{entry.cycle:04d}"
+            ) as run:
+                mlflow.set_tags(
+                    {
+                        "labelloop.cycle": str(entry.cycle),
+                        "labelloop.labels_hash": entry.labels_hash,
+                    }
+                )
+                mlflow.log_params({k: str(v)[:500] for k, v in entry.params.items()})
+                mlflow.log_metrics(dict(entry.metrics), step=entry.step)
+                self._log_inputs(entry)
+                info = self._log_model(mlflow, package, pipeline_file)
+                version = str(info.registered_model_version)
+        for key, value in {**entry.version_tags, "cycle": str(entry.cycle)}.items():
+            self.client.set_model_version_tag(self.model_name, version, key, str(value))
+        self.client.set_registered_model_alias(self.model_name, "challenger", version)
         improved = self._maybe_promote(
             version, float(entry.metrics.get(metric, float("nan"))), metric
         )
         return run.info.run_id, version, improved
+
+    def _log_model(self, mlflow: Any, package: ModelPackage, pipeline_file: Path) -> Any:
+        example = None if package.example is None else package.example.reset_index(drop=True)
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={"pipeline": str(pipeline_file)},
+            model_config=package.model_config(),
+            signature=package.signature(),
+            input_example=example,
+            pip_requirements=package.requirements(),
+            metadata={"labelloop": package.model_config()},
+            registered_model_name=self.model_name,
+        )
+
+    def _log_inputs(self, entry: CycleLog) -> None:
+        """Log the labelled snapshot (digest: the labels hash) and the evaluation set."""
+        import pandas as pd
+        from mlflow.data.pandas_dataset import from_pandas
+
+        for context, labels, digest in (
+            ("training", entry.train_labels, entry.labels_hash),
+            ("evaluation", entry.eval_labels, labels_digest(entry.eval_labels)),
+        ):
+            if not labels:
+                continue
+            frame = pd.DataFrame({"item_id": list(labels), "label": list(labels.values())})
+            where = {"source": entry.source} if entry.source else {}
+            dataset = from_pandas(
+                frame,
+                **where,
+                targets="label",
+                name=f"{self.experiment_name.removeprefix('labelloop/')}-{context}",
+                digest=digest,
+            )
+            self.mlflow.log_input(dataset, context=context)
 
     def finish_cycle(
         self,
@@ -259,6 +404,21 @@ class Tracker:
             axis.set_title(f"Confusion matrix, cycle {entry.cycle}")
             fig.savefig(folder / "confusion_matrix.png", dpi=100)
             plt.close(fig)
+
+
+def labels_digest(labels: Mapping[str, str]) -> str:
+    """Short hash of ``item id -> label`` pairs: the digest of a labelled snapshot.
+
+    Examples
+    --------
+    >>> labels_digest({"b": "x", "a": "y"}) == labels_digest({"a": "y", "b": "x"})
+    True
+    """
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(sorted(labels.items())).encode())
+    return digest.hexdigest()[:16]
 
 
 def _csv(value: Any) -> str:

@@ -140,14 +140,15 @@ def test_mlflow_holds_a_run_per_cycle_and_a_champion(
             "labels_hash.txt",
             "learning_curve.png",
         } <= names
-        model = tracker.load_model(f"runs:/{run.info.run_id}/model")  # as a resume does
+        model = tracker.load_classifier(run.info.run_id)  # as a resume does
         assert hasattr(model, "predict_proba")
         assert "seconds_push" in run.data.metrics
     champion = client.get_model_version_by_alias(tracker.model_name, "champion")
     scores = [r.data.metrics["macro_f1"] for r in runs]
     assert client.get_run(str(champion.run_id)).data.metrics["macro_f1"] == max(scores)
     loaded = tracker.load_model(f"models:/{tracker.model_name}@champion")
-    assert set(loaded.classes_) <= set(project.labels)
+    scored = loaded.predict(project.pool.frame.head(3))
+    assert list(scored.columns) == project.labels
     ls_project = api(credentials).projects.get(id=project.project_id)
     assert ls_project.model_version == reports[-1].model_version
 

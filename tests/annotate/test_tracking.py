@@ -5,19 +5,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import scale
 
+from labelloop.annotate.loop.packaging import model_inputs, package_model
 from labelloop.annotate.loop.tracking import CycleLog, Tracker
+from labelloop.datasets import NumericFeaturizer, load_demo_pool
 
 
 def _entry(cycle: int) -> CycleLog:
-    X, y = load_wine(return_X_y=True)
-    X = scale(X)
-    model = LogisticRegression(max_iter=1000).fit(X, y.astype(str))
+    pool = load_demo_pool("wine")
+    X, features = NumericFeaturizer().fit(pool)
+    model = LogisticRegression(max_iter=1000).fit(X, pool.labels.astype(str))
+    package = package_model(
+        model,
+        features,
+        labels=pool.classes,
+        inputs=model_inputs(pool),
+        featurizer={"kind": "numeric"},
+        config_hash="h",
+    )
     return CycleLog(
         cycle=cycle,
         params={"strategy": "margin"},
@@ -25,11 +32,10 @@ def _entry(cycle: int) -> CycleLog:
         step=10,
         chosen=[],
         confusion=None,
-        labels=["0", "1", "2"],
+        labels=pool.classes,
         curve=[],
         labels_hash="h",
-        model=model,
-        X_sample=np.asarray(X[:3]),
+        package=package,
     )
 
 
@@ -48,5 +54,5 @@ def test_each_project_logs_to_its_own_store(
     assert [r.info.run_id for r in second.client.search_runs([second.experiment_id])] == [run_b]
     assert (tmp_path / "a" / "mlflow.db").is_file() and (tmp_path / "b" / "mlflow.db").is_file()
     assert not (tmp_path / "mlruns").exists()
-    assert hasattr(first.load_model(f"runs:/{run_a}/model"), "predict_proba")
+    assert hasattr(first.load_classifier(run_a), "predict_proba")
     assert "MLFLOW_TRACKING_URI" not in os.environ

@@ -17,6 +17,7 @@ from labelloop.datasets import (
     TfidfFeaturizer,
     cache_key,
     featurize,
+    fitted_featurizer,
     load_demo_pool,
 )
 
@@ -37,8 +38,11 @@ class CountingTfidf:
         return TfidfFeaturizer(min_df=1).settings()
 
     def fit_transform(self, pool: Pool) -> Any:
+        return self.fit(pool)[0]
+
+    def fit(self, pool: Pool) -> Any:
         self.calls.append(1)
-        return TfidfFeaturizer(min_df=1).fit_transform(pool)
+        return TfidfFeaturizer(min_df=1).fit(pool)
 
 
 def test_cache_is_reused_and_identical(tmp_path: Path) -> None:
@@ -89,3 +93,48 @@ def test_embeddings_featurizer_explains_the_missing_extra() -> None:
 
         X = EmbeddingFeaturizer().fit_transform(text_pool(["the cat sat", "stocks fell"]))
         assert X.shape == (2, 384)
+
+
+def test_fitted_featurizer_turns_raw_rows_into_the_pool_features(tmp_path: Path) -> None:
+    pool = load_demo_pool("wine")
+    X = featurize(pool, NumericFeaturizer(), tmp_path)
+    transformer = fitted_featurizer(pool, NumericFeaturizer(), tmp_path)
+    raw = pool.frame.loc[:, list(pool.feature_columns)].iloc[[5, 0, 100]]
+    np.testing.assert_allclose(transformer.transform(raw), np.asarray(X)[[5, 0, 100]])
+
+    texts = text_pool(["red apple", "green apple", "red car", "blue car"])
+    T = featurize(texts, TfidfFeaturizer(min_df=1), tmp_path)
+    vectorizer = fitted_featurizer(texts, TfidfFeaturizer(min_df=1), tmp_path)
+    again = vectorizer.transform(pd.DataFrame({"text": ["red car", "red apple"]}))
+    assert sp.csr_matrix(again - T[[2, 0]]).count_nonzero() == 0
+
+
+def test_fitted_featurizer_comes_from_the_cache_when_featurize_left_it(tmp_path: Path) -> None:
+    pool = text_pool(["red apple", "green apple", "red car"])
+    featurizer = CountingTfidf()
+    featurize(pool, featurizer, tmp_path)
+    fitted_featurizer(pool, featurizer, tmp_path)
+    assert len(featurizer.calls) == 1
+    assert len(list(tmp_path.glob("*.featurizer.joblib"))) == 1
+
+
+def _featurize_into(folder: str, barrier: Any) -> int:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200_000, 20)), columns=[f"f{k}" for k in range(20)])
+    pool = Pool(frame.set_axis(frame.index.astype(str)), feature_columns=tuple(frame.columns))
+    barrier.wait()  # both write the same 32 MB cache entry at the same moment
+    return int(featurize(pool, NumericFeaturizer(), folder).shape[0])
+
+
+def test_two_processes_computing_the_same_features_both_succeed(tmp_path: Path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(2) as workers:
+        for trial in range(3):
+            folder = str(tmp_path / f"trial{trial}")
+            barrier = manager.Barrier(2)
+            done = workers.starmap(_featurize_into, [(folder, barrier), (folder, barrier)])
+            assert done == [200_000, 200_000]
+            names = sorted(p.name for p in Path(folder).iterdir())
+            assert len(names) == 2 and not [n for n in names if n.startswith(".")], names

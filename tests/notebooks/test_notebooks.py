@@ -13,6 +13,7 @@ from nbclient import NotebookClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
 
+from labelloop.annotate.loop.packaging import model_inputs, package_model
 from labelloop.annotate.loop.tracking import CycleLog, Tracker
 from labelloop.datasets import NumericFeaturizer, featurize, load_demo_pool
 
@@ -67,7 +68,7 @@ def test_quickstart_runs_a_small_simulation(tmp_path: Path) -> None:
 
 def test_compare_runs_reads_a_real_mlflow_store(tmp_path: Path) -> None:
     pool = load_demo_pool("wine")
-    X = featurize(pool, NumericFeaturizer())
+    X, features = NumericFeaturizer().fit(pool)
     y = pool.labels
     rng = np.random.default_rng(0)
     order = rng.permutation(len(pool))
@@ -87,8 +88,14 @@ def test_compare_runs_reads_a_real_mlflow_store(tmp_path: Path) -> None:
             labels=pool.classes,
             curve=[(size, 0.5)],
             labels_hash="h",
-            model=model,
-            X_sample=X[rows[:5]],
+            package=package_model(
+                model,
+                features,
+                labels=pool.classes,
+                inputs=model_inputs(pool),
+                featurizer={"kind": "numeric"},
+                config_hash="h",
+            ),
         )
         run_id, _, _ = tracker.log_cycle(entry, metric="macro_f1")
         # Routing metrics as a cycle logs them: the share the model is sure of (0.9 here)
