@@ -211,6 +211,7 @@ def demo(
             f"the gold labels {precision}; dataset exported to {target}"
         )
     click.echo(f"champion model: {champion_summary(tracker)}")
+    _print_champion_examples(console, tracker, opened)
     assert state is not None
     click.echo(f"Label Studio: {state.url}/projects/{opened.project_id}")
     click.echo(f"login: {folder / 'label-studio' / 'credentials.json'} (mode 0600)")
@@ -226,6 +227,33 @@ def demo(
         click.echo("Label Studio stopped")
     else:
         click.echo(f"stop Label Studio with: .venv/bin/labelloop server stop --workdir {folder}")
+
+
+def _print_champion_examples(console: Any, tracker: Any, opened: Any) -> None:
+    """Score a few raw items nobody labelled with the registered champion; print a table."""
+    from rich.table import Table
+
+    from labelloop.annotate.errors import ModelNotFoundError
+    from labelloop.annotate.loop.annotator import champion_examples
+
+    try:
+        examples = champion_examples(tracker, opened)
+    except ModelNotFoundError:
+        return
+    if not examples:
+        return
+    uri = tracker.model_uri("champion")
+    table = Table(title=f"The champion ({uri}) on raw items nobody labelled")
+    for column in ("item", "champion says", "confidence", "gold label"):
+        table.add_column(column, justify="right" if column == "confidence" else "left")
+    for row in examples:
+        gold = row["gold"] or "—"
+        mark = "" if row["gold"] is None else (" ✓" if row["gold"] == row["predicted"] else " ✗")
+        table.add_row(row["shown"], row["predicted"] + mark, f"{row['confidence']:.2f}", gold)
+    console.print(table)
+    click.echo(
+        "score your own file: .venv/bin/labelloop predict --config CONFIG --data FILE --out FILE"
+    )
 
 
 def _print_cycle(report: Any, startup: dict[str, float] | None = None) -> None:

@@ -114,3 +114,45 @@ def champion_summary(tracker: Any) -> str:
     metrics = tracker.client.get_run(version.run_id).data.metrics
     score = metrics.get("macro_f1", float("nan"))
     return f"{tracker.model_name} version {version.version} (macro-F1 {score:.3f})"
+
+
+def champion_examples(
+    tracker: Any, project: Any, n: int = 5, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Score ``n`` raw items nobody labelled with the champion, loaded as MLflow serves it.
+
+    Returns one dict per item: ``item_id``, ``shown`` (its title or the start of its
+    text), ``predicted``, ``confidence`` and ``gold`` (None without gold labels).
+    """
+    import numpy as np
+
+    from labelloop.annotate.loop.packaging import raw_rows
+
+    model = tracker.load_model(tracker.model_uri("champion"))
+    inputs = dict(model.model_config["inputs"])
+    labelled = set(project.state.resolutions())
+    open_ids = [i for i in project.pool.ids.tolist() if i not in labelled]
+    if not open_ids:
+        return []
+    rng = np.random.default_rng(seed)
+    picked = sorted(rng.choice(len(open_ids), size=min(n, len(open_ids)), replace=False))
+    ids = [open_ids[k] for k in picked]
+    scores = model.predict(raw_rows(project.pool, inputs, ids))
+    frame = project.pool.frame
+    shown_column = "title" if "title" in frame.columns else project.pool.text_column
+    gold = project.pool.labels if project.pool.label_column else None
+    positions = project.pool.positions(ids)
+    out = []
+    for k, item in enumerate(ids):
+        row = scores.iloc[k]
+        shown = str(frame.at[item, shown_column]) if shown_column else item
+        out.append(
+            {
+                "item_id": item,
+                "shown": shown if len(shown) <= 60 else shown[:57] + "...",
+                "predicted": str(row.idxmax()),
+                "confidence": float(row.max()),
+                "gold": None if gold is None else gold[positions[k]],
+            }
+        )
+    return out
