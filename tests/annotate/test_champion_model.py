@@ -156,7 +156,7 @@ def _fresh_process_scores(python: Path, uri: str, tracking: str, data: Path, out
 
 
 def _in_process_scores(tracker: Tracker, uri: str, rows: pd.DataFrame) -> pd.DataFrame:
-    return tracker.load_model(uri).predict(rows)  # type: ignore[no-any-return]
+    return tracker.load_model(uri).predict(rows)
 
 
 def test_champion_scores_raw_rows_in_a_fresh_process_as_its_run_measured(
@@ -481,7 +481,7 @@ def test_mlflow_models_serve_answers_invocations(
         np.testing.assert_allclose(
             predictions[here.columns].to_numpy(), here.to_numpy(), atol=1e-12
         )
-        assert here.idxmax(axis=1).tolist()[0] == "sports"
+        assert str(here.idxmax(axis=1).iloc[0]) == "sports"
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
