@@ -51,6 +51,8 @@ def quiet_mlflow(log_file: Path) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for old in list(logger.handlers):
         logger.removeHandler(old)
+        if isinstance(old, logging.FileHandler):  # another work dir's log, in this process
+            old.close()
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
