@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from labelloop.annotate.config.schema import ProjectConfig
 from labelloop.datasets import Pool
+from labelloop.learners import aligned_proba
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -132,12 +133,7 @@ class ModelPackage:
         """
         if "features" not in self.pipeline.named_steps:
             raise ValueError("embedding models score raw rows only through MLflow")
-        proba = np.asarray(self.pipeline.predict_proba(rows), dtype=np.float64)
-        out = np.zeros((len(rows), len(self.labels)))
-        column_of = {label: j for j, label in enumerate(self.labels)}
-        for j, cls in enumerate(self.pipeline.classes_):
-            if str(cls) in column_of:
-                out[:, column_of[str(cls)]] = proba[:, j]
+        out = aligned_proba(self.pipeline, cast(Any, rows), self.labels)  # a frame of raw rows
         return pd.DataFrame(out, columns=list(self.labels), index=rows.index)
 
 
