@@ -18,8 +18,13 @@ __all__ = [
     "LabelloopError",
     "LearnerError",
     "ModelNotFoundError",
+    "DataChangedError",
     "ProjectBusyError",
     "ServerError",
+    "ServiceUnavailableError",
+    "LabelStudioUnavailableError",
+    "TrackingError",
+    "TrackingUnavailableError",
 ]
 
 
@@ -50,6 +55,31 @@ class LabelStudioError(LabelloopError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class ServiceUnavailableError(LabelloopError):
+    """A service the loop needs (Label Studio, an MLflow server) cannot be reached now.
+
+    ``labelloop run`` waits for such an outage to end (bounded by a setting); other
+    commands report it as one line. The error is about reachability, never about a
+    refusal: a wrong key or a bad request is not one.
+    """
+
+
+class LabelStudioUnavailableError(ServiceUnavailableError, LabelStudioError):
+    """Label Studio did not answer (connection refused, timed out, 502/503/504)."""
+
+
+class TrackingError(LabelloopError):
+    """MLflow refused or failed an operation (bad URI, full disk, a rejected request)."""
+
+
+class TrackingUnavailableError(ServiceUnavailableError, TrackingError):
+    """The MLflow tracking server did not answer."""
+
+
+class DataChangedError(LabelloopError):
+    """The project's data file no longer matches the items the project was built on."""
 
 
 class ServerError(LabelStudioError):

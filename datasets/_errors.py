@@ -15,7 +15,12 @@ and keeps its traceback. The tree::
     ├── ConfigError (also ValueError)         a project config or option is wrong (annotate)
     ├── LabelStudioError                      Label Studio refused or is unreachable;
     │   │                                     ``status`` and ``body`` of the HTTP answer
+    │   ├── LabelStudioUnavailableError       no answer now (also ServiceUnavailableError)
     │   └── ServerError                       the embedded server cannot start or stop
+    ├── TrackingError                         MLflow refused or failed an operation
+    │   └── TrackingUnavailableError          no answer now (also ServiceUnavailableError)
+    ├── ServiceUnavailableError               a service is down; ``run`` waits for it
+    ├── DataChangedError                      the data file changed under the project
     └── ProjectBusyError                      another process holds the project's lock
 """
 
