@@ -12,7 +12,7 @@ export UV_NO_PROGRESS := 1
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup setup-embeddings demo demo-live stop ui simulate test bench lint format lock clean
+.PHONY: setup setup-embeddings demo demo-live stop ui simulate test bench chaos lint format lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -70,6 +70,9 @@ test: setup ## lint, type-check and run the test suite
 
 bench: setup ## benchmarks and long simulations (not in CI)
 	$(RUN)/python -m bench
+
+chaos: setup ## the long chaos run: 300 kills, 5 Label Studio restarts, 3 MLflow outages (not in CI)
+	$(RUN)/python -m tests.chaos --kills 300 --ls-restarts 5 --mlflow-outages 3
 
 lint: setup
 	$(RUN)/ruff check .
