@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +23,8 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a new temporary dir")
     args = parser.parse_args()
+    # SIGTERM ends the run like Ctrl-C: the servers it started are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="labelloop-chaos-"))
     console = Console(stderr=True)
     console.print(f"chaos run in {workdir} (logs of every command in {workdir / 'chaos-logs'})")
