@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,15 @@ import click
 if TYPE_CHECKING:
     from labelloop.annotate.loop.project import LabellingProject
 
-__all__ = ["config_option", "one_line_errors", "open_project", "workdir_option"]
+__all__ = [
+    "config_option",
+    "lock_wait_s",
+    "one_line_errors",
+    "open_project",
+    "say_on_stderr",
+    "take_project_lock",
+    "workdir_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,10 +62,47 @@ def one_line_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_project(config_path: Path, workdir: Path | None) -> LabellingProject:
+def lock_wait_s() -> float:
+    """Seconds a command waits for a busy project lock: ``$LABELLOOP_LOCK_WAIT`` or 60."""
+    from labelloop.annotate.errors import ConfigError
+
+    raw = os.environ.get("LABELLOOP_LOCK_WAIT", "60")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ConfigError(f"LABELLOOP_LOCK_WAIT={raw!r}: give seconds, e.g. 60") from None
+    if not seconds >= 0:
+        raise ConfigError(f"LABELLOOP_LOCK_WAIT={raw!r}: give seconds, 0 or more")
+    return seconds
+
+
+def say_on_stderr(line: str) -> None:
+    """Print a line for people on stderr (progress and waiting messages)."""
+    click.echo(line, err=True)
+
+
+def take_project_lock(workdir: Path, name: str, command: str) -> None:
+    """Hold the project lock until the command ends, waiting ``lock_wait_s()`` at most.
+
+    Raises
+    ------
+    ProjectBusyError
+        When another command still holds it after the wait.
+    """
+    from labelloop.annotate.loop.lock import ProjectLock
+
+    lock = ProjectLock(workdir, name, command, say_on_stderr)
+    lock.acquire(lock_wait_s())
+    click.get_current_context().call_on_close(lock.release)
+
+
+def open_project(
+    config_path: Path, workdir: Path | None, *, lock: str | None = None
+) -> LabellingProject:
     """Load the config and its pool, connect to Label Studio, open the state store.
 
-    The project is closed when the command ends.
+    With ``lock`` (the command's name) the project lock is taken first and held until
+    the command ends. The project is closed when the command ends.
     """
     from labelloop.annotate.config.schema import load_config
     from labelloop.annotate.config.workdir import resolve_workdir
@@ -64,7 +110,14 @@ def open_project(config_path: Path, workdir: Path | None) -> LabellingProject:
     from labelloop.annotate.loop.project import open_project as open_labelling_project
 
     config = load_config(config_path)
+    folder = resolve_workdir(workdir)
+    if lock is not None:
+        take_project_lock(folder, config.name, lock)
     pool = load_project_pool(config)
-    opened = open_labelling_project(config, pool, resolve_workdir(workdir))
+    opened = open_labelling_project(config, pool, folder, config_file=config_path)
     click.get_current_context().call_on_close(opened.close)
+    if opened.added_items:
+        say_on_stderr(
+            f"note: {opened.added_items} new item(s) in {config.data.source} joined the pool"
+        )
     return opened

@@ -131,7 +131,7 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
     from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.project import next_batch, payload_function
 
-    opened = open_project(config_path, workdir)
+    opened = open_project(config_path, workdir, lock="push")
     payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
     if opened.state.pending_batch() is None:
         X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
@@ -161,7 +161,7 @@ def pull(config_path: Path, workdir: Path | None) -> None:
     """Mirror new, updated and deleted annotations into the state store."""
     from labelloop.annotate.labelstudio.sync import pull_labels
 
-    opened = open_project(config_path, workdir)
+    opened = open_project(config_path, workdir, lock="pull")
     report = pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)

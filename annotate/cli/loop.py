@@ -10,10 +10,12 @@ import click
 
 from labelloop.annotate.cli.common import (
     config_option,
+    lock_wait_s,
     one_line_errors,
     open_project,
     workdir_option,
 )
+from labelloop.annotate.cli.common import say_on_stderr as say
 from labelloop.annotate.loop.lock import project_lock
 
 __all__ = ["cycle", "demo", "run"]
@@ -35,15 +37,14 @@ def cycle(config_path: Path, workdir: Path | None) -> None:
     from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.tracking import Tracker
 
-    opened = open_project(config_path, workdir)
+    opened = open_project(config_path, workdir, lock="cycle")
     folder = opened.state.path.parents[2]
     startup.lap("project")
-    with project_lock(folder, opened.config.name):
-        X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
-        startup.lap("features")
-        tracker = Tracker(folder, opened.config.name)
-        startup.lap("MLflow")
-        _print_cycle(run_cycle(opened, X, tracker), startup=startup.laps)
+    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
+    startup.lap("features")
+    tracker = Tracker(folder, opened.config.name)
+    startup.lap("MLflow")
+    _print_cycle(run_cycle(opened, X, tracker), startup=startup.laps)
 
 
 @click.command()
@@ -95,7 +96,8 @@ def run(
     startup.lap("MLflow")
     done = 0
     last_activity = time.monotonic()
-    with project_lock(folder, opened.config.name):
+    # The lock is held while the loop works, and let go while it sleeps between polls.
+    with project_lock(folder, opened.config.name, "run", wait_s=lock_wait_s(), notify=say) as lock:
         _print_cycle(run_cycle(opened, X, tracker), startup=startup.laps)
         done += 1
         trained_on = _resolved_count(opened)
@@ -122,7 +124,7 @@ def run(
             if idle_timeout is not None and time.monotonic() - last_activity > idle_timeout:
                 click.echo(f"stopping: no new labels for {idle_timeout:.0f} s")
                 return
-            time.sleep(poll)
+            lock.sleep_unlocked(poll)
 
 
 @click.command()
@@ -175,7 +177,7 @@ def demo(
     annotator = SimulatedAnnotator(opened, folder, error_rate=error_rate)
     total_wrong = 0
     try:
-        with project_lock(folder, opened.config.name):
+        with project_lock(folder, opened.config.name, "demo", wait_s=lock_wait_s(), notify=say):
             for _ in range(cycles):
                 _print_cycle(run_cycle(opened, X, tracker))
                 stop_now, reason = stop_verdict(opened)

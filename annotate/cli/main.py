@@ -12,7 +12,7 @@ import os
 
 import click
 
-from labelloop.annotate.cli import labelstudio, loop, model, offline, reporting
+from labelloop.annotate.cli import data, labelstudio, loop, model, offline, reporting
 
 __all__ = ["main"]
 
@@ -52,6 +52,7 @@ for _command in (
     loop.cycle,
     loop.run,
     loop.demo,
+    data.accept_data,
     model.predict,
     reporting.status,
     reporting.report,

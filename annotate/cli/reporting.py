@@ -152,7 +152,7 @@ def export(
         fmt = suffix if suffix in ("csv", "parquet", "jsonl") else "csv"
     elif suffix in ("csv", "parquet", "jsonl") and suffix != fmt:
         raise click.UsageError(f"--out {out_path}: a .{suffix} file, but --format {fmt}")
-    opened = open_project(config_path, workdir)
+    opened = open_project(config_path, workdir, lock="export" if pull else None)
     if pull:
         pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
     frame, counts = export_frame(opened)

@@ -47,16 +47,20 @@ def prepare_batch(
     """Record a batch as pending (the intent to push) and return its id.
 
     Items already pushed, or waiting in another pending batch, are refused: no item is
-    ever pushed twice.
+    ever pushed twice. The check and the insert are one write transaction, so two
+    processes preparing at once cannot both queue an item.
     """
-    queued = state.queued_item_ids()
-    again = [d.item_id for d in drafts if d.item_id in queued]
-    if again:
-        raise ValueError(f"item {again[0]!r} is already queued in Label Studio ({len(again)} such)")
-    number = int(state.get_meta("batches_made") or 0) + 1
-    batch_id = f"batch-{number:05d}"
-    state.set_meta("batches_made", str(number))
-    state.record_batch(batch_id, drafts, strategy, model_version)
+    with state.transaction() as db:
+        queued = state.queued_item_ids()
+        again = [d.item_id for d in drafts if d.item_id in queued]
+        if again:
+            raise ValueError(
+                f"item {again[0]!r} is already queued in Label Studio ({len(again)} such)"
+            )
+        number = int(state.get_meta("batches_made") or 0) + 1
+        batch_id = f"batch-{number:05d}"
+        state.set_meta("batches_made", str(number), db)
+        state.record_batch(batch_id, drafts, strategy, model_version, db)
     return batch_id
 
 

@@ -17,5 +17,7 @@ routing
 annotator
     The demo's simulated annotators, labelling through Label Studio's API.
 lock
-    The project lock, held by cycle, run and demo: two cycles never overlap.
+    The project lock, held by every command that changes a project's state.
+data_change
+    Item fingerprints: a changed data file is refused until ``accept-data``.
 """

@@ -15,6 +15,7 @@ from labelloop.annotate.errors import ConfigError
 from labelloop.annotate.labelstudio.client import LabelStudioGateway, connect
 from labelloop.annotate.labelstudio.sync import MULTIPLE_KEY
 from labelloop.annotate.labelstudio.translate import ItemKind, image_data_uri, labeling_config
+from labelloop.annotate.loop.data_change import check_data
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import FeatureMatrix, Pool
@@ -102,6 +103,7 @@ class LabellingProject:
     kind: ItemKind
     labels: list[str]
     created: bool
+    added_items: int = 0  # items that joined the pool since the last open (accepted at once)
 
     @property
     def workdir(self) -> Path:
@@ -120,11 +122,19 @@ class LabellingProject:
         self.close()
 
 
-def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingProject:
+def open_project(
+    config: ProjectConfig, pool: Pool, workdir: Path, *, config_file: Path | None = None
+) -> LabellingProject:
     """Connect, then find or create the Label Studio project; state is written only after.
+
+    The pool is checked against the payloads the project was built on first
+    (:func:`~labelloop.annotate.loop.data_change.check_data`); ``config_file`` only
+    names the config in that message.
 
     Raises
     ------
+    DataChangedError
+        Items changed or went away since the project last accepted its data file.
     LabelStudioError
         Wrong key, unreachable server, missing project, or labels that differ, or a
         project that takes several choices per item where the config takes one (or the
@@ -142,6 +152,7 @@ def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingP
     state = StateStore(path)
     stored = state.get_meta("project_id")
     try:
+        added = check_data(state, config, pool, config_file)
         project_id, created = gateway.find_or_create_project(
             title=f"labelloop: {config.name}",
             label_config=xml,
@@ -158,7 +169,10 @@ def open_project(config: ProjectConfig, pool: Pool, workdir: Path) -> LabellingP
         state.set_meta("project_id", str(project_id))
         state.set_meta("label_studio_url", gateway.url)
     state.set_meta(MULTIPLE_KEY, str(config.labelling.multiple).lower())  # read by the pull
-    return LabellingProject(config, pool, gateway, state, project_id, kind, labels, created)
+    n_added = 0 if added is None else len(added.added)
+    return LabellingProject(
+        config, pool, gateway, state, project_id, kind, labels, created, n_added
+    )
 
 
 def next_batch(

@@ -106,7 +106,11 @@ def export_frame(project: LabellingProject) -> tuple[pd.DataFrame, dict[str, int
             "evaluation": "bool",
         }
     )
-    annotated = {r["item_id"] for r in state.annotation_rows() if r["status"] != "deleted"}
+    annotated = {
+        r["item_id"]
+        for r in state.annotation_rows()
+        if r["status"] != "deleted" and not r["retired"]
+    }
     counts = {
         "tied": sum(1 for r in resolved.values() if r.tie),
         "waiting": len(pushed - annotated - labelled),

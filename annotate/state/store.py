@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,7 +49,14 @@ CREATE TABLE IF NOT EXISTS routes (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, action TEXT NOT NULL,
     task_ids TEXT NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS fingerprints (item_id TEXT PRIMARY KEY, digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS retired_tasks (
+    task_id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, batch_id TEXT, pushed_at TEXT NOT NULL,
+    retired_at TEXT NOT NULL, reason TEXT NOT NULL CHECK (reason IN ('changed', 'removed')));
 """
+# An annotation counts only while its task is live: the tasks of items whose data
+# changed or went away are retired, and their annotations stay as history.
+_LIVE = "task_id NOT IN (SELECT task_id FROM retired_tasks)"
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -138,21 +145,32 @@ class StateStore:
         return None if row is None else str(row[0])
 
     def record_batch(
-        self, batch_id: str, drafts: Sequence[TaskDraft], strategy: str, model_version: str | None
+        self,
+        batch_id: str,
+        drafts: Sequence[TaskDraft],
+        strategy: str,
+        model_version: str | None,
+        db: sqlite3.Connection | None = None,
     ) -> None:
-        """Record a batch as pending, before anything is sent to Label Studio."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, 'pending', ?)",
-                (batch_id, now(), strategy, model_version, len(drafts)),
-            )
-            db.executemany(
-                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (batch_id, d.item_id, d.rank, d.score, d.predicted, d.confidence, d.route)
-                    for d in drafts
-                ],
-            )
+        """Record a batch as pending, before anything is sent to Label Studio.
+
+        Inside the caller's transaction when ``db`` is given, else in one of its own.
+        """
+        if db is None:
+            with self.transaction() as own:
+                self.record_batch(batch_id, drafts, strategy, model_version, own)
+            return
+        db.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, 'pending', ?)",
+            (batch_id, now(), strategy, model_version, len(drafts)),
+        )
+        db.executemany(
+            "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (batch_id, d.item_id, d.rank, d.score, d.predicted, d.confidence, d.route)
+                for d in drafts
+            ],
+        )
 
     def batch_items(self, batch_id: str) -> list[dict[str, Any]]:
         """Return a batch's items in rank order."""
@@ -245,14 +263,19 @@ class StateStore:
         )
 
     def annotation_rows(self) -> list[dict[str, Any]]:
-        """Return every stored annotation, oldest first."""
+        """Return every stored annotation, oldest first.
+
+        ``retired`` is true for history: an annotation of an item whose data changed or
+        went away after it was labelled (see :meth:`accept_data`); it no longer counts.
+        """
         cursor = self._db.execute(
             "SELECT annotation_id, task_id, item_id, labels, status, annotator, created_at, "
-            "updated_at, note FROM annotations ORDER BY annotation_id"
+            f"updated_at, note, NOT ({_LIVE}) AS retired FROM annotations ORDER BY annotation_id"
         )
         rows = _dicts(cursor)
         for row in rows:
             row["labels"] = json.loads(row["labels"])
+            row["retired"] = bool(row["retired"])
         return rows
 
     def resolutions(self) -> dict[str, Resolution]:
@@ -264,7 +287,7 @@ class StateStore:
         """
         votes: dict[str, list[str]] = {}
         for item, labels in self._db.execute(
-            "SELECT item_id, labels FROM annotations WHERE status = 'active'"
+            f"SELECT item_id, labels FROM annotations WHERE status = 'active' AND {_LIVE}"
         ):
             votes.setdefault(str(item), []).append("|".join(json.loads(labels)))
         out: dict[str, Resolution] = {}
@@ -458,6 +481,66 @@ class StateStore:
                 }
             )
         return out
+
+    # -- the data's fingerprints ---------------------------------------------------
+    def fingerprints(self) -> dict[str, str]:
+        """Return item id -> digest of its payload, as the project last accepted them."""
+        return {str(i): str(d) for i, d in self._db.execute("SELECT * FROM fingerprints")}
+
+    def add_fingerprints(self, digests: Mapping[str, str]) -> None:
+        """Record the payload digests of new items (a first open, or items added).
+
+        Features are fitted on the whole pool, so a pool that grew has new features
+        the last model does not fit: the next cycle trains one rather than keeping it.
+        """
+        with self.transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = 'last_model'")
+            db.executemany(
+                "INSERT INTO fingerprints VALUES (?, ?) "
+                "ON CONFLICT (item_id) DO UPDATE SET digest = excluded.digest",
+                list(digests.items()),
+            )
+
+    def accept_data(
+        self, digests: Mapping[str, str], *, changed: Iterable[str], removed: Iterable[str]
+    ) -> int:
+        """Accept a changed data file: its digests become the project's, in one transaction.
+
+        The tasks of changed and removed items are retired (their annotations stay as
+        history and no longer count), so changed items can be picked again. Removed
+        items leave the evaluation set, the routes and any pending batch; changed items
+        leave the routes and any pending batch. Returns how many annotations retired.
+        """
+        changed, removed = sorted(set(changed)), sorted(set(removed))
+        gone = [(i,) for i in (*changed, *removed)]
+        with self.transaction() as db:
+            before = db.execute(f"SELECT COUNT(*) FROM annotations WHERE NOT ({_LIVE})")
+            retired_before = int(before.fetchone()[0])
+            stamp = now()
+            for reason, ids in (("changed", changed), ("removed", removed)):
+                db.executemany(
+                    "INSERT INTO retired_tasks SELECT task_id, item_id, batch_id, pushed_at, "
+                    "?, ? FROM tasks WHERE item_id = ?",
+                    [(stamp, reason, i) for i in ids],
+                )
+            db.executemany("DELETE FROM tasks WHERE item_id = ?", gone)
+            db.executemany(
+                "DELETE FROM batch_items WHERE item_id = ? AND batch_id IN "
+                "(SELECT batch_id FROM batches WHERE status = 'pending')",
+                gone,
+            )
+            db.executemany("DELETE FROM routes WHERE item_id = ?", gone)
+            db.executemany("DELETE FROM eval_items WHERE item_id = ?", [(i,) for i in removed])
+            stop_set = self.get_meta("stop_set")
+            if stop_set is not None and set(json.loads(stop_set)) & set(removed):
+                kept = [i for i in json.loads(stop_set) if i not in set(removed)]
+                self.set_meta("stop_set", json.dumps(kept), db)
+                db.execute("DELETE FROM meta WHERE key = 'stop_predictions'")
+            db.execute("DELETE FROM meta WHERE key = 'last_model'")  # features change too
+            db.execute("DELETE FROM fingerprints")
+            db.executemany("INSERT INTO fingerprints VALUES (?, ?)", list(digests.items()))
+            after = db.execute(f"SELECT COUNT(*) FROM annotations WHERE NOT ({_LIVE})")
+            return int(after.fetchone()[0]) - retired_before
 
     # -- webhook events -----------------------------------------------------------
     def record_event(self, action: str, task_ids: Sequence[int]) -> None:

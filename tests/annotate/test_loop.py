@@ -270,9 +270,14 @@ def test_two_cycles_never_run_at_once(
 
     workdir, _ = label_studio
     config_path = wine_config(tmp_path, "locked")
-    with project_lock(workdir, "locked"):
+    with project_lock(workdir, "locked", "cycle"):
         result = CliRunner().invoke(
-            main, ["cycle", "--config", str(config_path), "--workdir", str(workdir)]
+            main,
+            ["cycle", "--config", str(config_path), "--workdir", str(workdir)],
+            env={"LABELLOOP_LOCK_WAIT": "0.5"},
         )
     assert result.exit_code == 1
-    assert "another cycle of 'locked' is running" in result.stderr
+    assert f"waiting for the project lock held by pid {os.getpid()} (cycle)" in result.stderr
+    assert f"error: project 'locked' is busy: pid {os.getpid()} (cycle) holds its lock" in (
+        result.stderr
+    )
