@@ -170,7 +170,8 @@ def pull(config_path: Path, workdir: Path | None) -> None:
     click.echo(
         f"{report.tasks_changed} task(s) changed: {report.new} new, {report.updated} updated, "
         f"{report.deleted} deleted, {report.cancelled} skipped, "
-        f"{report.quarantined} quarantined; {len(resolved) - ties} item(s) labelled, "
+        f"{report.quarantined} quarantined; {report.tasks_deleted} task(s) deleted in "
+        f"Label Studio; {len(resolved) - ties} item(s) labelled, "
         f"{ties} tie(s) held back ({report.seconds:.2f} s)"
     )
 

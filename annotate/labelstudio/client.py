@@ -18,7 +18,7 @@ from labelloop.annotate.errors import LabelStudioError
 from labelloop.annotate.labelstudio.server import load_credentials, server_status
 from labelloop.annotate.labelstudio.translate import labels_in_config, takes_several_choices
 
-__all__ = ["LabelStudioGateway", "connect", "connection_settings", "sdk_client"]
+__all__ = ["LabelStudioGateway", "ProjectCounts", "connect", "connection_settings", "sdk_client"]
 
 T = TypeVar("T")
 _DM_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -34,6 +34,36 @@ class ConnectionSettings:
 
     def __repr__(self) -> str:
         return f"ConnectionSettings(url={self.url!r}, api_key=***, source={self.source!r})"
+
+
+@dataclass(frozen=True)
+class ProjectCounts:
+    """What Label Studio holds for labelloop's tasks (those with an ``item_id``).
+
+    ``annotations`` counts annotations that are not skips; ``skipped_tasks`` counts
+    tasks with at least one skip.
+    """
+
+    tasks: int
+    annotations: int
+    skipped_tasks: int
+
+
+def _item(name: str, operator: str, kind: str, value: Any) -> dict[str, Any]:
+    """One Data Manager filter on a task field."""
+    return {"filter": f"filter:tasks:{name}", "operator": operator, "type": kind, "value": value}
+
+
+_OURS = _item("data.item_id", "empty", "String", False)  # labelloop's tasks carry an item id
+
+
+def _all_of(pager: Any) -> Callable[[], list[Any]]:
+    """Return a call that reads every page of a listing (retried as a whole)."""
+    return lambda: list(pager)
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else getattr(value, key, None)
 
 
 def connection_settings(workdir: Path) -> ConnectionSettings:
@@ -287,6 +317,64 @@ class LabelStudioGateway:
             for task in self._query(project_id, items, "all"):
                 found[int(task.id)] = task
         return [found[k] for k in sorted(found)]
+
+    # -- what the project holds, cheaply (for mirroring deletions) ----------------
+    def counts(self, project_id: int) -> ProjectCounts:
+        """Count labelloop's tasks, their annotations and their skipped tasks: two requests.
+
+        Only the Data Manager's totals are read (one task id per answer), so the cost does
+        not grow with the project. Tasks without an ``item_id`` (not labelloop's) are left
+        out, so the numbers compare with the state store's.
+        """
+        ours = self._page(project_id, [_OURS], "task_only", "id", page_size=1)
+        skipped = self._page(
+            project_id,
+            [_OURS, _item("cancelled_annotations", "greater", "Number", 0)],
+            "task_only",
+            "id",
+            page_size=1,
+        )
+        return ProjectCounts(
+            tasks=int(ours.response.total or 0),
+            annotations=int(ours.response.total_annotations or 0),
+            skipped_tasks=int(skipped.response.total or 0),
+        )
+
+    def task_ids(self, project_id: int) -> set[int]:
+        """Return the ids of every labelloop task in the project (ids only, no data)."""
+        pager = self._page(project_id, [_OURS], "task_only", "id", page_size=5_000)
+        return {int(t.id) for t in self.call("list task ids", _all_of(pager))}
+
+    def annotation_ids(self, project_id: int) -> set[int]:
+        """Return the ids of every annotation and skip on labelloop's tasks (ids only)."""
+        found: set[int] = set()
+        for touched in ("total_annotations", "cancelled_annotations"):
+            items = [_OURS, _item(touched, "greater", "Number", 0)]
+            pager = self._page(project_id, items, "all", "id,annotations", 1_000)
+            tasks = self.call("list annotation ids", _all_of(pager))
+            found.update(int(_get(a, "id")) for task in tasks for a in task.annotations or [])
+        return found
+
+    def _page(
+        self,
+        project_id: int,
+        items: list[dict[str, Any]],
+        fields: str,
+        include: str,
+        page_size: int,
+    ) -> Any:
+        """Return the first page of a filtered task listing (its pager, with the totals)."""
+        query = json.dumps({"filters": {"conjunction": "and", "items": items}})
+        return self.call(
+            "count tasks",
+            lambda: self.client.tasks.list(
+                project=project_id,
+                query=query,
+                fields=fields,
+                include=include,
+                page_size=page_size,
+            ),
+        )
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         """Bulk-import tasks in one request; returns their ids in request order."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from labelloop.annotate.failpoints import failpoint
-from labelloop.annotate.labelstudio.client import LabelStudioGateway, dm_time
+from labelloop.annotate.labelstudio.client import LabelStudioGateway, ProjectCounts, dm_time
 from labelloop.annotate.labelstudio.translate import ItemKind, annotation_record, task_json
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
@@ -19,6 +20,7 @@ __all__ = [
     "MULTIPLE_KEY",
     "PullReport",
     "PushReport",
+    "mirror_deletions",
     "prepare_batch",
     "pull_labels",
     "push_pending",
@@ -29,6 +31,9 @@ IMPORT_CHUNK = 5_000
 CURSOR_OVERLAP = timedelta(seconds=2)
 # State meta key: "true" when the project takes several choices per item.
 MULTIPLE_KEY = "labelling_multiple"
+# State meta key: labelloop tasks in Label Studio the task map does not hold (a push not
+# yet confirmed), as the last task listing found them.
+UNMAPPED_KEY = "unmapped_tasks"
 
 
 @dataclass
@@ -117,13 +122,21 @@ def push_pending(
 
 @dataclass
 class PullReport:
-    """What a pull found: counts by kind of change, and warnings."""
+    """What a pull found: counts by kind of change, and warnings.
+
+    ``deleted`` counts annotations (and skips) deleted in Label Studio, including those
+    of deleted tasks; ``tasks_deleted`` the tasks deleted there; ``reconciliations`` the
+    full listings the pull needed because Label Studio's counters disagreed with the
+    state (0 on a quiet pull).
+    """
 
     tasks_fetched: int = 0
     tasks_changed: int = 0
     new: int = 0
     updated: int = 0
     deleted: int = 0
+    tasks_deleted: int = 0
+    reconciliations: int = 0
     cancelled: int = 0
     quarantined: int = 0
     foreign_tasks: int = 0
@@ -149,6 +162,11 @@ def pull_labels(
     the new cursor, so a crash leaves the previous state and the next pull redoes it.
     In a single-label project (as ``open_project`` recorded it) an annotation with
     several choices is quarantined, with a warning in the report, never trained on.
+
+    Deletions the changed tasks cannot show (a deleted task; a task only seconds old
+    whose last annotation was deleted) are found by comparing Label Studio's counters
+    (:meth:`LabelStudioGateway.counts`, two cheap requests) with the state's; only when
+    they differ are task or annotation ids listed (:func:`mirror_deletions`).
     """
     start = time.perf_counter()
     report = PullReport()
@@ -158,6 +176,9 @@ def pull_labels(
         since = dm_time((datetime.fromisoformat(cursor) - CURSOR_OVERLAP).isoformat())
     last_event = state.last_event_id()
     multiple = state.get_meta(MULTIPLE_KEY) == "true"
+    # Counted before the changes are fetched: whatever changes in between shows as a
+    # difference (a listing too many), never as agreement over a missed deletion.
+    counts = gateway.counts(project_id)
     tasks = gateway.tasks_changed_since(project_id, since)
     stored = state.annotations_of_tasks(int(t.id) for t in tasks)
     newest = cursor
@@ -169,7 +190,7 @@ def pull_labels(
             ):
                 newest = updated_at
             item_id = (task.data or {}).get("item_id")
-            if item_id is None:
+            if item_id is None or item_id == "":
                 report.foreign_tasks += 1
                 continue
             report.tasks_fetched += 1
@@ -206,8 +227,43 @@ def pull_labels(
             report.deleted += len(gone)
             if report.new + report.updated + report.deleted > changes:
                 report.tasks_changed += 1
+        mirror_deletions(gateway, state, db, project_id, counts, report)
         if newest is not None:
             state.set_meta("pull_cursor", newest, db)
         state.mark_events_handled(db, last_event)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def mirror_deletions(
+    gateway: LabelStudioGateway,
+    state: StateStore,
+    db: sqlite3.Connection,
+    project_id: int,
+    counts: ProjectCounts,
+    report: PullReport,
+) -> None:
+    """Mirror deleted tasks and annotations when Label Studio's counters disagree.
+
+    Runs inside the pull's transaction, after the changed tasks are applied. When the
+    number of labelloop tasks differs, the task ids are listed and tasks gone from Label
+    Studio leave the task map (their annotations ``deleted``). When the annotations or
+    the skipped tasks differ, the annotation ids are listed and stored ones that are
+    gone are marked ``deleted``. Both listings carry ids only.
+    """
+    unmapped = int(state.get_meta(UNMAPPED_KEY) or 0)
+    tasks, _, _ = state.live_counts()
+    if counts.tasks != tasks + unmapped:
+        report.reconciliations += 1
+        present = gateway.task_ids(project_id)
+        mapped = set(state.task_map().values())
+        gone = mapped - present
+        report.deleted += state.mark_tasks_deleted(db, sorted(gone))
+        report.tasks_deleted += len(gone)
+        state.set_meta(UNMAPPED_KEY, str(len(present - mapped)), db)
+    _, annotations, skipped = state.live_counts()
+    if (counts.annotations, counts.skipped_tasks) != (annotations, skipped):
+        report.reconciliations += 1
+        gone_annotations = state.live_annotation_ids() - gateway.annotation_ids(project_id)
+        state.mark_deleted(db, sorted(gone_annotations))
+        report.deleted += len(gone_annotations)

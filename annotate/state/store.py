@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS batch_items (
 CREATE TABLE IF NOT EXISTS tasks (
     item_id TEXT PRIMARY KEY, task_id INTEGER NOT NULL UNIQUE, batch_id TEXT,
     pushed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deleted_tasks (
+    task_id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, batch_id TEXT, pushed_at TEXT NOT NULL,
+    deleted_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS annotations (
     annotation_id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, item_id TEXT NOT NULL,
     labels TEXT NOT NULL,
@@ -261,6 +264,49 @@ class StateStore:
             "UPDATE annotations SET status = 'deleted', pulled_at = ? WHERE annotation_id = ?",
             [(now(), a) for a in annotation_ids],
         )
+
+    def mark_tasks_deleted(self, db: sqlite3.Connection, task_ids: Iterable[int]) -> int:
+        """Mirror tasks deleted in Label Studio; return how many annotations that deleted.
+
+        Each task leaves the task map for ``deleted_tasks`` (so its item is no longer
+        queued and a later batch may pick it again); its annotations stay, ``deleted``.
+        """
+        stamp = now()
+        deleted = 0
+        for task in task_ids:
+            db.execute(
+                "INSERT OR REPLACE INTO deleted_tasks SELECT task_id, item_id, batch_id, "
+                "pushed_at, ? FROM tasks WHERE task_id = ?",
+                (stamp, task),
+            )
+            db.execute("DELETE FROM tasks WHERE task_id = ?", (task,))
+            deleted += db.execute(
+                "UPDATE annotations SET status = 'deleted', pulled_at = ? "
+                "WHERE task_id = ? AND status != 'deleted'",
+                (stamp, task),
+            ).rowcount
+        return deleted
+
+    def live_annotation_ids(self) -> set[int]:
+        """Return the ids of stored annotations and skips that are not deleted."""
+        rows = self._db.execute("SELECT annotation_id FROM annotations WHERE status != 'deleted'")
+        return {int(r[0]) for r in rows}
+
+    def live_counts(self) -> tuple[int, int, int]:
+        """Return what the state believes Label Studio holds, to compare with its counters.
+
+        Returns
+        -------
+        (tasks, annotations, skipped tasks)
+            Tasks in the task map; annotations that are not skips nor deleted (quarantined
+            ones count: Label Studio holds them); tasks with at least one skip.
+        """
+        tasks = self._db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+        annotations, skipped = self._db.execute(
+            "SELECT COUNT(*) FILTER (WHERE status IN ('active', 'quarantined')), "
+            "COUNT(DISTINCT task_id) FILTER (WHERE status = 'cancelled') FROM annotations"
+        ).fetchone()
+        return int(tasks), int(annotations), int(skipped)
 
     def annotation_rows(self) -> list[dict[str, Any]]:
         """Return every stored annotation, oldest first.
