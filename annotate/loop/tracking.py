@@ -167,8 +167,9 @@ def quiet_mlflow(log_file: Path) -> None:
 def _mlflow_output() -> Iterator[None]:
     """Keep what MLflow prints inside the block out of the command's output.
 
-    Its warnings and what it writes to stderr ("Successfully registered model ...",
-    progress bars) go to MLflow's log file, or to the terminal with ``--verbose``.
+    Its warnings and what it prints ("Successfully registered model ...", progress
+    bars, a tracking server's "View run ... at" links) go to MLflow's log file, or to
+    the terminal with ``--verbose``.
     """
     import io
     import logging
@@ -178,7 +179,11 @@ def _mlflow_output() -> Iterator[None]:
         yield
         return
     printed = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(printed):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stderr(printed),
+        contextlib.redirect_stdout(printed),  # "View run ... at: <server>" after each run
+    ):
         warnings.simplefilter("always")
         yield
     logger = logging.getLogger("mlflow")
