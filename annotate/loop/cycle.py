@@ -30,7 +30,7 @@ from labelloop.annotate.loop.routing import (
     routing_metrics,
 )
 from labelloop.annotate.loop.stopping import ensure_eval_set, observe_stop_set
-from labelloop.annotate.loop.tracking import CycleLog, Tracker, labels_digest
+from labelloop.annotate.loop.tracking import CycleLog, CyclePlots, Tracker, labels_digest
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.datasets import FeatureMatrix
 from labelloop.learners import aligned_proba, evaluate, standard_metrics
@@ -121,7 +121,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         failpoint("evaluate")
         confusion = None
         if model is not None:
-            metrics, confusion = _evaluate(project, X, model, tested)
+            metrics, confusion = _evaluate(project, X, model, tested, cycle)
         seconds["evaluate"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -161,6 +161,8 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             )
             run_id, registered, champion = tracker.log_cycle(entry, metric=config.evaluation.metric)
             version = f"{tracker.model_name}:v{registered}"
+            # Kept for a rerun that resumes after the push: the run's plots come last.
+            state.set_meta("cycle_plots", entry.plots().to_json())
             state.set_meta(
                 "last_model", json.dumps({"key": model_key, "version": version, "run_id": run_id})
             )
@@ -196,36 +198,28 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
 
     start = time.perf_counter()
     failpoint("push")
-    report = push_pending(
-        project.gateway, state, project.project_id, kind=project.kind, payload_of=payload
-    )
-    pushed = report.sent + report.already_there if report else 0
+    push_pending(project.gateway, state, project.project_id, kind=project.kind, payload_of=payload)
+    # Counted from the state: a rerun after a kill past the push sends nothing new.
+    batch_rows = state.batch_items(batch_id) if batch_id is not None else []
+    sent = state.task_map()
+    pushed = sum(1 for row in batch_rows if row["item_id"] in sent)
     shown = batch_id is not None and any(
-        row["predicted"] is not None and row["route"] in (None, "review")
-        for row in state.batch_items(batch_id)
+        row["predicted"] is not None and row["route"] in (None, "review") for row in batch_rows
     )
     if version is not None and model is not None and shown:
         # Label Studio accepts a project model version once predictions carry it.
         project.gateway.set_model_version(project.project_id, version)
+    failpoint("pushed")
     seconds["push"] = time.perf_counter() - start
     if run_id:
-        chosen = [
-            {
-                "item_id": d.item_id,
-                "rank": d.rank,
-                "score": d.score,
-                "predicted": d.predicted,
-                "confidence": d.confidence,
-                "route": d.route or "",
-            }
-            for d in drafts
-        ]
+        chosen = [{**row, "route": row["route"] or ""} for row in batch_rows]
         extra: dict[str, float] = {}
         if config.routing.enabled:
             fixes = corrections(state.prediction_outcomes())
             extra = routing_metrics(state.routing_summary(), fixes)
             _log_corrections_per_version(project, tracker, fixes)
-        after = tracker.finish_cycle(run_id, entry, chosen, seconds, len(train), extra)
+        plots = entry.plots() if entry is not None else _kept_plots(project, cycle)
+        after = tracker.finish_cycle(run_id, plots, chosen, seconds, len(train), extra)
         seconds["render_after_push"] = after["render"]
         seconds["mlflow_after_push"] = after["mlflow"]
     state.cycle_pushed(cycle)
@@ -246,8 +240,15 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     )
 
 
+def _kept_plots(project: LabellingProject, cycle: int) -> CyclePlots | None:
+    """Return the plots data a cycle kept when it logged its model (for a resumed cycle)."""
+    kept = project.state.get_meta("cycle_plots")
+    plots = None if kept is None else CyclePlots.from_json(kept)
+    return plots if plots is not None and plots.cycle == cycle else None
+
+
 def _evaluate(
-    project: LabellingProject, X: FeatureMatrix, model: Any, tested: dict[str, str]
+    project: LabellingProject, X: FeatureMatrix, model: Any, tested: dict[str, str], cycle: int
 ) -> tuple[dict[str, float], Any]:
     """Return the cycle's metrics and the confusion matrix on the labelled evaluation items."""
     pool = project.pool
@@ -264,7 +265,7 @@ def _evaluate(
         metrics.update(standard_metrics(truth, proba, project.labels))
         predicted = np.asarray(project.labels, dtype=object)[proba.argmax(axis=1)]
         confusion = confusion_matrix(truth, predicted, labels=project.labels)
-    metrics.update(observe_stop_set(project, X, model))
+    metrics.update(observe_stop_set(project, X, model, cycle=cycle))
     return metrics, confusion
 
 

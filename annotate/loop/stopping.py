@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from labelloop.annotate.config.schema import ProjectConfig
+from labelloop.annotate.failpoints import failpoint
 from labelloop.learners import (
     OverallUncertainty,
     StabilizingPredictions,
@@ -83,13 +84,25 @@ def ensure_eval_set(project: LabellingProject) -> set[str]:
     return set(chosen)
 
 
-def observe_stop_set(project: LabellingProject, X: FeatureMatrix, model: Any) -> dict[str, float]:
+def observe_stop_set(
+    project: LabellingProject, X: FeatureMatrix, model: Any, *, cycle: int | None = None
+) -> dict[str, float]:
     """Measure a new model on the stop set; return this cycle's stopping metrics.
 
-    ``kappa_previous`` compares the model's predictions with the previous model's (saved
-    in the state store); ``stop_set_uncertainty`` is the mean least-confidence score.
+    ``kappa_previous`` compares the model's predictions with the previous cycle's model
+    (saved in the state store, with the cycle that made them); ``stop_set_uncertainty``
+    is the mean least-confidence score. A cycle redone after a crash compares with the
+    cycle before it again, never with its own first attempt.
+
+    Parameters
+    ----------
+    cycle : int, optional
+        The cycle being measured; by default the newest cycle in the state store.
     """
     pool, state, config = project.pool, project.state, project.config
+    if cycle is None:
+        cycles = state.cycles()
+        cycle = int(cycles[-1]["cycle"]) if cycles else 0
     stop_ids = state.get_meta("stop_set")
     if stop_ids is None:
         positions = stop_positions(config, len(pool), config.seed)
@@ -99,11 +112,31 @@ def observe_stop_set(project: LabellingProject, X: FeatureMatrix, model: Any) ->
     proba = aligned_proba(model, X[rows], project.labels)
     predictions = np.asarray(project.labels, dtype=object)[proba.argmax(axis=1)].tolist()
     metrics = {"stop_set_uncertainty": mean_uncertainty(proba)}
-    previous = state.get_meta("stop_predictions")
+    previous = _previous_predictions(state.get_meta("stop_predictions"), cycle)
     if previous is not None:
-        metrics["kappa_previous"] = prediction_kappa(json.loads(previous), predictions)
-    state.set_meta("stop_predictions", json.dumps(predictions))
+        metrics["kappa_previous"] = prediction_kappa(previous, predictions)
+    saved = {"cycle": cycle, "predictions": predictions, "previous": previous}
+    state.set_meta("stop_predictions", json.dumps(saved))
+    failpoint("stop_set_saved")
     return metrics
+
+
+def _previous_predictions(saved: str | None, cycle: int) -> list[str] | None:
+    """Return the stop-set predictions of the model before ``cycle``'s, if any were saved.
+
+    Examples
+    --------
+    >>> saved = json.dumps({"cycle": 4, "predictions": ["b"], "previous": ["a"]})
+    >>> _previous_predictions(saved, 5), _previous_predictions(saved, 4)
+    (['b'], ['a'])
+    """
+    if saved is None:
+        return None
+    data = json.loads(saved)
+    if isinstance(data, list):  # saved before the cycle was kept with them
+        return [str(p) for p in data]
+    kept = data["previous"] if int(data["cycle"]) == cycle else data["predictions"]
+    return None if kept is None else [str(p) for p in kept]
 
 
 def stop_verdict(project: LabellingProject) -> tuple[bool, str]:

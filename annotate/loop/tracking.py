@@ -12,23 +12,128 @@ mlflow is imported lazily (it takes seconds), and only here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from labelloop.annotate.errors import LabelloopError, TrackingError, TrackingUnavailableError
+from labelloop.annotate.failpoints import failpoint
 from labelloop.annotate.loop.packaging import MODEL_CODE, ModelPackage
 
-__all__ = ["CycleLog", "Tracker", "labels_digest", "quiet_mlflow", "tracking_uri"]
+__all__ = [
+    "HTTP_DEFAULTS",
+    "CycleLog",
+    "CyclePlots",
+    "Tracker",
+    "labels_digest",
+    "quiet_mlflow",
+    "redact_uri",
+    "tracking_uri",
+]
+
+#: MLflow's HTTP settings when the user has not set them. MLflow's own defaults (7 retries,
+#: backoff factor 2, 120 s timeout) keep a command waiting for minutes on a server that
+#: is down; with these an unreachable server is reported within seconds.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def tracking_uri(workdir: Path) -> str:
     """``$MLFLOW_TRACKING_URI`` if set, else a SQLite store in the work dir."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def redact_uri(uri: str) -> str:
+    """Return ``uri`` without the credentials or query string it may carry.
+
+    Examples
+    --------
+    >>> redact_uri("https://alice:s3cret@mlflow.example.org/?token=x")
+    'https://***@mlflow.example.org/'
+    >>> redact_uri("sqlite:///work/mlflow.db")
+    'sqlite:///work/mlflow.db'
+    """
+    without_query = uri.split("?", 1)[0]
+    return re.sub(r"//[^/@\s]*@", "//***@", without_query)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Tell whether ``exc`` (or what caused it) says the server did not answer."""
+    import requests
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            requests.ConnectionError | requests.Timeout | requests.exceptions.RetryError,
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _tracking_error(exc: BaseException, uri: str, action: str) -> TrackingError:
+    """Turn an MLflow failure into labelloop's one-line error, credentials left out."""
+    where = redact_uri(uri)
+    if _unreachable(exc):
+        return TrackingUnavailableError(
+            f"cannot reach MLflow at {where} (tracking URI); is the tracking server running?"
+        )
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = redact_uri(lines[0] if lines else type(exc).__name__)
+    if len(reason) > 300:
+        reason = reason[:297] + "..."
+    return TrackingError(f"MLflow at {where} could not {action}: {reason}")
+
+
+@contextlib.contextmanager
+def _translated(uri: str, action: str) -> Iterator[None]:
+    """Let MLflow's failures out only as :class:`TrackingError` (one line, no secrets)."""
+    import requests
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except LabelloopError:
+        raise
+    except (
+        MlflowException,
+        requests.RequestException,
+        sqlalchemy.exc.SQLAlchemyError,
+        OSError,
+    ) as exc:
+        raise _tracking_error(exc, uri, action) from exc
+
+
+def _at_boundary(action: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorate a :class:`Tracker` method so MLflow's failures leave it as TrackingError."""
+
+    def decorate(method: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(method)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            tracker = args[0]
+            with _translated(getattr(tracker, "uri", "?"), action):
+                return method(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def quiet_mlflow(log_file: Path) -> None:
@@ -62,8 +167,9 @@ def quiet_mlflow(log_file: Path) -> None:
 def _mlflow_output() -> Iterator[None]:
     """Keep what MLflow prints inside the block out of the command's output.
 
-    Its warnings and what it writes to stderr ("Successfully registered model ...",
-    progress bars) go to MLflow's log file, or to the terminal with ``--verbose``.
+    Its warnings and what it prints ("Successfully registered model ...", progress
+    bars, a tracking server's "View run ... at" links) go to MLflow's log file, or to
+    the terminal with ``--verbose``.
     """
     import io
     import logging
@@ -73,7 +179,11 @@ def _mlflow_output() -> Iterator[None]:
         yield
         return
     printed = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(printed):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stderr(printed),
+        contextlib.redirect_stdout(printed),  # "View run ... at: <server>" after each run
+    ):
         warnings.simplefilter("always")
         yield
     logger = logging.getLogger("mlflow")
@@ -121,6 +231,58 @@ class CycleLog:
     version_tags: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
 
+    def plots(self) -> CyclePlots:
+        """Return what this cycle's plots are drawn from."""
+        return CyclePlots(self.cycle, self.labels, self.curve, self.confusion, self.labels_hash)
+
+
+@dataclass
+class CyclePlots:
+    """What a cycle's plots are drawn from, kept so a resumed cycle can draw them too."""
+
+    cycle: int
+    labels: Sequence[str]
+    curve: Sequence[tuple[int, float]]
+    confusion: Any | None
+    labels_hash: str
+
+    def to_json(self) -> str:
+        """Serialise for the state store (the confusion matrix as nested lists)."""
+        import json
+
+        confusion = None if self.confusion is None else np.asarray(self.confusion).tolist()
+        return json.dumps(
+            {
+                "cycle": self.cycle,
+                "labels": list(self.labels),
+                "curve": [list(point) for point in self.curve],
+                "confusion": confusion,
+                "labels_hash": self.labels_hash,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CyclePlots:
+        """Read what :meth:`to_json` wrote.
+
+        Examples
+        --------
+        >>> plots = CyclePlots(3, ["a", "b"], [(10, 0.5)], [[1, 0], [0, 1]], "h")
+        >>> CyclePlots.from_json(plots.to_json()).curve
+        [(10, 0.5)]
+        """
+        import json
+
+        data = json.loads(text)
+        confusion = data["confusion"]
+        return cls(
+            cycle=int(data["cycle"]),
+            labels=list(data["labels"]),
+            curve=[(int(n), float(v)) for n, v in data["curve"]],
+            confusion=None if confusion is None else np.asarray(confusion),
+            labels_hash=str(data["labels_hash"]),
+        )
+
 
 class Tracker:
     """Logs cycles of one project to MLflow and keeps the ``champion`` alias honest.
@@ -135,13 +297,19 @@ class Tracker:
 
     def __init__(self, workdir: Path, project: str) -> None:
         self.uri = tracking_uri(workdir)
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
         self.log_file = workdir / "logs" / "mlflow.log"
+        self.experiment_name = f"labelloop/{project}"
+        self.model_name = f"labelloop-{project}"
+        with _translated(self.uri, "open the experiment"):
+            self._open(workdir, project)
+
+    def _open(self, workdir: Path, project: str) -> None:
         mlflow = _point_mlflow_at(self.uri)
         quiet_mlflow(self.log_file)
         self.mlflow = mlflow
         self.client = mlflow.MlflowClient(self.uri)
-        self.experiment_name = f"labelloop/{project}"
-        self.model_name = f"labelloop-{project}"
         found = self.client.get_experiment_by_name(self.experiment_name)
         if found is None:
             location = None
@@ -153,6 +321,7 @@ class Tracker:
         else:
             self.experiment_id = found.experiment_id
 
+    @_at_boundary("load the model")
     def load_model(self, model_uri: str) -> Any:
         """Load a logged model as MLflow serves it: raw rows in, probabilities out.
 
@@ -162,6 +331,7 @@ class Tracker:
         with _mlflow_output():
             return _point_mlflow_at(self.uri).pyfunc.load_model(model_uri)
 
+    @_at_boundary("find the model version")
     def model_uri(self, which: str = "champion") -> str:
         """Return the ``models:/`` URI of a registered version, checking that it exists.
 
@@ -184,7 +354,9 @@ class Tracker:
                 self.client.get_model_version(self.model_name, which)
                 return f"models:/{self.model_name}/{which}"
             self.client.get_model_version_by_alias(self.model_name, which)
-        except MlflowException:
+        except MlflowException as exc:
+            if _unreachable(exc):
+                raise
             known = sorted(int(v.version) for v in self._search_versions())
             listed = ", ".join(map(str, known)) if known else "none yet (run `labelloop cycle`)"
             raise ModelNotFoundError(
@@ -195,21 +367,39 @@ class Tracker:
     def _search_versions(self) -> list[Any]:
         return list(self.client.search_model_versions(f"name = '{self.model_name}'"))
 
+    @_at_boundary("load the logged model")
     def load_classifier(self, run_id: str) -> Any:
         """Load the classifier a run logged, which scores feature rows (for a resume)."""
         loaded = self.load_model(f"runs:/{run_id}/model")
         return loaded.unwrap_python_model().pipeline[-1]
 
+    @_at_boundary("discard the unfinished run")
     def discard_unfinished(self, cycle: int) -> None:
-        """Delete runs (and their model versions) of a cycle that crashed before completing."""
+        """Delete runs (and their model versions) of a cycle that crashed before completing.
+
+        A run killed while logging is still ``RUNNING``: it is ended as ``KILLED`` before
+        it is deleted, and so is one deleted earlier but left running.
+        """
+        from mlflow.entities import ViewType
+
         runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`labelloop.cycle` = '{cycle}'"
+            [self.experiment_id],
+            filter_string=f"tags.`labelloop.cycle` = '{cycle}'",
+            run_view_type=ViewType.ALL,
         )
         for run in runs:
-            for version in self.client.search_model_versions(f"run_id = '{run.info.run_id}'"):
+            run_id, running = run.info.run_id, run.info.status == "RUNNING"
+            if run.info.lifecycle_stage == "deleted":
+                if not running:
+                    continue
+                self.client.restore_run(run_id)  # a deleted run cannot be ended
+            for version in self.client.search_model_versions(f"run_id = '{run_id}'"):
                 self.client.delete_model_version(version.name, version.version)
-            self.client.delete_run(run.info.run_id)
+            if running:
+                self.client.set_terminated(run_id, "KILLED")
+            self.client.delete_run(run_id)
 
+    @_at_boundary("log the cycle")
     def log_cycle(self, entry: CycleLog, *, metric: str) -> tuple[str, str, bool]:
         """Log one cycle; register its model; move ``challenger``, and ``champion`` if better.
 
@@ -235,6 +425,7 @@ class Tracker:
                 )
                 mlflow.log_params({k: str(v)[:500] for k, v in entry.params.items()})
                 mlflow.log_metrics(dict(entry.metrics), step=entry.step)
+                failpoint("logging")
                 self._log_inputs(entry)
                 info = self._log_model(mlflow, package, pipeline_file)
                 version = str(info.registered_model_version)
@@ -282,10 +473,11 @@ class Tracker:
             )
             self.mlflow.log_input(dataset, context=context)
 
+    @_at_boundary("finish the cycle's run")
     def finish_cycle(
         self,
         run_id: str,
-        entry: CycleLog | None,
+        entry: CycleLog | CyclePlots | None,
         chosen: Sequence[Mapping[str, Any]],
         seconds: Mapping[str, float],
         step: int,
@@ -294,6 +486,8 @@ class Tracker:
         """Add what is not needed before the push: plots, the chosen items, phase times.
 
         Runs after the next batch is in Label Studio, so annotators never wait for it.
+        ``entry`` (the cycle's log, or the :class:`CyclePlots` a resumed cycle kept)
+        gives the plots; without it only the chosen items and the timings are added.
         ``extra`` metrics (routing, corrections) are logged at ``step`` with the timings.
 
         Returns
@@ -325,6 +519,7 @@ class Tracker:
             timings["mlflow"] = time.perf_counter() - start
         return timings
 
+    @_at_boundary("list the model versions")
     def versions(self) -> list[dict[str, Any]]:
         """Return the registered versions with their cycle, labels and metrics, oldest first."""
         try:
@@ -347,6 +542,7 @@ class Tracker:
             )
         return sorted(out, key=lambda v: v["version"])
 
+    @_at_boundary("log metrics")
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         """Add metrics to an existing run (e.g. corrections of the guesses it made)."""
         import time
@@ -358,6 +554,7 @@ class Tracker:
             run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()]
         )
 
+    @_at_boundary("attach the report")
     def log_report(self, run_id: str, path: Path) -> None:
         """Attach a report to a run."""
         self.client.log_artifact(run_id, str(path))
@@ -376,7 +573,7 @@ class Tracker:
         self.client.set_registered_model_alias(self.model_name, "champion", version)
         return True
 
-    def _write_artifacts(self, folder: Path, entry: CycleLog) -> None:
+    def _write_artifacts(self, folder: Path, entry: CycleLog | CyclePlots) -> None:
         import json
 
         import matplotlib

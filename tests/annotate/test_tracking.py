@@ -1,15 +1,18 @@
-"""Two projects in one process keep to their own MLflow stores (real MLflow, SQLite)."""
+"""Tracker against real MLflow stores: one per project, and one-line errors when they fail."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from labelloop.annotate.errors import TrackingError, TrackingUnavailableError
+from labelloop.annotate.labelstudio.server import free_port
 from labelloop.annotate.loop.packaging import model_inputs, package_model
-from labelloop.annotate.loop.tracking import CycleLog, Tracker
+from labelloop.annotate.loop.tracking import HTTP_DEFAULTS, CycleLog, Tracker
 from labelloop.datasets import NumericFeaturizer, load_demo_pool
 
 
@@ -56,3 +59,34 @@ def test_each_project_logs_to_its_own_store(
     assert not (tmp_path / "mlruns").exists()
     assert hasattr(first.load_classifier(run_a), "predict_proba")
     assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
+def test_a_store_mlflow_cannot_use_is_one_line_tracking_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://mlflow.example.org")
+    with pytest.raises(TrackingError, match=r"^MLflow at nosuchscheme://mlflow\.example\.org"):
+        Tracker(tmp_path, "badscheme")
+    (tmp_path / "not-a-folder").write_text("")  # a SQLite store that cannot be created
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'not-a-folder' / 'm.db'}")
+    with pytest.raises(TrackingError) as caught:
+        Tracker(tmp_path, "nofolder")
+    assert not isinstance(caught.value, TrackingUnavailableError)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_unreachable_server_is_reported_within_seconds_without_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:s3cret@127.0.0.1:{port}")
+    for name in HTTP_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    start = time.monotonic()
+    with pytest.raises(TrackingUnavailableError) as caught:
+        Tracker(tmp_path, "unreachable")
+    assert time.monotonic() - start < 20
+    assert str(caught.value) == (
+        f"cannot reach MLflow at http://***@127.0.0.1:{port} (tracking URI); "
+        "is the tracking server running?"
+    )

@@ -1,0 +1,307 @@
+"""Crashes and outages around MLflow: killed while logging or after the push, MLflow down.
+
+Real Label Studio, real MLflow (the work dir's SQLite store, or a real ``mlflow server``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.entities import ViewType
+
+from labelloop.annotate.config.schema import load_config
+from labelloop.annotate.errors import TrackingUnavailableError
+from labelloop.annotate.labelstudio.server import Credentials, free_port
+from labelloop.annotate.loop.cycle import run_cycle
+from labelloop.annotate.loop.features import load_project_pool, project_features
+from labelloop.annotate.loop.tracking import Tracker
+from labelloop.learners import aligned_proba, prediction_kappa
+from tests.helpers import api, label_tasks
+
+pytestmark = pytest.mark.integration
+
+
+def _config(tmp_path: Path, name: str, stopping: str = "{rule: none}") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\ndata: {{source: 'bundled:wine'}}\nfeaturizer: {{kind: numeric}}\n"
+        "batch_size: 6\nbudget: 120\nevaluation: {size: 30, per_batch: 10}\n"
+        f"stopping: {stopping}\n"
+    )
+    return path
+
+
+def _label_all(project: Any, credentials: Credentials) -> int:
+    gold = dict(zip(project.pool.ids.tolist(), project.pool.labels.tolist(), strict=True))
+    return label_tasks(project, credentials, lambda item, row: str(gold[item]))
+
+
+def _cycle_in_child(args: list[str], env: dict[str, str], out: str) -> None:
+    """Run `labelloop cycle` in a forked child; write what it printed to ``out``."""
+    from click.testing import CliRunner
+
+    from labelloop.annotate.cli.main import main
+
+    for name in list(os.environ):  # as in a fresh shell: labelloop's own MLflow HTTP defaults
+        if name.startswith("MLFLOW_HTTP_REQUEST_"):
+            del os.environ[name]
+    os.environ.update(env)
+    result = CliRunner().invoke(main, args)
+    Path(out).write_text(result.stdout + "\n--stderr--\n" + result.stderr)
+    os._exit(result.exit_code)
+
+
+def _cycle(
+    config_path: Path,
+    workdir: Path,
+    tmp_path: Path,
+    failpoint: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 300,
+) -> tuple[int | None, str, str]:
+    """Run one `labelloop cycle`; return (exit code, stdout, stderr). None: still running."""
+    import multiprocessing
+
+    child_env = {"LABELLOOP_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}
+    if failpoint:
+        child_env["LABELLOOP_FAILPOINT"] = failpoint
+    out = tmp_path / f"cycle-{time.monotonic_ns()}.txt"
+    args = ["cycle", "--config", str(config_path), "--workdir", str(workdir)]
+    child = multiprocessing.get_context("fork").Process(
+        target=_cycle_in_child, args=(args, child_env, str(out))
+    )
+    child.start()
+    child.join(timeout=timeout_s)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+        return None, "", ""
+    stdout, _, stderr = (out.read_text() if out.exists() else "--stderr--").partition(
+        "\n--stderr--\n"
+    )
+    return child.exitcode, stdout, stderr
+
+
+def _runs(client: Any, experiment: str) -> list[Any]:
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None
+    return list(client.search_runs([found.experiment_id], run_view_type=ViewType.ALL))
+
+
+def test_killed_after_the_push_the_rerun_finishes_the_run_and_counts_the_tasks(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config_path = _config(tmp_path, "afterpush")
+    assert _cycle(config_path, workdir, tmp_path)[0] == 0  # cycle 1: nothing to train yet
+    config = load_config(config_path)
+    project = open_tracked(config, load_project_pool(config), workdir)
+    _label_all(project, credentials)
+    assert _cycle(config_path, workdir, tmp_path, failpoint="pushed")[0] == -9
+    crashed = project.state.cycles()[-1]
+    assert crashed["status"] == "logged" and crashed["batch_id"] is not None
+    batch = [row["item_id"] for row in project.state.batch_items(crashed["batch_id"])]
+    assert set(batch) <= set(project.state.task_map())  # the tasks went out before the kill
+
+    code, stdout, stderr = _cycle(config_path, workdir, tmp_path)
+    assert code == 0, stderr
+    assert f"cycle {crashed['cycle']} (resumed)" in stdout
+    assert f"pushed {len(batch)} ({crashed['batch_id']})" in stdout
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    run_id = crashed["run_id"]
+    names = {a.path for a in client.list_artifacts(run_id)}
+    assert {"chosen_items.csv", "confusion_matrix.png", "learning_curve.png"} <= names
+    chosen = Path(client.download_artifacts(run_id, "chosen_items.csv", str(tmp_path)))
+    rows = chosen.read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == batch
+
+
+def test_a_run_killed_while_logging_is_not_left_running(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config_path = _config(tmp_path, "killedlogging")
+    assert _cycle(config_path, workdir, tmp_path)[0] == 0
+    config = load_config(config_path)
+    project = open_tracked(config, load_project_pool(config), workdir)
+    _label_all(project, credentials)
+    assert _cycle(config_path, workdir, tmp_path, failpoint="logging")[0] == -9
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    assert [r.info.status for r in _runs(client, "labelloop/killedlogging")] == ["RUNNING"]
+
+    code, _, stderr = _cycle(config_path, workdir, tmp_path)
+    assert code == 0, stderr
+    runs = _runs(client, "labelloop/killedlogging")
+    assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
+    live = [r for r in runs if r.info.lifecycle_stage == "active"]
+    assert [(r.data.tags["labelloop.cycle"], r.info.status) for r in live] == [("2", "FINISHED")]
+    versions = client.search_model_versions("name = 'labelloop-killedlogging'")
+    assert [v.run_id for v in versions] == [live[0].info.run_id]
+
+
+def test_a_cycle_killed_after_the_stop_set_is_saved_compares_with_the_previous_model(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config_path = _config(tmp_path, "stopcrash", "{rule: stabilizing_predictions, window: 3}")
+    config = load_config(config_path)
+    project = open_tracked(config, load_project_pool(config), workdir)
+    for _ in range(2):  # cycle 1 (no model), cycle 2 (the first model)
+        assert _cycle(config_path, workdir, tmp_path)[0] == 0
+        _label_all(project, credentials)
+    assert _cycle(config_path, workdir, tmp_path, failpoint="stop_set_saved")[0] == -9
+    code, _, stderr = _cycle(config_path, workdir, tmp_path)
+    assert code == 0, stderr
+    second, third = project.state.cycles()[1:3]
+    tracker = Tracker(workdir, config.name)
+    X = project_features(config, project.pool, tmp_path / "cache")
+    rows = project.pool.positions(json.loads(project.state.get_meta("stop_set") or "[]"))
+    labels = np.asarray(project.labels, dtype=object)
+
+    def predictions(run_id: str) -> list[str]:
+        proba = aligned_proba(tracker.load_classifier(run_id), X[rows], project.labels)
+        return list(labels[proba.argmax(axis=1)])
+
+    expected = prediction_kappa(predictions(second["run_id"]), predictions(third["run_id"]))
+    assert expected < 1.0  # the two models disagree somewhere: a self-comparison would show
+    assert third["metrics"]["kappa_previous"] == pytest.approx(expected)
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on 127.0.0.1 with a SQLite backend; started and stopped by pid."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 300) -> None:
+        exe = str(Path(sys.executable).parent / "mlflow")
+        command = [
+            exe,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.folder / 'server.db'}",
+            "--artifacts-destination",
+            str(self.folder / "artifacts"),
+            "--workers",
+            "1",
+        ]
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # starts faster
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=log, env=env, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not start: {(self.folder / 'server.log')}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)  # the server and the workers it started
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[MlflowServer]:
+    folder = tmp_path / "mlflow-server"
+    folder.mkdir()
+    server = MlflowServer(folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_mlflow_server_down_mid_cycle_then_back(
+    open_tracked: Any,
+    label_studio: tuple[Path, Credentials],
+    mlflow_server: MlflowServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workdir, credentials = label_studio
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
+    config_path = _config(tmp_path, "mlflowdown")
+    code, _, stderr = _cycle(config_path, workdir, tmp_path, env=env)
+    assert code == 0, stderr
+    config = load_config(config_path)
+    project = open_tracked(config, load_project_pool(config), workdir)
+    _label_all(project, credentials)
+
+    # MLflow goes away while a cycle runs: labels are pulled and kept, the cycle stops.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    for name, value in (
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5"),
+    ):
+        monkeypatch.setenv(name, value)
+    tracker = Tracker(workdir, config.name)
+    X = project_features(config, project.pool, tmp_path / "cache")
+    mlflow_server.stop()
+    with pytest.raises(TrackingUnavailableError, match=r"cannot reach MLflow at http://127"):
+        run_cycle(project, X, tracker)
+    pulled = project.state.annotation_rows()
+    assert len(pulled) == sum(
+        len(t.annotations or [])
+        for t in api(credentials).tasks.list(project=project.project_id, fields="all")
+    )
+
+    # The command line says so in one line, within seconds (labelloop's own HTTP defaults).
+    start = time.monotonic()
+    code, stdout, stderr = _cycle(config_path, workdir, tmp_path, env=env, timeout_s=60)
+    assert code == 1 and time.monotonic() - start < 30
+    assert stderr.strip().splitlines() == [
+        f"error: cannot reach MLflow at {mlflow_server.url} (tracking URI); "
+        "is the tracking server running?"
+    ]
+    assert "Traceback" not in stdout + stderr
+
+    mlflow_server.start()
+    code, stdout, stderr = _cycle(config_path, workdir, tmp_path, env=env)
+    assert code == 0, stderr
+    assert stdout.startswith("cycle 2:")
+    assert project.state.annotation_rows() == pulled  # nothing lost, nothing pulled twice
+    client = mlflow.MlflowClient(mlflow_server.url)
+    runs = _runs(client, "labelloop/mlflowdown")
+    assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
+    live = [r for r in runs if r.info.lifecycle_stage == "active"]
+    assert [(r.data.tags["labelloop.cycle"], r.info.status) for r in live] == [("2", "FINISHED")]
+    assert len(client.search_model_versions("name = 'labelloop-mlflowdown'")) == 1
+    tasks = [
+        t.data["item_id"]
+        for t in api(credentials).tasks.list(project=project.project_id, fields="all")
+    ]
+    assert len(tasks) == len(set(tasks))
