@@ -395,6 +395,7 @@ class Tracker:
                 self.client.restore_run(run_id)  # a deleted run cannot be ended
             for version in self.client.search_model_versions(f"run_id = '{run_id}'"):
                 self.client.delete_model_version(version.name, version.version)
+                self._restore_champion(version)
             if running:
                 self.client.set_terminated(run_id, "KILLED")
             self.client.delete_run(run_id)
@@ -570,8 +571,30 @@ class Tracker:
             best = self.client.get_run(champion.run_id).data.metrics.get(metric)
             if best is not None and value <= best:
                 return False
+        if champion is not None:
+            # Remembered on the new version, so a cycle discarded after this point can
+            # hand the alias back (deleting a version drops its aliases).
+            self.client.set_model_version_tag(
+                self.model_name, version, "labelloop.previous_champion", str(champion.version)
+            )
         self.client.set_registered_model_alias(self.model_name, "champion", version)
         return True
+
+    def _restore_champion(self, deleted: Any) -> None:
+        """Give ``champion`` back to the version it had before ``deleted`` took it."""
+        previous = (deleted.tags or {}).get("labelloop.previous_champion")
+        if previous is None:
+            return
+        try:
+            self.client.get_model_version_by_alias(self.model_name, "champion")
+            return  # the alias survived: it was not on the deleted version
+        except Exception:  # no champion now (MLflow raises RestException)
+            pass
+        try:
+            self.client.get_model_version(self.model_name, previous)
+        except Exception:  # that version is gone too (MLflow raises RestException)
+            return
+        self.client.set_registered_model_alias(self.model_name, "champion", previous)
 
     def _write_artifacts(self, folder: Path, entry: CycleLog | CyclePlots) -> None:
         import json

@@ -90,3 +90,19 @@ def test_an_unreachable_server_is_reported_within_seconds_without_credentials(
         f"cannot reach MLflow at http://***@127.0.0.1:{port} (tracking URI); "
         "is the tracking server running?"
     )
+
+
+def test_a_discarded_cycle_gives_the_champion_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracker = Tracker(tmp_path, "handback")
+    tracker.log_cycle(_entry(1), metric="macro_f1")
+    better = _entry(2)
+    better.metrics = {"macro_f1": 0.95}
+    _, version, champion = tracker.log_cycle(better, metric="macro_f1")
+    assert champion and version == "2"
+    # Cycle 2 dies before the state records it: the rerun discards its run and version.
+    tracker.discard_unfinished(2)
+    alias = tracker.client.get_model_version_by_alias(tracker.model_name, "champion")
+    assert str(alias.version) == "1"
