@@ -107,6 +107,8 @@ class MlflowService:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # The server's job runner is a second busy process nobody here uses.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
         log.close()
         deadline = time.monotonic() + timeout_s
