@@ -30,7 +30,7 @@ from tests.chaos.team import Team
 __all__ = ["ChaosReport", "ChaosSettings", "run_chaos"]
 
 ROOT = Path(__file__).resolve().parents[2]
-LABELS = ["business", "entertainment", "politics", "sport", "tech"]
+LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 ALWAYS_HUMAN_CLASS = "politics"
 COMMANDS = ("run", "cycle", "push", "pull", "export")
 COMMAND_WEIGHTS = np.array([0.25, 0.3, 0.15, 0.15, 0.15])
@@ -70,12 +70,15 @@ class ChaosReport:
     checks: Counter[str] = field(default_factory=Counter)
     violations: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+    tell: Callable[[str], None] | None = None
 
     def violated(self, name: str, found: list[str], step: int) -> None:
         """Record one check of invariant ``name`` and what it found."""
         self.checks[name] += 1
         if found:
             self.violations.setdefault(name, []).extend(f"step {step}: {f}" for f in found)
+            if self.tell is not None:
+                self.tell(f"VIOLATION of {name} at step {step}: {found[0]} ({len(found)} such)")
 
     @property
     def total_violations(self) -> int:
@@ -145,7 +148,7 @@ class _Chaos:
     def __init__(self, settings: ChaosSettings) -> None:
         self.settings = settings
         self.rng = np.random.default_rng(settings.seed)
-        self.report = ChaosReport()
+        self.report = ChaosReport(tell=settings.progress)
         self.step = 0
         self.workdir = settings.workdir
         self.logs = self.workdir / "chaos-logs"
