@@ -18,4 +18,6 @@ annotator
     The demo's simulated annotators, labelling through Label Studio's API.
 lock
     The project lock, held by cycle, run and demo: two cycles never overlap.
+outage
+    ``outlast``: rerun a step while a service it needs is unreachable (``run`` uses it).
 """
