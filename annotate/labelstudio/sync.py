@@ -154,7 +154,8 @@ def push_pending(
     ------
     LabelStudioError
         If Label Studio refuses the import, or is still failing after the last attempt
-        (a :class:`LabelStudioUnavailableError` when it cannot be reached).
+        (a :class:`LabelStudioUnavailableError` when it cannot be reached), or holds no
+        task for an item afterwards; the batch then stays pending.
     """
     batch_id = state.pending_batch()
     if batch_id is None:
@@ -181,6 +182,7 @@ def push_pending(
         )
 
     wait = IMPORT_BACKOFF_S
+    failed = False
     for attempt in range(1, IMPORT_ATTEMPTS + 1):
         missing = [row for row in items if row["item_id"] not in task_ids]
         try:
@@ -190,6 +192,7 @@ def push_pending(
             outage = isinstance(exc, LabelStudioUnavailableError) or (exc.status or 0) >= 500
             if not outage or attempt == IMPORT_ATTEMPTS:
                 raise
+            failed = True
             log.warning(
                 "%s: %s; checking what Label Studio holds, then sending the rest", batch_id, exc
             )
@@ -198,6 +201,16 @@ def push_pending(
             before = len(task_ids)
             task_ids = _adopt(gateway, project_id, batch_id, report)
             report.sent += len(task_ids) - before  # created by the failed import after all
+    if failed:
+        # A timed-out import may have been committed only after it was looked up and
+        # sent again: one last look keeps one task per item.
+        task_ids = _adopt(gateway, project_id, batch_id, report)
+    unmapped = [row["item_id"] for row in items if row["item_id"] not in task_ids]
+    if unmapped:  # never mark a batch pushed with items Label Studio does not hold
+        raise LabelStudioError(
+            f"{batch_id}: Label Studio holds no task for {len(unmapped)} item(s) after the "
+            f"push (first: {unmapped[0]!r}); the batch stays pending, rerun to send them"
+        )
     state.confirm_push(batch_id, task_ids)
     report.seconds = time.perf_counter() - start
     return report
