@@ -130,7 +130,7 @@ def test_an_item_with_two_tasks_keeps_one_and_the_annotated_one(
         project.project_id, [as_task(drafts[0]), as_task(drafts[1])]
     )
     ls = api(credentials)
-    ls.annotations.create(id=extra[1], result=choice("sport"))
+    ls.annotations.create(id=extra[1], result=choice("sports"))
 
     report = push_pending(
         project.gateway, project.state, project.project_id, kind="text", payload_of=payload

@@ -42,11 +42,12 @@ def _collect(stream: IO[str], lines: list[str]) -> threading.Thread:
     return thread
 
 
-def _wait_for(found: Callable[[], bool], timeout_s: float, what: str, out: list[str]) -> None:
+def _wait_for(found: Callable[[], bool], timeout_s: float, what: str, out: list[list[str]]) -> None:
     deadline = time.monotonic() + timeout_s
     while not found():
         if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout_s} s; output:\n" + "\n".join(out))
+            shown = "\n".join(line for lines in out for line in lines)
+            raise AssertionError(f"no {what} within {timeout_s} s; output:\n{shown}")
         time.sleep(0.5)
 
 
@@ -55,7 +56,9 @@ def test_run_waits_out_a_label_studio_restart_and_runs_the_next_cycle(
 ) -> None:
     workdir, credentials = label_studio
     port = int(credentials.url.rsplit(":", 1)[1])
-    config_path = write_config(tmp_path, "outage", extra="stopping: {new_labels_per_cycle: 4}\n")
+    config_path = write_config(
+        tmp_path, "run-outage", extra="stopping: {new_labels_per_cycle: 4}\n"
+    )
     exe = str(Path(sys.executable).parent / "labelloop")
     env = {**os.environ, "LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
     args = [exe, "run", "--config", str(config_path), "--workdir", str(workdir)]
@@ -68,21 +71,21 @@ def test_run_waits_out_a_label_studio_restart_and_runs_the_next_cycle(
 
     # Label Studio is restarting when `run` starts: the first open waits for it.
     stop_server(workdir)
+    readers: list[threading.Thread] = []
     process = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None and process.stderr is not None
-        _collect(process.stdout, stdout)
-        _collect(process.stderr, stderr)
-        _wait_for(said("is unreachable (since", stderr), 120, "waiting message", stderr)
+        readers += [_collect(process.stdout, stdout), _collect(process.stderr, stderr)]
+        _wait_for(said("is unreachable (since", stderr), 120, "waiting message", [stderr])
         start_server(workdir, port=port, timeout_s=120)
-        _wait_for(said("cycle 1", stdout), 300, "first cycle", stdout + stderr)
+        _wait_for(said("cycle 1", stdout), 300, "first cycle", [stdout, stderr])
 
         # A restart while `run` polls for labels.
         stop_server(workdir)
         down = time.monotonic()
-        _wait_for(lambda: sum("is unreachable" in x for x in stderr) >= 2, 60, "outage", stderr)
+        _wait_for(lambda: sum("is unreachable" in x for x in stderr) >= 2, 60, "outage", [stderr])
         time.sleep(max(0.0, 10 - (time.monotonic() - down)))
         start_server(workdir, port=port, timeout_s=120)
 
@@ -93,17 +96,21 @@ def test_run_waits_out_a_label_studio_restart_and_runs_the_next_cycle(
         ls = sdk_client(credentials.url, credentials.api_key)
         try:
             for k, task in enumerate(tasks[:6]):
-                ls.annotations.create(id=task, result=choice("sport" if k % 2 else "tech"))
+                ls.annotations.create(id=task, result=choice("sports" if k % 2 else "tech"))
         finally:
             ls._labelloop_http.close()
-        process.wait(timeout=300)
+        _wait_for(lambda: process.poll() is not None, 300, "end of run", [stdout, stderr])
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+        process.wait()
+        for thread in readers:
+            thread.join(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
         if not server_status(workdir)[1]:
             start_server(workdir, port=port, timeout_s=120)
-    time.sleep(0.5)  # the readers finish the last lines
     output = "\n".join(stdout + stderr)
     assert process.returncode == 0, output[-3000:]
     assert sum("is back after" in line and "resuming" in line for line in stderr) == 2, output
@@ -119,7 +126,7 @@ def test_run_waits_out_a_label_studio_restart_and_runs_the_next_cycle(
     assert [c["status"] for c in cycles] == ["pushed", "pushed"]
     ls = sdk_client(credentials.url, credentials.api_key)
     try:
-        project_id = {p.title: p.id for p in ls.projects.list()}["labelloop: outage"]
+        project_id = {p.title: p.id for p in ls.projects.list()}["labelloop: run-outage"]
         items = [
             str(t.data["item_id"])
             for t in ls.tasks.list(project=project_id, fields="task_only", page_size=500)
