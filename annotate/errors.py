@@ -20,6 +20,7 @@ __all__ = [
     "ModelNotFoundError",
     "DataChangedError",
     "ProjectBusyError",
+    "TaskMapConflictError",
     "ServerError",
     "ServiceUnavailableError",
     "LabelStudioUnavailableError",
@@ -63,11 +64,31 @@ class ServiceUnavailableError(LabelloopError):
     ``labelloop run`` waits for such an outage to end (bounded by a setting); other
     commands report it as one line. The error is about reachability, never about a
     refusal: a wrong key or a bad request is not one.
+
+    Attributes
+    ----------
+    service : str
+        What is down, for messages ("Label Studio at http://127.0.0.1:8080").
     """
+
+    service = "a service labelloop needs"
 
 
 class LabelStudioUnavailableError(ServiceUnavailableError, LabelStudioError):
-    """Label Studio did not answer (connection refused, timed out, 502/503/504)."""
+    """Label Studio did not answer (connection refused, timed out, 502/503/504).
+
+    Examples
+    --------
+    >>> error = LabelStudioUnavailableError("no answer", url="http://127.0.0.1:8080")
+    >>> error.service, error.status
+    ('Label Studio at http://127.0.0.1:8080', None)
+    """
+
+    def __init__(
+        self, message: str, *, url: str, status: int | None = None, body: Any = None
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.service = f"Label Studio at {url}"
 
 
 class TrackingError(LabelloopError):
@@ -76,6 +97,8 @@ class TrackingError(LabelloopError):
 
 class TrackingUnavailableError(ServiceUnavailableError, TrackingError):
     """The MLflow tracking server did not answer."""
+
+    service = "the MLflow tracking server"
 
 
 class DataChangedError(LabelloopError):
@@ -92,3 +115,7 @@ class ProjectBusyError(LabelloopError):
 
 class ModelNotFoundError(LabelloopError):
     """No registered model version answers to the alias or number asked for."""
+
+
+class TaskMapConflictError(LabelloopError):
+    """The state already maps an item (or a task) to another Label Studio task."""

@@ -21,7 +21,8 @@ and keeps its traceback. The tree::
     │   └── TrackingUnavailableError          no answer now (also ServiceUnavailableError)
     ├── ServiceUnavailableError               a service is down; ``run`` waits for it
     ├── DataChangedError                      the data file changed under the project
-    └── ProjectBusyError                      another process holds the project's lock
+    ├── ProjectBusyError                      another process holds the project's lock
+    └── TaskMapConflictError                  an item would map to a second task
 """
 
 from __future__ import annotations

@@ -151,6 +151,8 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
         f"{report.already_there} already in Label Studio, "
         f"{report.seconds:.2f} s"
     )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -19,6 +20,8 @@ from labelloop.annotate.cli.common import say_on_stderr as say
 from labelloop.annotate.loop.lock import project_lock
 
 __all__ = ["cycle", "demo", "run"]
+
+T = TypeVar("T")
 
 
 @click.command()
@@ -61,6 +64,13 @@ def cycle(config_path: Path, workdir: Path | None) -> None:
     type=float,
     help="Stop after this many seconds without labels.",
 )
+@click.option(
+    "--outage-timeout",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for Label Studio (or an MLflow server) to come back before giving up.",
+)
 @workdir_option
 @one_line_errors
 def run(
@@ -68,6 +78,7 @@ def run(
     poll: float,
     max_cycles: int | None,
     idle_timeout: float | None,
+    outage_timeout: float,
     workdir: Path | None,
 ) -> None:
     """Keep the loop going: a cycle whenever enough new labels have arrived.
@@ -75,30 +86,37 @@ def run(
     A cycle starts when `stopping.new_labels_per_cycle` new labels are in (found by
     polling Label Studio, or announced by `labelloop listen`), or when the queue of
     unlabelled tasks runs low. Stops when the stopping rule or the budget says so.
+    When Label Studio cannot be reached (a restart), it retries every 5 s and resumes
+    the cycle where it stopped; after `--outage-timeout` seconds it gives up.
 
     \b
     Example:
-      labelloop run --config configs/bbc_news.yaml --poll 10
+      labelloop run --config configs/bbc_news.yaml --poll 10 --outage-timeout 900
     """
     startup = _Stopwatch()
     from labelloop.annotate.labelstudio.sync import pull_labels
     from labelloop.annotate.loop.cycle import run_cycle
     from labelloop.annotate.loop.features import default_cache_dir, project_features
+    from labelloop.annotate.loop.outage import outlast
     from labelloop.annotate.loop.stopping import stop_verdict
     from labelloop.annotate.loop.tracking import Tracker
 
-    opened = open_project(config_path, workdir)
+    def wait_out(step: Callable[[], T]) -> T:
+        # Every step given here is safe to rerun whole: a cycle resumes where it stopped.
+        return outlast(step, timeout_s=outage_timeout, say=lambda line: click.echo(line, err=True))
+
+    opened = wait_out(lambda: open_project(config_path, workdir))
     folder = opened.state.path.parents[2]
     startup.lap("project")
     X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
     startup.lap("features")
-    tracker = Tracker(folder, opened.config.name)
+    tracker = wait_out(lambda: Tracker(folder, opened.config.name))
     startup.lap("MLflow")
     done = 0
     last_activity = time.monotonic()
     # The lock is held while the loop works, and let go while it sleeps between polls.
     with project_lock(folder, opened.config.name, "run", wait_s=lock_wait_s(), notify=say) as lock:
-        _print_cycle(run_cycle(opened, X, tracker), startup=startup.laps)
+        _print_cycle(wait_out(lambda: run_cycle(opened, X, tracker)), startup=startup.laps)
         done += 1
         trained_on = _resolved_count(opened)
         while max_cycles is None or done < max_cycles:
@@ -108,13 +126,15 @@ def run(
                 return
             # Always pull: it fetches only changed tasks, and it also marks webhook
             # events handled (skipping it while events wait would ignore their labels).
-            pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+            wait_out(
+                lambda: pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+            )
             waiting = _resolved_count(opened) - trained_on
             low_queue = opened.state.pending_tasks() < opened.config.batch_size
             if waiting >= opened.config.stopping.new_labels_per_cycle or (
                 low_queue and waiting > 0
             ):
-                _print_cycle(run_cycle(opened, X, tracker))
+                _print_cycle(wait_out(lambda: run_cycle(opened, X, tracker)))
                 done += 1
                 trained_on = _resolved_count(opened)
                 last_activity = time.monotonic()

@@ -14,14 +14,36 @@ import httpx
 from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from labelloop.annotate.errors import LabelStudioError
+from labelloop.annotate.errors import LabelStudioError, LabelStudioUnavailableError
 from labelloop.annotate.labelstudio.server import load_credentials, server_status
 from labelloop.annotate.labelstudio.translate import labels_in_config, takes_several_choices
 
-__all__ = ["LabelStudioGateway", "ProjectCounts", "connect", "connection_settings", "sdk_client"]
+__all__ = [
+    "BatchTask",
+    "LabelStudioGateway",
+    "ProjectCounts",
+    "connect",
+    "connection_settings",
+    "sdk_client",
+]
 
 T = TypeVar("T")
 _DM_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Answers that mean "no service here now" (a proxy or a restarting server), not a refusal.
+_UNAVAILABLE = (502, 503, 504)
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """One task of a batch as Label Studio holds it.
+
+    ``touched`` is True when someone worked on it: it holds an annotation or a skip.
+    """
+
+    task_id: int
+    item_id: str
+    annotations: int
+    touched: bool
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,13 @@ def connection_settings(workdir: Path) -> ConnectionSettings:
         )
     credentials = load_credentials(workdir)
     state, _ = server_status(workdir)
+    if credentials is not None and state is None:
+        # Started once, not running now: stopped, or being restarted.
+        raise LabelStudioUnavailableError(
+            f"the embedded Label Studio at {credentials.url} is not running "
+            "(start it with `labelloop server start`)",
+            url=credentials.url,
+        )
     if credentials is None or state is None:
         raise LabelStudioError(
             "no Label Studio configured: run `labelloop server start`, or set LABEL_STUDIO_URL "
@@ -121,24 +150,40 @@ class LabelStudioGateway:
         if http is not None:
             http.close()
 
-    def call(self, what: str, function: Callable[[], T]) -> T:
-        """Run one API call with retries; translate failures into :class:`LabelStudioError`."""
+    def call(self, what: str, function: Callable[[], T], *, retry: bool = True) -> T:
+        """Run one API call; translate failures into :class:`LabelStudioError`.
+
+        Connection failures, timeouts and 5xx answers are retried (``retries`` times,
+        with backoff) unless ``retry`` is False: a call that creates something must not
+        be sent twice blindly. When Label Studio cannot be reached or answers 502, 503
+        or 504, the error is a :class:`LabelStudioUnavailableError`; any other refusal
+        (400, 401, 403, 404, ...) is a plain :class:`LabelStudioError`.
+        """
+        attempts = self.retries + 1 if retry else 1
         wait = self.backoff_s
-        for attempt in range(self.retries + 1):
+        for attempt in range(attempts):
             try:
                 return function()
             except (httpx.TransportError, ApiError) as exc:
                 status = getattr(exc, "status_code", None)
                 retryable = status is None or status >= 500
-                if not retryable or attempt == self.retries:
-                    raise self._error(what, exc) from None
+                if not retryable or attempt == attempts - 1:
+                    raise self._error(what, exc, attempts) from None
                 time.sleep(wait)
                 wait *= 2
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _error(self, what: str, exc: Exception) -> LabelStudioError:
+    def _error(self, what: str, exc: Exception, attempts: int) -> LabelStudioError:
         status = getattr(exc, "status_code", None)
         body = getattr(exc, "body", None)
+        if status in _UNAVAILABLE:
+            return LabelStudioUnavailableError(
+                f"Label Studio at {self.url} is unavailable (HTTP {status}) after {attempts} "
+                f"attempt(s) while trying to {what}",
+                url=self.url,
+                status=status,
+                body=body,
+            )
         if status == 401 or status == 403:
             return LabelStudioError(
                 f"Label Studio at {self.url} refused the API key (HTTP {status}) "
@@ -163,9 +208,10 @@ class LabelStudioGateway:
                 body=body,
             )
         kind = type(exc).__name__
-        return LabelStudioError(
-            f"cannot reach Label Studio at {self.url} ({kind}) after {self.retries + 1} "
-            f"attempt(s) while trying to {what}"
+        return LabelStudioUnavailableError(
+            f"cannot reach Label Studio at {self.url} ({kind}) after {attempts} "
+            f"attempt(s) while trying to {what}",
+            url=self.url,
         )
 
     # -- checks and projects ------------------------------------------------------
@@ -258,8 +304,12 @@ class LabelStudioGateway:
             )
         )
 
-    def tasks_of_batch(self, project_id: int, batch_id: str) -> dict[str, int]:
-        """Return item id -> task id for the tasks of one batch already in Label Studio."""
+    def tasks_of_batch(self, project_id: int, batch_id: str) -> dict[str, list[BatchTask]]:
+        """Return item id -> the batch's tasks for it in Label Studio, lowest id first.
+
+        An item normally has one task; several mean a duplicate (an import that was sent
+        twice), which the caller resolves: nothing is collapsed here.
+        """
         items = [
             {
                 "filter": "filter:tasks:data.labelloop_batch",
@@ -268,9 +318,23 @@ class LabelStudioGateway:
                 "value": batch_id,
             }
         ]
-        return {
-            str(t.data["item_id"]): int(t.id) for t in self._query(project_id, items, "task_only")
-        }
+        found: dict[str, list[BatchTask]] = {}
+        for task in sorted(self._query(project_id, items, "task_only"), key=lambda t: int(t.id)):
+            annotations = int(getattr(task, "total_annotations", 0) or 0)
+            item_id = str(task.data["item_id"])
+            touched = bool(annotations or getattr(task, "cancelled_annotations", 0))
+            found.setdefault(item_id, []).append(
+                BatchTask(int(task.id), item_id, annotations, touched)
+            )
+        return found
+
+    def delete_task(self, task_id: int) -> None:
+        """Delete one task; a task already gone counts as deleted."""
+        try:
+            self.call(f"delete task {task_id}", lambda: self.client.tasks.delete(id=str(task_id)))
+        except LabelStudioError as exc:
+            if exc.status != 404:  # a retried delete that had worked
+                raise
 
     def tasks_changed_since(self, project_id: int, since: str | None) -> list[Any]:
         """Return tasks (with all their annotations) whose annotations may have changed.
@@ -377,12 +441,17 @@ class LabelStudioGateway:
         )
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
-        """Bulk-import tasks in one request; returns their ids in request order."""
+        """Bulk-import tasks in one request, sent once; returns their ids in request order.
+
+        Never retried here: after a timeout Label Studio may have created the tasks, so
+        the caller looks them up (``tasks_of_batch``) before sending anything again.
+        """
         response = self.call(
             f"import {len(tasks)} tasks",
             lambda: self.client.projects.import_tasks(
                 id=project_id, request=tasks, return_task_ids=True
             ),
+            retry=False,
         )
         ids = list(response.task_ids or [])
         if len(ids) != len(tasks):

@@ -10,8 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from labelloop.annotate.errors import LabelStudioError, LabelStudioUnavailableError
 from labelloop.annotate.failpoints import failpoint
-from labelloop.annotate.labelstudio.client import LabelStudioGateway, ProjectCounts, dm_time
+from labelloop.annotate.labelstudio.client import (
+    BatchTask,
+    LabelStudioGateway,
+    ProjectCounts,
+    dm_time,
+)
 from labelloop.annotate.labelstudio.translate import ItemKind, annotation_record, task_json
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
@@ -24,10 +30,15 @@ __all__ = [
     "prepare_batch",
     "pull_labels",
     "push_pending",
+    "resolve_duplicates",
 ]
 
 log = logging.getLogger("labelloop")
 IMPORT_CHUNK = 5_000
+# An import that failed or timed out is reconciled, then what is missing is sent again:
+# at most this many sends in all, waiting IMPORT_BACKOFF_S (doubling) in between.
+IMPORT_ATTEMPTS = 4
+IMPORT_BACKOFF_S = 1.0
 CURSOR_OVERLAP = timedelta(seconds=2)
 # State meta key: "true" when the project takes several choices per item.
 MULTIPLE_KEY = "labelling_multiple"
@@ -38,12 +49,19 @@ UNMAPPED_KEY = "unmapped_tasks"
 
 @dataclass
 class PushReport:
-    """What a push did."""
+    """What a push did.
+
+    ``sent`` counts the tasks this push created, ``already_there`` those found in Label
+    Studio before it sent anything; ``duplicates_removed`` counts second tasks of one
+    item that were deleted, and ``warnings`` says what was found.
+    """
 
     batch_id: str
     sent: int
     already_there: int
     seconds: float
+    duplicates_removed: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def prepare_batch(
@@ -69,6 +87,66 @@ def prepare_batch(
     return batch_id
 
 
+def resolve_duplicates(
+    found: Mapping[str, Sequence[BatchTask]],
+) -> tuple[dict[str, int], list[BatchTask], list[BatchTask]]:
+    """Choose one task per item among a batch's tasks in Label Studio.
+
+    The task kept is one holding annotations (the lowest id among those), else the
+    lowest id. The other tasks of the item are to be deleted when nobody touched them;
+    one holding an annotation or a skip is left in place (deleting it would lose work).
+
+    Returns
+    -------
+    (item id -> task id kept, untouched tasks to delete, touched tasks left in place)
+
+    Examples
+    --------
+    >>> from labelloop.annotate.labelstudio.client import BatchTask
+    >>> found = {"a": [BatchTask(7, "a", 0, False), BatchTask(9, "a", 1, True)]}
+    >>> keep, delete, left = resolve_duplicates(found)
+    >>> keep, [t.task_id for t in delete], left
+    ({'a': 9}, [7], [])
+    """
+    keep: dict[str, int] = {}
+    delete: list[BatchTask] = []
+    left: list[BatchTask] = []
+    for item_id, tasks in found.items():
+        ordered = sorted(tasks, key=lambda t: (t.annotations == 0, t.task_id))
+        keep[item_id] = ordered[0].task_id
+        for task in ordered[1:]:
+            (left if task.touched else delete).append(task)
+    return keep, delete, left
+
+
+def _adopt(
+    gateway: LabelStudioGateway, project_id: int, batch_id: str, report: PushReport
+) -> dict[str, int]:
+    """Return item id -> task id of the batch's tasks in Label Studio, one per item.
+
+    Second tasks of one item are deleted when untouched, reported either way.
+    """
+    keep, delete, left = resolve_duplicates(gateway.tasks_of_batch(project_id, batch_id))
+    for task in delete:
+        gateway.delete_task(task.task_id)
+        report.duplicates_removed += 1
+        message = (
+            f"{batch_id}: item {task.item_id!r} had a second task {task.task_id} "
+            f"(kept task {keep[task.item_id]}); deleted it"
+        )
+        report.warnings.append(message)
+        log.warning(message)
+    for task in left:
+        message = (
+            f"{batch_id}: item {task.item_id!r} has a second task {task.task_id} "
+            f"(kept task {keep[task.item_id]}); left in place because it holds work, "
+            "its labels are pulled for the same item"
+        )
+        report.warnings.append(message)
+        log.warning(message)
+    return keep
+
+
 def push_pending(
     gateway: LabelStudioGateway,
     state: StateStore,
@@ -80,7 +158,18 @@ def push_pending(
     """Push the pending batch, if any, reconciling with what Label Studio already has.
 
     Safe to rerun after a crash at any point: tasks of this batch already in Label Studio
-    (found by their batch id) are adopted, not sent again.
+    (found by their batch id) are adopted, not sent again. An import is sent once; when
+    it fails or times out (Label Studio may have created the tasks all the same), the
+    batch is reconciled again and only the items still missing are sent, at most
+    ``IMPORT_ATTEMPTS`` sends in all. An item with two tasks keeps one (see
+    :func:`resolve_duplicates`); untouched extra tasks are deleted.
+
+    Raises
+    ------
+    LabelStudioError
+        If Label Studio refuses the import, or is still failing after the last attempt
+        (a :class:`LabelStudioUnavailableError` when it cannot be reached), or holds no
+        task for an item afterwards; the batch then stays pending.
     """
     batch_id = state.pending_batch()
     if batch_id is None:
@@ -88,36 +177,76 @@ def push_pending(
     start = time.perf_counter()
     strategy, model_version = state.batch_info(batch_id)
     items = state.batch_items(batch_id)
-    present = gateway.tasks_of_batch(project_id, batch_id)
-    missing = [row for row in items if row["item_id"] not in present]
-    task_ids = dict(present)
+    report = PushReport(batch_id, 0, 0, 0.0)
+    task_ids = _adopt(gateway, project_id, batch_id, report)
+    report.already_there = len(task_ids)
+
+    def to_task(row: Mapping[str, Any]) -> dict[str, Any]:
+        draft = TaskDraft(
+            item_id=row["item_id"],
+            payload=payload_of(row["item_id"]),
+            rank=row["rank"],
+            score=row["score"],
+            predicted=row["predicted"],
+            confidence=row["confidence"],
+            route=row["route"],
+        )
+        return task_json(
+            draft, kind=kind, batch_id=batch_id, strategy=strategy, model_version=model_version
+        )
+
+    wait = IMPORT_BACKOFF_S
+    failed = False
+    for attempt in range(1, IMPORT_ATTEMPTS + 1):
+        missing = [row for row in items if row["item_id"] not in task_ids]
+        try:
+            _import_missing(gateway, project_id, missing, to_task, task_ids, report)
+            break
+        except LabelStudioError as exc:
+            outage = isinstance(exc, LabelStudioUnavailableError) or (exc.status or 0) >= 500
+            if not outage or attempt == IMPORT_ATTEMPTS:
+                raise
+            failed = True
+            log.warning(
+                "%s: %s; checking what Label Studio holds, then sending the rest", batch_id, exc
+            )
+            time.sleep(wait)
+            wait *= 2
+            before = len(task_ids)
+            task_ids = _adopt(gateway, project_id, batch_id, report)
+            report.sent += len(task_ids) - before  # created by the failed import after all
+    if failed:
+        # A timed-out import may have been committed only after it was looked up and
+        # sent again: one last look keeps one task per item.
+        task_ids = _adopt(gateway, project_id, batch_id, report)
+    unmapped = [row["item_id"] for row in items if row["item_id"] not in task_ids]
+    if unmapped:  # never mark a batch pushed with items Label Studio does not hold
+        raise LabelStudioError(
+            f"{batch_id}: Label Studio holds no task for {len(unmapped)} item(s) after the "
+            f"push (first: {unmapped[0]!r}); the batch stays pending, rerun to send them"
+        )
+    state.confirm_push(batch_id, task_ids)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _import_missing(
+    gateway: LabelStudioGateway,
+    project_id: int,
+    missing: Sequence[Mapping[str, Any]],
+    to_task: Callable[[Mapping[str, Any]], dict[str, Any]],
+    task_ids: dict[str, int],
+    report: PushReport,
+) -> None:
+    """Import the missing items chunk by chunk, recording each chunk's task ids."""
     for offset in range(0, len(missing), IMPORT_CHUNK):
         chunk = missing[offset : offset + IMPORT_CHUNK]
-        tasks = [
-            task_json(
-                TaskDraft(
-                    item_id=row["item_id"],
-                    payload=payload_of(row["item_id"]),
-                    rank=row["rank"],
-                    score=row["score"],
-                    predicted=row["predicted"],
-                    confidence=row["confidence"],
-                    route=row["route"],
-                ),
-                kind=kind,
-                batch_id=batch_id,
-                strategy=strategy,
-                model_version=model_version,
-            )
-            for row in chunk
-        ]
-        created = gateway.import_tasks(project_id, tasks)
+        created = gateway.import_tasks(project_id, [to_task(row) for row in chunk])
         # The tasks are in Label Studio, the state does not know them yet: a crash here
-        # is what the batch-id reconciliation above recovers from.
+        # is what the batch-id reconciliation recovers from.
         failpoint("push.imported")
         task_ids.update(zip((row["item_id"] for row in chunk), created, strict=True))
-    state.confirm_push(batch_id, task_ids)
-    return PushReport(batch_id, len(missing), len(present), time.perf_counter() - start)
+        report.sent += len(chunk)
 
 
 @dataclass

@@ -20,4 +20,6 @@ lock
     The project lock, held by every command that changes a project's state.
 data_change
     Item fingerprints: a changed data file is refused until ``accept-data``.
+outage
+    ``outlast``: rerun a step while a service it needs is unreachable (``run`` uses it).
 """

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from labelloop.annotate.errors import TaskMapConflictError
 from labelloop.annotate.state.records import AnnotationRecord, TaskDraft
 
 __all__ = ["Resolution", "StateStore"]
@@ -193,8 +194,28 @@ class StateStore:
         return str(row[0]), row[1]
 
     def confirm_push(self, batch_id: str, task_ids: dict[str, int]) -> None:
-        """Store the item -> task map of a batch and mark it pushed, atomically."""
+        """Store the item -> task map of a batch and mark it pushed, atomically.
+
+        Recording a mapping already stored is a no-op; an item already mapped to another
+        task, or a task already mapped to another item, is refused and nothing is stored.
+
+        Raises
+        ------
+        TaskMapConflictError
+            If an item would map to a second task, or a task to a second item.
+        """
         with self.transaction() as db:
+            for item, task in task_ids.items():
+                for known_item, known_task in db.execute(
+                    "SELECT item_id, task_id FROM tasks WHERE item_id = ? OR task_id = ?",
+                    (item, task),
+                ):
+                    if (known_item, known_task) != (item, task):
+                        raise TaskMapConflictError(
+                            f"item {known_item!r} is already mapped to Label Studio task "
+                            f"{known_task}; refusing to map item {item!r} to task {task} "
+                            f"(batch {batch_id})"
+                        )
             stamp = now()
             db.executemany(
                 "INSERT INTO tasks VALUES (?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from labelloop.annotate.errors import LabelloopError
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
 
@@ -41,3 +44,21 @@ def test_a_state_file_from_before_routing_opens_and_keeps_its_guesses(tmp_path: 
     finally:
         state.close()
     StateStore(path).close()  # opening again does not migrate twice
+
+
+def test_a_second_task_for_a_mapped_item_is_refused_not_hidden(tmp_path: Path) -> None:
+    state = StateStore(tmp_path / "state.sqlite")
+    try:
+        state.record_batch("batch-00001", [TaskDraft("item-1", {}, 1, 0.1)], "margin", None)
+        state.confirm_push("batch-00001", {"item-1": 11})
+        state.confirm_push("batch-00001", {"item-1": 11})  # the same mapping again: a no-op
+        state.record_batch("batch-00002", [TaskDraft("item-2", {}, 1, 0.1)], "margin", None)
+        with pytest.raises(LabelloopError, match=r"'item-1' is already mapped to .* 11"):
+            state.confirm_push("batch-00002", {"item-2": 12, "item-1": 13})
+        with pytest.raises(LabelloopError, match="refusing to map item 'item-2' to task 11"):
+            state.confirm_push("batch-00002", {"item-2": 11})
+        # Nothing of the refused pushes was stored; the batch is still pending.
+        assert state.task_map() == {"item-1": 11}
+        assert state.pending_batch() == "batch-00002"
+    finally:
+        state.close()
