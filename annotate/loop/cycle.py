@@ -126,6 +126,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
 
         start = time.perf_counter()
         failpoint("log")
+        logged: dict[str, str] = {}
         if model is not None:
             curve = [
                 (int(c["n_labels"]), float(c["metrics"]["macro_f1"]))
@@ -161,11 +162,12 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             )
             run_id, registered, champion = tracker.log_cycle(entry, metric=config.evaluation.metric)
             version = f"{tracker.model_name}:v{registered}"
-            # Kept for a rerun that resumes after the push: the run's plots come last.
-            state.set_meta("cycle_plots", entry.plots().to_json())
-            state.set_meta(
-                "last_model", json.dumps({"key": model_key, "version": version, "run_id": run_id})
-            )
+            failpoint("logged")
+            logged = {
+                # Kept for a rerun that resumes after the push: the run's plots come last.
+                "cycle_plots": entry.plots().to_json(),
+                "last_model": json.dumps({"key": model_key, "version": version, "run_id": run_id}),
+            }
         state.cycle_logged(
             cycle,
             n_labels=len(train),
@@ -173,6 +175,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             model_version=version,
             run_id=run_id,
             labels_hash=labels_hash,
+            meta=logged,
         )
         seconds["log"] = time.perf_counter() - start
 

@@ -397,7 +397,8 @@ class Tracker:
                 self.client.delete_model_version(version.name, version.version)
                 self._restore_champion(version)
             if running:
-                self.client.set_terminated(run_id, "KILLED")
+                with _mlflow_output():  # a tracking server's "View run ... at" lines
+                    self.client.set_terminated(run_id, "KILLED")
             self.client.delete_run(run_id)
 
     @_at_boundary("log the cycle")

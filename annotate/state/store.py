@@ -416,14 +416,21 @@ class StateStore:
         model_version: str | None,
         run_id: str | None,
         labels_hash: str,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
-        """Mark a cycle's model trained and logged."""
+        """Mark a cycle's model trained and logged, with ``meta`` keys in the same transaction.
+
+        A crash leaves either all of it or none: a rerun never sees the new model's
+        ``last_model`` beside a cycle still marked ``started``.
+        """
         with self.transaction() as db:
             db.execute(
                 "UPDATE cycles SET status = 'logged', n_labels = ?, metrics = ?, "
                 "model_version = ?, run_id = ?, labels_hash = ? WHERE cycle = ?",
                 (n_labels, json.dumps(metrics), model_version, run_id, labels_hash, cycle),
             )
+            for key, value in (meta or {}).items():
+                self.set_meta(key, value, db)
 
     def cycle_batch(self, cycle: int, batch_id: str) -> None:
         """Remember which batch a cycle chose (so a resumed cycle does not choose again)."""
@@ -589,6 +596,14 @@ class StateStore:
                     "INSERT INTO retired_tasks SELECT task_id, item_id, batch_id, pushed_at, "
                     "?, ? FROM tasks WHERE item_id = ?",
                     [(stamp, reason, i) for i in ids],
+                )
+                # Tasks the map does not hold (a duplicate kept for its labels, an import
+                # not yet confirmed) carry old-data labels too: retire them as well.
+                db.executemany(
+                    "INSERT OR IGNORE INTO retired_tasks SELECT DISTINCT task_id, item_id, "
+                    "NULL, ?, ?, ? FROM annotations WHERE item_id = ? AND task_id NOT IN "
+                    "(SELECT task_id FROM tasks)",
+                    [(stamp, stamp, reason, i) for i in ids],
                 )
             db.executemany("DELETE FROM tasks WHERE item_id = ?", gone)
             db.executemany(

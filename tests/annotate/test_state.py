@@ -62,3 +62,26 @@ def test_a_second_task_for_a_mapped_item_is_refused_not_hidden(tmp_path: Path) -
         assert state.pending_batch() == "batch-00002"
     finally:
         state.close()
+
+
+def test_accepting_changed_data_retires_labels_on_tasks_the_map_does_not_hold(
+    tmp_path: Path,
+) -> None:
+    from labelloop.annotate.state.records import AnnotationRecord
+
+    state = StateStore(tmp_path / "state.sqlite")
+    state.record_batch("batch-00001", [TaskDraft("a", {}, 1, 0.5)], "margin", None)
+    state.confirm_push("batch-00001", {"a": 10})
+
+    def vote(annotation: int, task: int) -> AnnotationRecord:
+        return AnnotationRecord(annotation, task, ("x",), "active", "p", "t", "t", None)
+
+    with state.transaction() as db:
+        state.upsert_annotation(db, vote(1, 10), "a")  # the mapped task
+        state.upsert_annotation(
+            db, vote(2, 11), "a"
+        )  # a second task of the item, kept for its label
+    assert state.resolutions()["a"].label == "x"
+    state.accept_data({"a": "new digest"}, changed=["a"], removed=[])
+    assert "a" not in state.resolutions()  # no label given on the old text still counts
+    state.close()

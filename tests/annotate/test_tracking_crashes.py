@@ -151,6 +151,33 @@ def test_a_run_killed_while_logging_is_not_left_running(
     assert [v.run_id for v in versions] == [live[0].info.run_id]
 
 
+def test_a_cycle_killed_after_logging_before_the_state_knows_logs_a_model_that_exists(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config_path = _config(tmp_path, "killedlogged")
+    assert _cycle(config_path, workdir, tmp_path)[0] == 0
+    config = load_config(config_path)
+    project = open_tracked(config, load_project_pool(config), workdir)
+    _label_all(project, credentials)
+    # The model is logged and registered; the state has not recorded it yet.
+    assert _cycle(config_path, workdir, tmp_path, failpoint="logged")[0] == -9
+    assert project.state.cycles()[-1]["status"] == "started"
+
+    code, _, stderr = _cycle(config_path, workdir, tmp_path)
+    assert code == 0, stderr
+    cycle = project.state.cycles()[-1]
+    assert cycle["status"] == "pushed" and cycle["run_id"] is not None
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    live = [
+        r for r in _runs(client, "labelloop/killedlogged") if r.info.lifecycle_stage == "active"
+    ]
+    assert [(r.info.run_id, r.info.status) for r in live] == [(cycle["run_id"], "FINISHED")]
+    number = cycle["model_version"].rsplit(":v", 1)[1]
+    version = client.get_model_version("labelloop-killedlogged", number)
+    assert version.run_id == cycle["run_id"]
+
+
 def test_a_cycle_killed_after_the_stop_set_is_saved_compares_with_the_previous_model(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
