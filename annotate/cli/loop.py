@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,7 +120,15 @@ def run(
         _print_cycle(wait_out(lambda: run_cycle(opened, X, tracker)), startup=startup.laps)
         done += 1
         trained_on = _resolved_count(opened)
+        generation = opened.state.get_meta("data_generation")
         while max_cycles is None or done < max_cycles:
+            if opened.state.get_meta("data_generation") != generation:
+                # `accept-data` ran while we slept: the pool and its features are stale.
+                say("the data file was accepted anew (labelloop accept-data): reloading the pool")
+                opened.close()
+                opened = wait_out(lambda: open_project(config_path, workdir))
+                X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
+                generation = opened.state.get_meta("data_generation")
             stop, reason = stop_verdict(opened)
             if stop:
                 click.echo(f"stopping: {reason}")
@@ -127,14 +136,14 @@ def run(
             # Always pull: it fetches only changed tasks, and it also marks webhook
             # events handled (skipping it while events wait would ignore their labels).
             wait_out(
-                lambda: pull_labels(opened.gateway, opened.state, opened.project_id, opened.labels)
+                partial(pull_labels, opened.gateway, opened.state, opened.project_id, opened.labels)
             )
             waiting = _resolved_count(opened) - trained_on
             low_queue = opened.state.pending_tasks() < opened.config.batch_size
             if waiting >= opened.config.stopping.new_labels_per_cycle or (
                 low_queue and waiting > 0
             ):
-                _print_cycle(wait_out(lambda: run_cycle(opened, X, tracker)))
+                _print_cycle(wait_out(partial(run_cycle, opened, X, tracker)))
                 done += 1
                 trained_on = _resolved_count(opened)
                 last_activity = time.monotonic()

@@ -619,6 +619,9 @@ class StateStore:
                 self.set_meta("stop_set", json.dumps(kept), db)
                 db.execute("DELETE FROM meta WHERE key = 'stop_predictions'")
             db.execute("DELETE FROM meta WHERE key = 'last_model'")  # features change too
+            # A long-running `run` reads this to know its pool is stale.
+            generation = int(self.get_meta("data_generation") or 0) + 1
+            self.set_meta("data_generation", str(generation), db)
             db.execute("DELETE FROM fingerprints")
             db.executemany("INSERT INTO fingerprints VALUES (?, ?)", list(digests.items()))
             after = db.execute(f"SELECT COUNT(*) FROM annotations WHERE NOT ({_LIVE})")

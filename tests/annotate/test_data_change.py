@@ -165,3 +165,47 @@ def test_generated_ids_an_edit_is_refused_not_a_key_error(
     again = cli(["cycle", "--config", str(config_path)], workdir, cache)
     assert again.exit_code == 0, again.output
     assert again.exception is None
+
+
+def test_a_running_run_reloads_the_pool_after_accept_data(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    workdir, _ = label_studio
+    cache = tmp_path / "cache"
+    config_path = news_config(tmp_path, "reloads", with_ids=True)
+    assert cli(["cycle", "--config", str(config_path)], workdir, cache).exit_code == 0
+    run = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "labelloop"),
+            *("run", "--config", str(config_path), "--workdir", str(workdir)),
+            *("--poll", "1", "--idle-timeout", "25"),
+        ],
+        env={**os.environ, "LABELLOOP_CACHE_DIR": str(cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(15)  # run is up, has cycled once, and polls
+        pool = tmp_path / "pool.csv"
+        table = pd.read_csv(pool)
+        table.loc[0, "text"] = "An edited headline nobody has seen"
+        table.to_csv(pool, index=False)
+        accepted = CliRunner().invoke(
+            main,
+            ["accept-data", "--config", str(config_path), "--workdir", str(workdir)],
+            env={"LABELLOOP_CACHE_DIR": str(cache), "LABELLOOP_LOCK_WAIT": "60"},
+        )
+        assert accepted.exit_code == 0, accepted.output
+        _, err = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err[-800:]
+    assert "the data file was accepted anew (labelloop accept-data): reloading the pool" in err
+    assert "Traceback" not in err
