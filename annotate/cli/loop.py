@@ -107,6 +107,7 @@ def run(
         return outlast(step, timeout_s=outage_timeout, say=lambda line: click.echo(line, err=True))
 
     opened = wait_out(lambda: open_project(config_path, workdir))
+    generation = opened.state.get_meta("data_generation")  # of the pool it loaded
     folder = opened.state.path.parents[2]
     startup.lap("project")
     X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
@@ -120,7 +121,6 @@ def run(
         _print_cycle(wait_out(lambda: run_cycle(opened, X, tracker)), startup=startup.laps)
         done += 1
         trained_on = _resolved_count(opened)
-        generation = opened.state.get_meta("data_generation")
         while max_cycles is None or done < max_cycles:
             if opened.state.get_meta("data_generation") != generation:
                 # `accept-data` ran while we slept: the pool and its features are stale.

@@ -191,7 +191,15 @@ def test_a_running_run_reloads_the_pool_after_accept_data(
         text=True,
     )
     try:
-        time.sleep(15)  # run is up, has cycled once, and polls
+        state = workdir / "projects" / "reloads" / "state.sqlite"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # cycle 2 pushed: run now polls and sleeps
+            with sqlite3.connect(state) as db:
+                done = db.execute("SELECT COUNT(*) FROM cycles WHERE status = 'pushed'")
+                if done.fetchone()[0] >= 2 or run.poll() is not None:
+                    break
+            time.sleep(0.5)
+        assert run.poll() is None, run.communicate()
         pool = tmp_path / "pool.csv"
         table = pd.read_csv(pool)
         table.loc[0, "text"] = "An edited headline nobody has seen"
