@@ -372,6 +372,19 @@ class _Chaos:
         counts = self.report.counts
         return counts["SIGKILL at a random moment"] + counts["SIGKILL at a failpoint"]
 
+    def _snapshot(self) -> None:
+        """Write the tables so far to ``chaos-report.txt``, to read a long run as it goes."""
+        from rich.console import Console
+
+        self.report.seconds = time.perf_counter() - self._start
+        with open(self.workdir / "chaos-report.txt", "w") as out:
+            console = Console(file=out, width=120)
+            console.print(f"after step {self.step}")
+            console.print(counts_table(self.report))
+            console.print(report_table(self.report))
+            for name, found in self.report.violations.items():
+                console.print(f"{name}: {len(found)} violation(s); first: {found[:3]}")
+
     def _due(self, event: str, wanted: int) -> bool:
         """Spread ``wanted`` events evenly over the kills (the rest after the last kill)."""
         done = self.report.counts[event]
@@ -383,7 +396,7 @@ class _Chaos:
     def run(self) -> ChaosReport:
         """Set up, step until the kills, restarts and outages are done, check a last time."""
         settings = self.settings
-        start = time.perf_counter()
+        start = self._start = time.perf_counter()
         self._say("starting Label Studio and the MLflow server ...")
         self.ls.start()
         self.mlflow.start()
@@ -421,6 +434,7 @@ class _Chaos:
                     self.command_step()
                 self.check()
                 counts = self.report.counts
+                self._snapshot()
                 self._say(
                     f"step {self.step}: kills {self._kills()}/{settings.kills}, Label Studio "
                     f"restarts {counts['Label Studio restarts']}/{settings.ls_restarts}, "
