@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from labelloop.annotate.errors import LabelStudioError, LabelStudioUnavailableError
+from labelloop.annotate.errors import (
+    ItemAlreadyQueuedError,
+    LabelStudioError,
+    LabelStudioUnavailableError,
+)
 from labelloop.annotate.failpoints import failpoint
 from labelloop.annotate.labelstudio.client import (
     BatchTask,
@@ -72,12 +76,17 @@ def prepare_batch(
     Items already pushed, or waiting in another pending batch, are refused: no item is
     ever pushed twice. The check and the insert are one write transaction, so two
     processes preparing at once cannot both queue an item.
+
+    Raises
+    ------
+    ItemAlreadyQueuedError
+        If a draft's item is already pushed or waits in a pending batch.
     """
     with state.transaction() as db:
         queued = state.queued_item_ids()
         again = [d.item_id for d in drafts if d.item_id in queued]
         if again:
-            raise ValueError(
+            raise ItemAlreadyQueuedError(
                 f"item {again[0]!r} is already queued in Label Studio ({len(again)} such)"
             )
         number = int(state.get_meta("batches_made") or 0) + 1
