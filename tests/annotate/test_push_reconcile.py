@@ -47,6 +47,31 @@ class TimeoutAfterImport(httpx.BaseTransport):
         self.inner.close()
 
 
+class GatewayTimeoutAfterImport(httpx.BaseTransport):
+    """Lets every request reach Label Studio; the first import's answer becomes a 504.
+
+    As a proxy in front of a slow server does: Label Studio committed the tasks, the
+    client is told the gateway timed out.
+    """
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.imports = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/import"):
+            self.imports += 1
+            if self.imports == 1:
+                response.read()
+                response.close()
+                return httpx.Response(504, text="Gateway Time-out", request=request)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def _tasks_in_label_studio(credentials: Credentials, project_id: int) -> list[tuple[str, int]]:
     ls = api(credentials)
     tasks = ls.tasks.list(project=project_id, fields="task_only", page_size=500)
@@ -143,3 +168,44 @@ def test_an_item_with_two_tasks_keeps_one_and_the_annotated_one(
     assert dict(in_label_studio)[second] == extra[1]  # the one with the label was kept
     assert sorted(project.state.task_map().items()) == in_label_studio
     assert (report.sent, report.already_there) == (0, 5)
+
+
+def test_an_import_answered_504_after_label_studio_took_it_is_not_sent_again(
+    open_tracked: Any,
+    label_studio: tuple[Path, Credentials],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workdir, credentials = label_studio
+    config = load_config(write_config(tmp_path, "proxy504"))
+    pool = load_project_pool(config)
+    project = open_tracked(config, pool, workdir)
+    batch, _ = _pending_batch(project, 6, tmp_path / "cache")
+    monkeypatch.setattr(sync, "IMPORT_BACKOFF_S", 0.01, raising=False)
+    transport = GatewayTimeoutAfterImport()
+    http = httpx.Client(transport=transport, timeout=60)
+    plain = project.gateway
+    # An SDK client as anyone would build it (the SDK's own retry default left as it is).
+    project.gateway = LabelStudioGateway(
+        LabelStudio(base_url=credentials.url, api_key=credentials.api_key, httpx_client=http),
+        credentials.url,
+        backoff_s=0.01,
+    )
+    try:
+        report = push_pending(
+            project.gateway,
+            project.state,
+            project.project_id,
+            kind=project.kind,
+            payload_of=payload_function(project.kind, pool),
+        )
+    finally:
+        http.close()
+        plain.close()
+    assert report is not None and report.batch_id == batch
+    in_label_studio = _tasks_in_label_studio(credentials, project.project_id)
+    items = [item for item, _ in in_label_studio]
+    assert len(items) == len(set(items)) == 6  # one task per item, no second set
+    assert sorted(project.state.task_map().items()) == in_label_studio
+    assert transport.imports == 1  # found after the 504, never sent again
+    assert (report.sent, report.duplicates_removed) == (6, 0)
