@@ -425,6 +425,32 @@ class LabelStudioGateway:
             found.update(int(_get(a, "id")) for task in tasks for a in task.annotations or [])
         return found
 
+    def task_exists(self, task_id: int) -> bool:
+        """Ask Label Studio for one task: False only when it answers 404 (deleted).
+
+        A listing read page by page while people delete can skip a live task; this is
+        what decides that a task is gone.
+        """
+        return self._exists(
+            f"look up task {task_id}", lambda: self.client.tasks.get(id=str(task_id))
+        )
+
+    def annotation_exists(self, annotation_id: int) -> bool:
+        """Ask Label Studio for one annotation (or skip): False only on a 404 (deleted)."""
+        return self._exists(
+            f"look up annotation {annotation_id}",
+            lambda: self.client.annotations.get(id=annotation_id),
+        )
+
+    def _exists(self, what: str, fetch: Callable[[], Any]) -> bool:
+        try:
+            self.call(what, fetch)
+        except LabelStudioError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def _page(
         self,
         project_id: int,

@@ -426,10 +426,14 @@ def mirror_deletions(
     """Mirror deleted tasks and annotations when Label Studio's counters disagree.
 
     Runs inside the pull's transaction, after the changed tasks are applied. When the
-    number of labelloop tasks differs, the task ids are listed and tasks gone from Label
-    Studio leave the task map (their annotations ``deleted``). When the annotations or
-    the skipped tasks differ, the annotation ids are listed and stored ones that are
-    gone are marked ``deleted``. Both listings carry ids only.
+    number of labelloop tasks differs, the task ids are listed; when the annotations or
+    the skipped tasks differ, the annotation ids are listed (both listings carry ids
+    only). A listing is read page by page while people may be deleting, so rows can
+    shift between pages and a live one go unlisted: what a listing misses is only a
+    candidate, and each candidate is asked for by id. Only what Label Studio answers
+    404 for is mirrored as deleted (tasks leave the task map, their annotations and
+    stored annotations become ``deleted``), so the lookups follow the number of
+    changes, not the project's size.
     """
     unmapped = int(state.get_meta(UNMAPPED_KEY) or 0)
     tasks, _, _ = state.live_counts()
@@ -437,13 +441,14 @@ def mirror_deletions(
         report.reconciliations += 1
         present = gateway.task_ids(project_id)
         mapped = set(state.task_map().values())
-        gone = mapped - present
-        report.deleted += state.mark_tasks_deleted(db, sorted(gone))
+        gone = [t for t in sorted(mapped - present) if not gateway.task_exists(t)]
+        report.deleted += state.mark_tasks_deleted(db, gone)
         report.tasks_deleted += len(gone)
         state.set_meta(UNMAPPED_KEY, str(len(present - mapped)), db)
     _, annotations, skipped = state.live_counts()
     if (counts.annotations, counts.skipped_tasks) != (annotations, skipped):
         report.reconciliations += 1
-        gone_annotations = state.live_annotation_ids() - gateway.annotation_ids(project_id)
-        state.mark_deleted(db, sorted(gone_annotations))
+        unlisted = state.live_annotation_ids() - gateway.annotation_ids(project_id)
+        gone_annotations = [a for a in sorted(unlisted) if not gateway.annotation_exists(a)]
+        state.mark_deleted(db, gone_annotations)
         report.deleted += len(gone_annotations)
