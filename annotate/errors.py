@@ -19,6 +19,7 @@ __all__ = [
     "LearnerError",
     "ModelNotFoundError",
     "DataChangedError",
+    "ItemAlreadyQueuedError",
     "ProjectBusyError",
     "TaskMapConflictError",
     "ServerError",
@@ -119,3 +120,13 @@ class ModelNotFoundError(LabelloopError):
 
 class TaskMapConflictError(LabelloopError):
     """The state already maps an item (or a task) to another Label Studio task."""
+
+
+class ItemAlreadyQueuedError(LabelloopError):
+    """An item asked for in a new batch is already pushed, or waits in a pending batch.
+
+    Examples
+    --------
+    >>> str(ItemAlreadyQueuedError("item 'a' is already queued in Label Studio (1 such)"))
+    "item 'a' is already queued in Label Studio (1 such)"
+    """

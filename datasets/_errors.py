@@ -22,6 +22,7 @@ and keeps its traceback. The tree::
     ├── ServiceUnavailableError               a service is down; ``run`` waits for it
     ├── DataChangedError                      the data file changed under the project
     ├── ProjectBusyError                      another process holds the project's lock
+    ├── ItemAlreadyQueuedError                a new batch asks for an item already queued
     └── TaskMapConflictError                  an item would map to a second task
 """
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.core.request_options import RequestOptions
 
 from labelloop.annotate.errors import LabelStudioError, LabelStudioUnavailableError
 from labelloop.annotate.labelstudio.server import load_credentials, server_status
@@ -31,6 +32,10 @@ T = TypeVar("T")
 _DM_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Answers that mean "no service here now" (a proxy or a restarting server), not a refusal.
 _UNAVAILABLE = (502, 503, 504)
+# The SDK re-sends a request on its own after 5xx, 408, 409, 429 and lost connections
+# (two more times by default), a create included: labelloop retries in
+# ``LabelStudioGateway.call`` only, where it knows which calls are safe to send again.
+_SEND_ONCE: RequestOptions = {"max_retries": 0}
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,7 @@ class LabelStudioGateway:
                 label_config=label_config,
                 sampling="Sequential sampling",
                 show_skip_button=True,
+                request_options=_SEND_ONCE,
             ),
         )
         return int(project.id), True
@@ -419,6 +425,32 @@ class LabelStudioGateway:
             found.update(int(_get(a, "id")) for task in tasks for a in task.annotations or [])
         return found
 
+    def task_exists(self, task_id: int) -> bool:
+        """Ask Label Studio for one task: False only when it answers 404 (deleted).
+
+        A listing read page by page while people delete can skip a live task; this is
+        what decides that a task is gone.
+        """
+        return self._exists(
+            f"look up task {task_id}", lambda: self.client.tasks.get(id=str(task_id))
+        )
+
+    def annotation_exists(self, annotation_id: int) -> bool:
+        """Ask Label Studio for one annotation (or skip): False only on a 404 (deleted)."""
+        return self._exists(
+            f"look up annotation {annotation_id}",
+            lambda: self.client.annotations.get(id=annotation_id),
+        )
+
+    def _exists(self, what: str, fetch: Callable[[], Any]) -> bool:
+        try:
+            self.call(what, fetch)
+        except LabelStudioError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def _page(
         self,
         project_id: int,
@@ -443,13 +475,14 @@ class LabelStudioGateway:
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         """Bulk-import tasks in one request, sent once; returns their ids in request order.
 
-        Never retried here: after a timeout Label Studio may have created the tasks, so
-        the caller looks them up (``tasks_of_batch``) before sending anything again.
+        Never retried, here or by the SDK (whatever client the gateway was given): after
+        a timeout or a 5xx Label Studio may have created the tasks, so the caller looks
+        them up (``tasks_of_batch``) before sending anything again.
         """
         response = self.call(
             f"import {len(tasks)} tasks",
             lambda: self.client.projects.import_tasks(
-                id=project_id, request=tasks, return_task_ids=True
+                id=project_id, request=tasks, return_task_ids=True, request_options=_SEND_ONCE
             ),
             retry=False,
         )
@@ -473,10 +506,37 @@ def connect(workdir: Path, *, retries: int = 3, timeout_s: float = 60.0) -> Labe
     return gateway
 
 
-def sdk_client(url: str, api_key: str, timeout_s: float = 60.0) -> LabelStudio:
-    """Build an SDK client on an HTTP client labelloop owns (so it can be closed)."""
-    http = httpx.Client(timeout=timeout_s, follow_redirects=True)
-    client = LabelStudio(base_url=url, api_key=api_key, timeout=timeout_s, httpx_client=http)
+def sdk_client(
+    url: str,
+    api_key: str,
+    timeout_s: float = 60.0,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> LabelStudio:
+    """Build an SDK client on an HTTP client labelloop owns (so it can be closed).
+
+    The client sends every request once: the SDK's own retries are off, so a create is
+    never sent again behind labelloop's back (:meth:`LabelStudioGateway.call` retries
+    what is safe to retry).
+
+    Parameters
+    ----------
+    url, api_key : str
+        Where Label Studio is, and the key to it.
+    timeout_s : float
+        Seconds to wait for an answer.
+    transport : httpx.BaseTransport, optional
+        The HTTP transport underneath (a proxy, or a test's wrapper); httpx's by default.
+
+    Examples
+    --------
+    >>> client = sdk_client("http://127.0.0.1:8080", "key")
+    >>> client._labelloop_http.close()
+    """
+    http = httpx.Client(timeout=timeout_s, follow_redirects=True, transport=transport)
+    client = LabelStudio(
+        base_url=url, api_key=api_key, timeout=timeout_s, httpx_client=http, max_retries=0
+    )
     client._labelloop_http = http
     return client
 

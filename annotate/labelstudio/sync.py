@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from labelloop.annotate.errors import LabelStudioError, LabelStudioUnavailableError
+from labelloop.annotate.errors import (
+    ItemAlreadyQueuedError,
+    LabelStudioError,
+    LabelStudioUnavailableError,
+)
 from labelloop.annotate.failpoints import failpoint
 from labelloop.annotate.labelstudio.client import (
     BatchTask,
@@ -53,7 +57,8 @@ class PushReport:
 
     ``sent`` counts the tasks this push created, ``already_there`` those found in Label
     Studio before it sent anything; ``duplicates_removed`` counts second tasks of one
-    item that were deleted, and ``warnings`` says what was found.
+    item that were deleted, ``stale_removed`` the deleted tasks of items that left the
+    batch before it was confirmed, and ``warnings`` says what was found.
     """
 
     batch_id: str
@@ -61,6 +66,7 @@ class PushReport:
     already_there: int
     seconds: float
     duplicates_removed: int = 0
+    stale_removed: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -72,12 +78,17 @@ def prepare_batch(
     Items already pushed, or waiting in another pending batch, are refused: no item is
     ever pushed twice. The check and the insert are one write transaction, so two
     processes preparing at once cannot both queue an item.
+
+    Raises
+    ------
+    ItemAlreadyQueuedError
+        If a draft's item is already pushed or waits in a pending batch.
     """
     with state.transaction() as db:
         queued = state.queued_item_ids()
         again = [d.item_id for d in drafts if d.item_id in queued]
         if again:
-            raise ValueError(
+            raise ItemAlreadyQueuedError(
                 f"item {again[0]!r} is already queued in Label Studio ({len(again)} such)"
             )
         number = int(state.get_meta("batches_made") or 0) + 1
@@ -120,31 +131,68 @@ def resolve_duplicates(
 
 
 def _adopt(
-    gateway: LabelStudioGateway, project_id: int, batch_id: str, report: PushReport
+    gateway: LabelStudioGateway,
+    project_id: int,
+    batch_id: str,
+    items: Collection[str],
+    report: PushReport,
 ) -> dict[str, int]:
     """Return item id -> task id of the batch's tasks in Label Studio, one per item.
 
-    Second tasks of one item are deleted when untouched, reported either way.
+    Only items still in the batch are adopted: a task carrying the batch id for an item
+    that left it (``accept-data`` after a push that was never confirmed) is never
+    mapped; it is deleted when untouched, else left and reported. Second tasks of one
+    item are deleted when untouched, reported either way.
     """
-    keep, delete, left = resolve_duplicates(gateway.tasks_of_batch(project_id, batch_id))
+    found = gateway.tasks_of_batch(project_id, batch_id)
+    _drop_stale(
+        gateway, batch_id, [t for i, ts in found.items() if i not in items for t in ts], report
+    )
+    keep, delete, left = resolve_duplicates({i: ts for i, ts in found.items() if i in items})
     for task in delete:
         gateway.delete_task(task.task_id)
         report.duplicates_removed += 1
-        message = (
+        _warn(
+            report,
             f"{batch_id}: item {task.item_id!r} had a second task {task.task_id} "
-            f"(kept task {keep[task.item_id]}); deleted it"
+            f"(kept task {keep[task.item_id]}); deleted it",
         )
-        report.warnings.append(message)
-        log.warning(message)
     for task in left:
-        message = (
+        _warn(
+            report,
             f"{batch_id}: item {task.item_id!r} has a second task {task.task_id} "
             f"(kept task {keep[task.item_id]}); left in place because it holds work, "
-            "its labels are pulled for the same item"
+            "its labels are pulled for the same item",
         )
+    return keep
+
+
+def _drop_stale(
+    gateway: LabelStudioGateway, batch_id: str, stale: Sequence[BatchTask], report: PushReport
+) -> None:
+    """Delete the untouched tasks of items no longer in the batch; report the others."""
+    for task in stale:
+        if task.touched:
+            _warn(
+                report,
+                f"{batch_id}: task {task.task_id} is for item {task.item_id!r}, which left the "
+                "batch after its data was accepted; left in place because it holds work, "
+                "not mapped",
+            )
+            continue
+        gateway.delete_task(task.task_id)
+        report.stale_removed += 1
+        _warn(
+            report,
+            f"{batch_id}: task {task.task_id} is for item {task.item_id!r}, which left the "
+            "batch after its data was accepted; deleted it",
+        )
+
+
+def _warn(report: PushReport, message: str) -> None:
+    if message not in report.warnings:  # the batch may be looked up several times
         report.warnings.append(message)
         log.warning(message)
-    return keep
 
 
 def push_pending(
@@ -158,7 +206,9 @@ def push_pending(
     """Push the pending batch, if any, reconciling with what Label Studio already has.
 
     Safe to rerun after a crash at any point: tasks of this batch already in Label Studio
-    (found by their batch id) are adopted, not sent again. An import is sent once; when
+    (found by their batch id) are adopted, not sent again; only those of items still in
+    the batch, so a task left for an item that ``accept-data`` took out of it is deleted
+    (or, if someone worked on it, reported), never mapped. An import is sent once; when
     it fails or times out (Label Studio may have created the tasks all the same), the
     batch is reconciled again and only the items still missing are sent, at most
     ``IMPORT_ATTEMPTS`` sends in all. An item with two tasks keeps one (see
@@ -177,8 +227,9 @@ def push_pending(
     start = time.perf_counter()
     strategy, model_version = state.batch_info(batch_id)
     items = state.batch_items(batch_id)
+    wanted = {row["item_id"] for row in items}
     report = PushReport(batch_id, 0, 0, 0.0)
-    task_ids = _adopt(gateway, project_id, batch_id, report)
+    task_ids = _adopt(gateway, project_id, batch_id, wanted, report)
     report.already_there = len(task_ids)
 
     def to_task(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,12 +264,12 @@ def push_pending(
             time.sleep(wait)
             wait *= 2
             before = len(task_ids)
-            task_ids = _adopt(gateway, project_id, batch_id, report)
+            task_ids = _adopt(gateway, project_id, batch_id, wanted, report)
             report.sent += len(task_ids) - before  # created by the failed import after all
     if failed:
         # A timed-out import may have been committed only after it was looked up and
         # sent again: one last look keeps one task per item.
-        task_ids = _adopt(gateway, project_id, batch_id, report)
+        task_ids = _adopt(gateway, project_id, batch_id, wanted, report)
     unmapped = [row["item_id"] for row in items if row["item_id"] not in task_ids]
     if unmapped:  # never mark a batch pushed with items Label Studio does not hold
         raise LabelStudioError(
@@ -375,10 +426,14 @@ def mirror_deletions(
     """Mirror deleted tasks and annotations when Label Studio's counters disagree.
 
     Runs inside the pull's transaction, after the changed tasks are applied. When the
-    number of labelloop tasks differs, the task ids are listed and tasks gone from Label
-    Studio leave the task map (their annotations ``deleted``). When the annotations or
-    the skipped tasks differ, the annotation ids are listed and stored ones that are
-    gone are marked ``deleted``. Both listings carry ids only.
+    number of labelloop tasks differs, the task ids are listed; when the annotations or
+    the skipped tasks differ, the annotation ids are listed (both listings carry ids
+    only). A listing is read page by page while people may be deleting, so rows can
+    shift between pages and a live one go unlisted: what a listing misses is only a
+    candidate, and each candidate is asked for by id. Only what Label Studio answers
+    404 for is mirrored as deleted (tasks leave the task map, their annotations and
+    stored annotations become ``deleted``), so the lookups follow the number of
+    changes, not the project's size.
     """
     unmapped = int(state.get_meta(UNMAPPED_KEY) or 0)
     tasks, _, _ = state.live_counts()
@@ -386,13 +441,14 @@ def mirror_deletions(
         report.reconciliations += 1
         present = gateway.task_ids(project_id)
         mapped = set(state.task_map().values())
-        gone = mapped - present
-        report.deleted += state.mark_tasks_deleted(db, sorted(gone))
+        gone = [t for t in sorted(mapped - present) if not gateway.task_exists(t)]
+        report.deleted += state.mark_tasks_deleted(db, gone)
         report.tasks_deleted += len(gone)
         state.set_meta(UNMAPPED_KEY, str(len(present - mapped)), db)
     _, annotations, skipped = state.live_counts()
     if (counts.annotations, counts.skipped_tasks) != (annotations, skipped):
         report.reconciliations += 1
-        gone_annotations = state.live_annotation_ids() - gateway.annotation_ids(project_id)
-        state.mark_deleted(db, sorted(gone_annotations))
+        unlisted = state.live_annotation_ids() - gateway.annotation_ids(project_id)
+        gone_annotations = [a for a in sorted(unlisted) if not gateway.annotation_exists(a)]
+        state.mark_deleted(db, gone_annotations)
         report.deleted += len(gone_annotations)

@@ -7,13 +7,14 @@ from collections.abc import Callable
 import httpx
 import pytest
 from label_studio_sdk.client import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
 
 from labelloop.annotate.errors import (
     LabelStudioError,
     LabelStudioUnavailableError,
     ServiceUnavailableError,
 )
-from labelloop.annotate.labelstudio.client import LabelStudioGateway
+from labelloop.annotate.labelstudio.client import LabelStudioGateway, sdk_client
 from labelloop.annotate.loop.outage import outlast
 
 URL = "http://127.0.0.1:8080"
@@ -109,3 +110,19 @@ def test_a_connection_refused_is_an_outage() -> None:
             LabelStudioUnavailableError, match=f"cannot reach Label Studio at {URL}"
         ):
             gateway.check()
+
+
+def test_labelloops_sdk_client_sends_a_request_once_whatever_the_answer() -> None:
+    sent: list[str] = []
+
+    def unavailable(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(503, json={"detail": "restarting"})
+
+    client = sdk_client(URL, "key", transport=httpx.MockTransport(unavailable))
+    try:
+        with pytest.raises(ApiError):
+            client.projects.import_tasks(id=1, request=[{"data": {"text": "x"}}])
+    finally:
+        client._labelloop_http.close()
+    assert sent == ["/api/projects/1/import"]

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from labelloop.annotate.cli.main import main
 from labelloop.annotate.config.schema import load_config
+from labelloop.annotate.labelstudio.client import LabelStudioGateway, ProjectCounts
 from labelloop.annotate.labelstudio.server import Credentials
 from labelloop.annotate.labelstudio.sync import prepare_batch, pull_labels, push_pending
 from labelloop.annotate.loop.features import load_project_pool
@@ -150,3 +151,49 @@ def test_a_quiet_pull_checks_counters_only(
     assert status[skip.id] == "deleted"
     assert project.state.pending_tasks() == 2  # the fresh task waits again, with tasks[3]
     assert _pull(project).reconciliations == 0
+
+
+class ShiftedListing(LabelStudioGateway):
+    """The real gateway, whose id listings miss one live task and its annotation.
+
+    As a listing read page by page does when a row on an earlier page is deleted while
+    a later page is read; the counters, read at another moment, disagree with the state.
+    """
+
+    def __init__(self, gateway: LabelStudioGateway, task_id: int, annotation_id: int) -> None:
+        super().__init__(gateway.client, gateway.url, backoff_s=0.01)
+        self.task_id, self.annotation_id = task_id, annotation_id
+
+    def counts(self, project_id: int) -> ProjectCounts:
+        real = super().counts(project_id)
+        return ProjectCounts(real.tasks, real.annotations + 1, real.skipped_tasks)
+
+    def task_ids(self, project_id: int) -> set[int]:
+        return super().task_ids(project_id) - {self.task_id}
+
+    def annotation_ids(self, project_id: int) -> set[int]:
+        return super().annotation_ids(project_id) - {self.annotation_id}
+
+
+def test_a_live_task_a_listing_missed_keeps_its_label(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    config = load_config(write_config(tmp_path, "shiftedpage"))
+    project = open_tracked(config, load_project_pool(config), workdir)
+    ls = api(credentials)
+    push(project, 3, tmp_path / "cache")
+    (labelled, labelled_task), (_, deleted_task), _ = sorted(project.state.task_map().items())
+    annotation = ls.annotations.create(id=labelled_task, result=choice("tech"))
+    assert _pull(project).new == 1
+    ls.tasks.delete(id=deleted_task)  # a real deletion, so the task counter differs
+
+    lying = ShiftedListing(project.gateway, labelled_task, int(annotation.id))
+    report = pull_labels(lying, project.state, project.project_id, project.labels)
+
+    assert labelled in project.state.resolutions()  # the label is not lost
+    assert project.state.task_map()[labelled] == labelled_task
+    status = {r["annotation_id"]: r["status"] for r in project.state.annotation_rows()}
+    assert status[annotation.id] != "deleted"
+    assert deleted_task not in project.state.task_map().values()  # the real one mirrored
+    assert (report.tasks_deleted, report.deleted, report.reconciliations) == (1, 0, 2)

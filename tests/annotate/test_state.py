@@ -85,3 +85,23 @@ def test_accepting_changed_data_retires_labels_on_tasks_the_map_does_not_hold(
     state.accept_data({"a": "new digest"}, changed=["a"], removed=[])
     assert "a" not in state.resolutions()  # no label given on the old text still counts
     state.close()
+
+
+def test_queueing_an_item_twice_is_a_one_line_labelloop_error(tmp_path: Path) -> None:
+    from labelloop.annotate.labelstudio.sync import prepare_batch
+
+    state = StateStore(tmp_path / "state.sqlite")
+    try:
+        prepare_batch(
+            state, [TaskDraft("item-1", {}, 1, 0.1)], strategy="margin", model_version=None
+        )
+        with pytest.raises(LabelloopError, match=r"item 'item-1' is already queued .*\(1 such\)"):
+            prepare_batch(
+                state,
+                [TaskDraft("item-2", {}, 1, 0.1), TaskDraft("item-1", {}, 2, 0.2)],
+                strategy="margin",
+                model_version=None,
+            )
+        assert state.pending_batch() == "batch-00001"  # the refused batch was not recorded
+    finally:
+        state.close()
