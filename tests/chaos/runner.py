@@ -35,7 +35,7 @@ ALWAYS_HUMAN_CLASS = "politics"
 COMMANDS = ("run", "cycle", "push", "pull", "export")
 COMMAND_WEIGHTS = np.array([0.25, 0.3, 0.15, 0.15, 0.15])
 # Seconds within which a random SIGKILL lands (start-up included).
-HORIZON = {"run": 30.0, "cycle": 20.0, "push": 10.0, "pull": 8.0, "export": 10.0}
+HORIZON = {"run": 16.0, "cycle": 12.0, "push": 7.0, "pull": 6.0, "export": 7.0}
 INVARIANTS = {
     "mirrored": "every annotation in Label Studio mirrored exactly (deletions included)",
     "one_task": "one task per item in Label Studio",
@@ -221,7 +221,7 @@ class _Chaos:
     def command_step(self) -> None:
         """One command, SIGKILLed at a random moment, at a failpoint, or left to finish."""
         command = COMMANDS[int(self.rng.choice(len(COMMANDS), p=COMMAND_WEIGHTS))]
-        mode = str(self.rng.choice(["moment", "failpoint", "finish"], p=[0.55, 0.25, 0.2]))
+        mode = str(self.rng.choice(["moment", "failpoint", "finish"], p=[0.6, 0.25, 0.15]))
         extra = None
         if mode == "failpoint":
             extra = {"LABELLOOP_FAILPOINT": str(self.rng.choice(self.failpoints))}
