@@ -6,12 +6,14 @@ The whole tree is drawn in ``labelloop.datasets._errors``. The command line prin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from labelloop.datasets._errors import DataError, LabelloopError
 from labelloop.learners._errors import LearnerError
 
 __all__ = [
+    "redact_uri",
     "ConfigError",
     "DataError",
     "LabelStudioError",
@@ -130,3 +132,17 @@ class ItemAlreadyQueuedError(LabelloopError):
     >>> str(ItemAlreadyQueuedError("item 'a' is already queued in Label Studio (1 such)"))
     "item 'a' is already queued in Label Studio (1 such)"
     """
+
+
+def redact_uri(uri: str) -> str:
+    """Return ``uri`` without the credentials or query string it may carry.
+
+    Examples
+    --------
+    >>> redact_uri("https://alice:s3cret@mlflow.example.org/?token=x")
+    'https://***@mlflow.example.org/'
+    >>> redact_uri("sqlite:///work/mlflow.db")
+    'sqlite:///work/mlflow.db'
+    """
+    without_query = uri.split("?", 1)[0]
+    return re.sub(r"//[^/@\s]*@", "//***@", without_query)

@@ -15,7 +15,7 @@ from label_studio_sdk.client import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from label_studio_sdk.core.request_options import RequestOptions
 
-from labelloop.annotate.errors import LabelStudioError, LabelStudioUnavailableError
+from labelloop.annotate.errors import LabelStudioError, LabelStudioUnavailableError, redact_uri
 from labelloop.annotate.labelstudio.server import load_credentials, server_status
 from labelloop.annotate.labelstudio.translate import labels_in_config, takes_several_choices
 
@@ -496,7 +496,10 @@ def connect(workdir: Path, *, retries: int = 3, timeout_s: float = 60.0) -> Labe
     """Connect to Label Studio and check the key; nothing is written on failure."""
     settings = connection_settings(workdir)
     gateway = LabelStudioGateway(
-        sdk_client(settings.url, settings.api_key, timeout_s), settings.url, retries=retries
+        # Messages, the state and MLflow see the URL without any credentials it carries.
+        sdk_client(settings.url, settings.api_key, timeout_s),
+        redact_uri(settings.url),
+        retries=retries,
     )
     try:
         gateway.check()

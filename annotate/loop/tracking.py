@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from labelloop.annotate.errors import LabelloopError, TrackingError, TrackingUnavailableError
+from labelloop.annotate.errors import (
+    LabelloopError,
+    TrackingError,
+    TrackingUnavailableError,
+    redact_uri,
+)
 from labelloop.annotate.failpoints import failpoint
 from labelloop.annotate.loop.packaging import MODEL_CODE, ModelPackage
 
@@ -54,20 +58,6 @@ _R = TypeVar("_R")
 def tracking_uri(workdir: Path) -> str:
     """``$MLFLOW_TRACKING_URI`` if set, else a SQLite store in the work dir."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
-
-
-def redact_uri(uri: str) -> str:
-    """Return ``uri`` without the credentials or query string it may carry.
-
-    Examples
-    --------
-    >>> redact_uri("https://alice:s3cret@mlflow.example.org/?token=x")
-    'https://***@mlflow.example.org/'
-    >>> redact_uri("sqlite:///work/mlflow.db")
-    'sqlite:///work/mlflow.db'
-    """
-    without_query = uri.split("?", 1)[0]
-    return re.sub(r"//[^/@\s]*@", "//***@", without_query)
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -524,9 +514,11 @@ class Tracker:
     @_at_boundary("list the model versions")
     def versions(self) -> list[dict[str, Any]]:
         """Return the registered versions with their cycle, labels and metrics, oldest first."""
+        from mlflow.exceptions import MlflowException
+
         try:
             champion = self.client.get_model_version_by_alias(self.model_name, "champion").version
-        except Exception:  # MLflow raises RestException when nothing is registered yet
+        except MlflowException:  # MLflow raises RestException when nothing is registered yet
             champion = None
         out = []
         for version in self.client.search_model_versions(f"name = '{self.model_name}'"):
@@ -564,9 +556,11 @@ class Tracker:
     def _maybe_promote(self, version: str, value: float, metric: str) -> bool:
         if not np.isfinite(value):
             return False
+        from mlflow.exceptions import MlflowException
+
         try:
             champion = self.client.get_model_version_by_alias(self.model_name, "champion")
-        except Exception:  # no champion yet (MLflow raises RestException)
+        except MlflowException:  # no champion yet (MLflow raises RestException)
             champion = None
         if champion is not None and champion.run_id is not None:
             best = self.client.get_run(champion.run_id).data.metrics.get(metric)
@@ -586,14 +580,18 @@ class Tracker:
         previous = (deleted.tags or {}).get("labelloop.previous_champion")
         if previous is None:
             return
+        from mlflow.exceptions import MlflowException
+
         try:
             self.client.get_model_version_by_alias(self.model_name, "champion")
             return  # the alias survived: it was not on the deleted version
-        except Exception:  # no champion now (MLflow raises RestException)
+        except MlflowException:  # no champion now (MLflow raises RestException)
             pass
+        from mlflow.exceptions import MlflowException
+
         try:
             self.client.get_model_version(self.model_name, previous)
-        except Exception:  # that version is gone too (MLflow raises RestException)
+        except MlflowException:  # that version is gone too (MLflow raises RestException)
             return
         self.client.set_registered_model_alias(self.model_name, "champion", previous)
 

@@ -122,3 +122,19 @@ def test_credentials_are_written_atomically_and_privately(
     assert credentials is not None and json.loads(path.read_text())["api_key"]
     assert sorted(p.name for p in folder.iterdir()) == ["credentials.json", "server.log"]
     assert os.access(path, os.R_OK)
+
+
+def test_credentials_in_the_label_studio_url_never_reach_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labelloop.annotate.errors import LabelStudioError
+    from labelloop.annotate.labelstudio.client import connect
+    from labelloop.annotate.labelstudio.server import free_port
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("LABEL_STUDIO_URL", f"http://alice:s3cret@127.0.0.1:{port}")
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "k")
+    with pytest.raises(LabelStudioError) as caught:
+        connect(tmp_path, retries=0, timeout_s=2)
+    assert "s3cret" not in str(caught.value)
+    assert f"http://***@127.0.0.1:{port}" in str(caught.value)
