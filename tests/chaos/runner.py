@@ -218,13 +218,24 @@ class _Chaos:
             last = [line for line in text.splitlines() if line.startswith("error: ")]
             self.report.counts[f"{command} refused: {_kind(last[-1] if last else '')}"] += 1
 
+    def _reached_by(self, command: str) -> list[str]:
+        """The failpoints a command passes: a cycle's for cycle and run, the push's for push."""
+        if command in ("cycle", "run"):
+            return self.failpoints
+        if command == "push":
+            return [f for f in self.failpoints if f == "push.imported"]
+        return []
+
     def command_step(self) -> None:
         """One command, SIGKILLed at a random moment, at a failpoint, or left to finish."""
         command = COMMANDS[int(self.rng.choice(len(COMMANDS), p=COMMAND_WEIGHTS))]
-        mode = str(self.rng.choice(["moment", "failpoint", "finish"], p=[0.6, 0.25, 0.15]))
+        mode = str(self.rng.choice(["moment", "failpoint", "finish"], p=[0.65, 0.25, 0.1]))
+        reached = self._reached_by(command)
+        if mode == "failpoint" and not reached:
+            mode = "moment"
         extra = None
         if mode == "failpoint":
-            extra = {"LABELLOOP_FAILPOINT": str(self.rng.choice(self.failpoints))}
+            extra = {"LABELLOOP_FAILPOINT": str(self.rng.choice(reached))}
         process, log = self._spawn(command, extra)
         if mode == "moment":
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -425,7 +436,7 @@ class _Chaos:
                 or self.report.counts["MLflow outages"] < settings.mlflow_outages
             ):
                 self.step += 1
-                self.team.act(self.view.tasks, int(self.rng.integers(1, 8)))
+                self.team.act(self.view.tasks, int(self.rng.integers(1, 6)))
                 if self._due("Label Studio restarts", settings.ls_restarts):
                     self.restart_step()
                 elif self._due("MLflow outages", settings.mlflow_outages):
