@@ -274,7 +274,8 @@ def test_wrong_token_unreachable_server_and_missing_project(
     )
     assert code == 1 and err.count("\n") == 1
     assert "refused the API key (HTTP 401)" in err and "not-the-key" not in err
-    assert not (fresh / "projects").exists()  # nothing written half-way
+    state = fresh / "projects" / "errors" / "state.sqlite"
+    assert not state.exists()  # nothing written half-way (the lock file is no state)
 
     from labelloop.annotate.labelstudio.server import free_port
 
@@ -289,7 +290,7 @@ def test_wrong_token_unreachable_server_and_missing_project(
     )
     assert code == 1 and err.count("\n") == 1
     assert f"cannot reach Label Studio at {dead}" in err and credentials.api_key not in err
-    assert not (fresh / "projects").exists()
+    assert not state.exists()
 
     loaded = load_config(config)
     project = open_tracked(loaded, load_project_pool(loaded), workdir)
