@@ -48,21 +48,6 @@ def _label_all(project: Any, credentials: Credentials) -> int:
     return label_tasks(project, credentials, lambda item, row: str(gold[item]))
 
 
-def _cycle_in_child(args: list[str], env: dict[str, str], out: str) -> None:
-    """Run `labelloop cycle` in a forked child; write what it printed to ``out``."""
-    from click.testing import CliRunner
-
-    from labelloop.annotate.cli.main import main
-
-    for name in list(os.environ):  # as in a fresh shell: labelloop's own MLflow HTTP defaults
-        if name.startswith("MLFLOW_HTTP_REQUEST_"):
-            del os.environ[name]
-    os.environ.update(env)
-    result = CliRunner().invoke(main, args)
-    Path(out).write_text(result.stdout + "\n--stderr--\n" + result.stderr)
-    os._exit(result.exit_code)
-
-
 def _cycle(
     config_path: Path,
     workdir: Path,
@@ -71,27 +56,29 @@ def _cycle(
     env: dict[str, str] | None = None,
     timeout_s: float = 300,
 ) -> tuple[int | None, str, str]:
-    """Run one `labelloop cycle`; return (exit code, stdout, stderr). None: still running."""
-    import multiprocessing
+    """Run one `labelloop cycle` in a fresh process; (exit code, stdout, stderr). None: hung.
 
-    child_env = {"LABELLOOP_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}
+    A fresh process, not a fork: a fork would inherit the MLflow stores (and their SQLite
+    connections) that earlier tests opened in this process on the same work dir.
+    """
+    child_env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("MLFLOW_HTTP_REQUEST_")  # as in a fresh shell
+    }
+    child_env.update({"LABELLOOP_CACHE_DIR": str(tmp_path / "cache"), **(env or {})})
+    child_env.pop("LABELLOOP_FAILPOINT", None)
     if failpoint:
         child_env["LABELLOOP_FAILPOINT"] = failpoint
-    out = tmp_path / f"cycle-{time.monotonic_ns()}.txt"
-    args = ["cycle", "--config", str(config_path), "--workdir", str(workdir)]
-    child = multiprocessing.get_context("fork").Process(
-        target=_cycle_in_child, args=(args, child_env, str(out))
-    )
-    child.start()
-    child.join(timeout=timeout_s)
-    if child.exitcode is None:
-        child.kill()
-        child.join()
+    command = [str(Path(sys.executable).parent / "labelloop"), "cycle"]
+    command += ["--config", str(config_path), "--workdir", str(workdir)]
+    try:
+        done = subprocess.run(
+            command, env=child_env, capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
         return None, "", ""
-    stdout, _, stderr = (out.read_text() if out.exists() else "--stderr--").partition(
-        "\n--stderr--\n"
-    )
-    return child.exitcode, stdout, stderr
+    return done.returncode, done.stdout, done.stderr
 
 
 def _runs(client: Any, experiment: str) -> list[Any]:
@@ -308,8 +295,8 @@ def test_mlflow_server_down_mid_cycle_then_back(
 
     # The command line says so in one line, within seconds (labelloop's own HTTP defaults).
     start = time.monotonic()
-    code, stdout, stderr = _cycle(config_path, workdir, tmp_path, env=env, timeout_s=60)
-    assert code == 1 and time.monotonic() - start < 30
+    code, stdout, stderr = _cycle(config_path, workdir, tmp_path, env=env, timeout_s=120)
+    assert code == 1 and time.monotonic() - start < 45  # start-up included
     assert stderr.strip().splitlines() == [
         f"error: cannot reach MLflow at {mlflow_server.url} (tracking URI); "
         "is the tracking server running?"
