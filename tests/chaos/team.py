@@ -91,8 +91,7 @@ class Team:
     def _pick(self, candidates: list[Any]) -> Any:
         return candidates[int(self.rng.integers(len(candidates)))] if candidates else None
 
-    def _annotate(self, tasks: list[dict[str, Any]]) -> None:
-        task = self._pick([t for t in tasks if not t["annotations"]])
+    def _vote(self, task: dict[str, Any] | None) -> None:
         if task is None:
             return
         self.client.annotations.create(
@@ -103,16 +102,11 @@ class Team:
         task["annotations"].append({"id": -1})
         self.done["annotations created"] += 1
 
+    def _annotate(self, tasks: list[dict[str, Any]]) -> None:
+        self._vote(self._pick([t for t in tasks if not t["annotations"]]))
+
     def _second_opinion(self, tasks: list[dict[str, Any]]) -> None:
-        task = self._pick([t for t in tasks if t["annotations"]])
-        if task is None:
-            return
-        self.client.annotations.create(
-            id=task["id"],
-            result=_choice(self._label(task["item_id"]), self.to_name),
-            completed_by=self._person(),
-        )
-        self.done["annotations created"] += 1
+        self._vote(self._pick([t for t in tasks if t["annotations"]]))
 
     def _existing(self, tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
         found = [a for t in tasks for a in t["annotations"] if a["id"] > 0 and not a.get("gone")]
