@@ -86,6 +86,29 @@ def _pending_batch(project: LabellingProject, n: int, cache: Path) -> tuple[str,
     return batch, drafts
 
 
+def _push_through(project: Any, credentials: Credentials, pool: Any, transport: Any) -> Any:
+    """Push the pending batch through ``transport``, with an SDK client as anyone would
+    build it (the SDK's own retry default left as it is)."""
+    http = httpx.Client(transport=transport, timeout=60)
+    plain = project.gateway
+    project.gateway = LabelStudioGateway(
+        LabelStudio(base_url=credentials.url, api_key=credentials.api_key, httpx_client=http),
+        credentials.url,
+        backoff_s=0.01,
+    )
+    try:
+        return push_pending(
+            project.gateway,
+            project.state,
+            project.project_id,
+            kind=project.kind,
+            payload_of=payload_function(project.kind, pool),
+        )
+    finally:
+        http.close()
+        plain.close()
+
+
 def test_an_import_that_times_out_after_label_studio_took_it_is_not_sent_again(
     open_tracked: Any,
     label_studio: tuple[Path, Credentials],
@@ -101,24 +124,7 @@ def test_an_import_that_times_out_after_label_studio_took_it_is_not_sent_again(
     monkeypatch.setattr(sync, "IMPORT_CHUNK", 4)
     monkeypatch.setattr(sync, "IMPORT_BACKOFF_S", 0.01, raising=False)
     transport = TimeoutAfterImport(failing={2})
-    http = httpx.Client(transport=transport, timeout=60)
-    plain = project.gateway
-    project.gateway = LabelStudioGateway(
-        LabelStudio(base_url=credentials.url, api_key=credentials.api_key, httpx_client=http),
-        credentials.url,
-        backoff_s=0.01,
-    )
-    try:
-        report = push_pending(
-            project.gateway,
-            project.state,
-            project.project_id,
-            kind=project.kind,
-            payload_of=payload_function(project.kind, pool),
-        )
-    finally:
-        http.close()
-        plain.close()
+    report = _push_through(project, credentials, pool, transport)
     assert report is not None and report.batch_id == batch
     in_label_studio = _tasks_in_label_studio(credentials, project.project_id)
     items = [item for item, _ in in_label_studio]
@@ -184,25 +190,7 @@ def test_an_import_answered_504_after_label_studio_took_it_is_not_sent_again(
     batch, _ = _pending_batch(project, 6, tmp_path / "cache")
     monkeypatch.setattr(sync, "IMPORT_BACKOFF_S", 0.01, raising=False)
     transport = GatewayTimeoutAfterImport()
-    http = httpx.Client(transport=transport, timeout=60)
-    plain = project.gateway
-    # An SDK client as anyone would build it (the SDK's own retry default left as it is).
-    project.gateway = LabelStudioGateway(
-        LabelStudio(base_url=credentials.url, api_key=credentials.api_key, httpx_client=http),
-        credentials.url,
-        backoff_s=0.01,
-    )
-    try:
-        report = push_pending(
-            project.gateway,
-            project.state,
-            project.project_id,
-            kind=project.kind,
-            payload_of=payload_function(project.kind, pool),
-        )
-    finally:
-        http.close()
-        plain.close()
+    report = _push_through(project, credentials, pool, transport)
     assert report is not None and report.batch_id == batch
     in_label_studio = _tasks_in_label_studio(credentials, project.project_id)
     items = [item for item, _ in in_label_studio]
