@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         simulate_routing,
     )
     from labelloop.learners._scores import (
+        certainty,
         entropy_scores,
         least_confidence_scores,
         linear_proba,
@@ -135,6 +136,7 @@ __all__ = [
     "area_under_curve",
     "audit_quota",
     "audit_verdict",
+    "certainty",
     "class_thresholds",
     "diverse_margin_sampling",
     "draw_evaluation_set",
@@ -218,6 +220,7 @@ _HOMES = {
     "diverse_margin_sampling": "labelloop.learners._diversity",
     "draw_evaluation_set": "labelloop.learners._simulation",
     "entropy_sampling": "labelloop.learners._uncertainty",
+    "certainty": "labelloop.learners._scores",
     "entropy_scores": "labelloop.learners._scores",
     "evaluate": "labelloop.learners._evaluation",
     "standard_metrics": "labelloop.learners._evaluation",

@@ -21,6 +21,7 @@ from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = [
     "ScoreFunction",
+    "certainty",
     "entropy_scores",
     "least_confidence_scores",
     "linear_proba",
@@ -73,6 +74,51 @@ def entropy_scores(proba: FloatArray) -> NDArray[np.float64]:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(proba > 0, proba * np.log(proba), 0.0)
     return np.asarray(-terms.sum(axis=1) + 0.0, dtype=np.float64)
+
+
+# What each strategy measures, as a certainty: the ones not named rank by margin.
+_CERTAINTY_OF = {
+    "least_confidence": "confidence",
+    "entropy": "entropy",
+    "information_density": "entropy",
+    "qbc_vote_entropy": "entropy",
+    "qbc_consensus_entropy": "entropy",
+}
+
+
+def certainty(proba: FloatArray, strategy: str = "margin") -> NDArray[np.float64]:
+    """Return how sure the model is of each row, in [0, 1], as ``strategy`` measures it.
+
+    The lowest value is the item the strategy would most like labelled: a queue sorted
+    by certainty, ascending, serves items in the strategy's own order. ``entropy`` (and
+    the committee and density strategies) give ``1 - H / log(n_classes)``,
+    ``least_confidence`` the top probability, every other strategy the gap between the
+    two best classes (``1 - margin_scores``).
+
+    Examples
+    --------
+    >>> proba = np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2]])
+    >>> certainty(proba).round(2)
+    array([0.5, 0. ])
+    >>> certainty(proba, "least_confidence").round(2)
+    array([0.7, 0.4])
+    >>> certainty(np.array([[0.5, 0.5], [1.0, 0.0]]), "entropy").round(2)
+    array([0., 1.])
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    measure = _CERTAINTY_OF.get(strategy, "margin")
+    if measure == "confidence":
+        value = proba.max(axis=1)
+    elif measure == "entropy":
+        n_classes = proba.shape[1]
+        value = (
+            1.0 - entropy_scores(proba) / np.log(n_classes)
+            if n_classes > 1
+            else np.ones(proba.shape[0])
+        )
+    else:
+        value = 1.0 - margin_scores(proba)
+    return np.asarray(np.clip(value, 0.0, 1.0), dtype=np.float64)
 
 
 def map_chunks(

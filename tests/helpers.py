@@ -68,7 +68,10 @@ def push(project: LabellingProject, n: int, cache: Path) -> str:
 
 
 def label_tasks(
-    project: Any, credentials: Credentials, choose: Callable[[str, Any], str | None]
+    project: Any,
+    credentials: Credentials,
+    choose: Callable[[str, Any], str | None],
+    to_name: str = "table",
 ) -> int:
     """Label unannotated tasks with ``choose(item_id, batch row)`` (None: not yet)."""
     ls = api(credentials)
@@ -81,6 +84,6 @@ def label_tasks(
         label = choose(item, rows.get(item))
         if label is None:  # left for later
             continue
-        ls.annotations.create(id=task, result=choice(label, to_name="table"))
+        ls.annotations.create(id=task, result=choice(label, to_name=to_name))
         done += 1
     return done

@@ -14,7 +14,7 @@ from labelloop.annotate.cli.common import (
     workdir_option,
 )
 
-__all__ = ["listen", "project", "pull", "push", "server"]
+__all__ = ["listen", "project", "pull", "push", "serve", "server"]
 
 
 @click.group()
@@ -129,27 +129,36 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
     """
     from labelloop.annotate.labelstudio.sync import prepare_batch, push_pending
     from labelloop.annotate.loop.features import default_cache_dir, project_features
-    from labelloop.annotate.loop.project import next_batch, payload_function
+    from labelloop.annotate.loop.project import payload_function, pick_batch
+    from labelloop.annotate.loop.queue import refresh_with_champion
 
     opened = open_project(config_path, workdir, lock="push")
     payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
+    pick = None
     if opened.state.pending_batch() is None:
         X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
-        drafts, strategy, version = next_batch(
-            opened, X, n_items or opened.config.batch_size, only_route=route
-        )
-        if not drafts:
+        pick = pick_batch(opened, X, n_items or opened.config.batch_size, only_route=route)
+        if not pick.drafts:
             click.echo(f"nothing to push{f' on route {route}' if route else ''}")
             return
-        prepare_batch(opened.state, drafts, strategy=strategy, model_version=version)
+        prepare_batch(opened.state, pick.drafts, strategy=pick.strategy, model_version=pick.version)
     report = push_pending(
         opened.gateway, opened.state, opened.project_id, kind=opened.kind, payload_of=payload
     )
     assert report is not None
+    queue = ""
+    if pick is not None and pick.model is not None:
+        # The new tasks and the older open ones, all in the champion's order.
+        from labelloop.annotate.loop.tracking import Tracker
+
+        tracker = Tracker(opened.workdir, opened.config.name)
+        refreshed = refresh_with_champion(opened, X, tracker)
+        if refreshed is not None:
+            queue = f"; queue: {refreshed.n_open} open, least sure first"
     click.echo(
         f"{report.batch_id}: sent {report.sent} task(s), "
         f"{report.already_there} already in Label Studio, "
-        f"{report.seconds:.2f} s"
+        f"{report.seconds:.2f} s{queue}"
     )
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -238,3 +247,69 @@ def listen(config_path: Path, port: int, no_register: bool, workdir: Path | None
         pass
     finally:
         httpd.server_close()
+
+
+@click.command()
+@config_option
+@click.option("--port", default=9090, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="Also connect it as the project's model in Label Studio (Settings -> Model).",
+)
+@workdir_option
+@one_line_errors
+def serve(config_path: Path, port: int, connect: bool, workdir: Path | None) -> None:
+    """Answer Label Studio's ML backend calls with the champion, on 127.0.0.1.
+
+    The URL to give Label Studio (Settings -> Model -> Connect Model, no auth) is
+    http://127.0.0.1:PORT/SECRET/ with SECRET = $LABELLOOP_SERVE_SECRET; --connect
+    does that for you. "Retrieve predictions" then scores any task of the project,
+    Start Training asks `labelloop run` for a cycle, and annotation events are recorded
+    as `labelloop listen` records them (they need `server start
+    --allow-loopback-webhook`).
+
+    \b
+    Examples:
+      LABELLOOP_SERVE_SECRET=... labelloop serve --config configs/bbc_news.yaml --connect
+    """
+    import signal
+    import threading
+
+    from labelloop.annotate.errors import ConfigError
+    from labelloop.annotate.labelstudio.ml_backend import check_secret, make_ml_backend
+    from labelloop.annotate.loop.serving import ChampionScorer
+    from labelloop.annotate.loop.tracking import Tracker
+
+    secret = os.environ.get("LABELLOOP_SERVE_SECRET", "")
+    try:
+        check_secret(secret)
+    except ValueError as exc:
+        raise ConfigError(f"LABELLOOP_SERVE_SECRET: {exc}") from None
+    opened = open_project(config_path, workdir)
+    tracker = Tracker(opened.workdir, opened.config.name)
+    scorer = ChampionScorer(tracker, opened.kind, opened.config.strategy, opened.pool)
+    version = scorer.load()
+    try:
+        httpd = make_ml_backend("127.0.0.1", port, secret, opened.state.path, scorer)
+    except OSError as exc:
+        raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror})") from None
+    serving = threading.Thread(target=httpd.serve_forever, name="ml-backend", daemon=True)
+    serving.start()
+    signal.signal(signal.SIGTERM, lambda *_: httpd.shutdown())
+    try:
+        if connect:
+            opened.gateway.connect_model(opened.project_id, f"http://127.0.0.1:{port}/{secret}/")
+        click.echo(
+            f"serving {version or 'no champion yet'} at http://127.0.0.1:{port}/"
+            f"$LABELLOOP_SERVE_SECRET/ for Label Studio project {opened.project_id}"
+            f"{' (connected)' if connect else ''}; Ctrl-C to stop"
+        )
+        while serving.is_alive():
+            serving.join(timeout=0.5)
+    except KeyboardInterrupt:
+        httpd.shutdown()
+    finally:
+        httpd.server_close()
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(httpd.calls.items())) or "none"
+        click.echo(f"stopped; calls: {calls}")

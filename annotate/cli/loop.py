@@ -85,8 +85,9 @@ def run(
     """Keep the loop going: a cycle whenever enough new labels have arrived.
 
     A cycle starts when `stopping.new_labels_per_cycle` new labels are in (found by
-    polling Label Studio, or announced by `labelloop listen`), or when the queue of
-    unlabelled tasks runs low. Stops when the stopping rule or the budget says so.
+    polling Label Studio, or announced by `labelloop listen`), when the queue of
+    unlabelled tasks runs low, or when Start Training is pressed in Label Studio (with
+    `labelloop serve` connected). Stops when the stopping rule or the budget says so.
     When Label Studio cannot be reached (a restart), it retries every 5 s and resumes
     the cycle where it stopped; after `--outage-timeout` seconds it gives up.
 
@@ -133,6 +134,8 @@ def run(
             if stop:
                 click.echo(f"stopping: {reason}")
                 return
+            # Start Training pressed in Label Studio (`labelloop serve` stored it).
+            requested = opened.state.training_requests() > 0
             # Always pull: it fetches only changed tasks, and it also marks webhook
             # events handled (skipping it while events wait would ignore their labels).
             wait_out(
@@ -140,9 +143,13 @@ def run(
             )
             waiting = _resolved_count(opened) - trained_on
             low_queue = opened.state.pending_tasks() < opened.config.batch_size
-            if waiting >= opened.config.stopping.new_labels_per_cycle or (
-                low_queue and waiting > 0
+            if (
+                requested
+                or waiting >= opened.config.stopping.new_labels_per_cycle
+                or (low_queue and waiting > 0)
             ):
+                if requested:
+                    say("training requested in Label Studio (Start Training)")
                 _print_cycle(wait_out(partial(run_cycle, opened, X, tracker)))
                 done += 1
                 trained_on = _resolved_count(opened)
@@ -311,6 +318,8 @@ def _print_cycle(report: Any, startup: dict[str, float] | None = None) -> None:
             + state
         )
     parts.append(f"pushed {report.pushed} ({report.batch_id or 'nothing left'})")
+    if report.queue is not None:
+        parts.append(f"queue: {report.queue.n_open} open, least sure first")
     work = sum(report.seconds.values())
     if startup:
         shares = ", ".join(f"{name} {s:.1f}" for name, s in startup.items())

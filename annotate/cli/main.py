@@ -49,6 +49,7 @@ for _command in (
     labelstudio.push,
     labelstudio.pull,
     labelstudio.listen,
+    labelstudio.serve,
     loop.cycle,
     loop.run,
     loop.demo,

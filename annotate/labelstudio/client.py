@@ -289,12 +289,87 @@ class LabelStudioGateway:
                 f"item but the config says labelling.multiple: {str(several).lower()}"
             )
 
-    def set_model_version(self, project_id: int, version: str) -> None:
-        """Set the project's model version (shown next to predictions)."""
+    def use_uncertainty_sampling(self, project_id: int, version: str) -> None:
+        """Serve annotators the open task with the lowest prediction score of ``version``.
+
+        Community Label Studio takes ``sampling`` and ``model_version`` through the API
+        (its settings page offers uncertainty sampling only in Enterprise). Only tasks
+        holding a prediction of ``version`` are served this way, so every open task
+        needs one first (:meth:`replace_predictions`).
+        """
         self.call(
-            "set the model version",
-            lambda: self.client.projects.update(id=project_id, model_version=version),
+            "set uncertainty sampling",
+            lambda: self.client.projects.update(
+                id=project_id, model_version=version, sampling="Uncertainty sampling"
+            ),
         )
+
+    def connect_model(self, project_id: int, url: str) -> int:
+        """Connect (or reconnect) ``url`` as the project's model; return the connection id.
+
+        Label Studio calls ``/health`` and ``/setup`` on it before it answers, and adds a
+        webhook to ``<url>/webhook`` for the project's annotation events.
+        """
+        found = self.call(
+            "list connected models", lambda: list(self.client.ml.list(project=project_id))
+        )
+        same = [m for m in found if str(m.url).rstrip("/") == url.rstrip("/")]
+        settings: dict[str, Any] = {
+            "url": url,
+            "title": "labelloop",
+            "auth_method": "NONE",
+            "is_interactive": False,
+        }
+        if same:
+            model = self.call(
+                "reconnect the model", lambda: self.client.ml.update(id=same[0].id, **settings)
+            )
+        else:
+            model = self.call(
+                "connect the model",
+                lambda: self.client.ml.create(project=project_id, **settings),
+                retry=False,
+            )
+        return int(model.id)
+
+    def sampling(self, project_id: int) -> tuple[str, str]:
+        """Return the project's task order (``sampling``) and its ``model_version``."""
+        project = self.call(
+            f"open project {project_id}", lambda: self.client.projects.get(id=project_id)
+        )
+        return str(project.sampling or ""), str(project.model_version or "")
+
+    def replace_predictions(
+        self, project_id: int, predictions: Sequence[dict[str, Any]], *, chunk: int = 1_000
+    ) -> None:
+        """Give each task in ``predictions`` exactly that prediction, dropping its others.
+
+        The tasks' old predictions go first (one Data Manager action per ``chunk`` tasks),
+        then the new ones are imported in bulk, each request sent once: a request that
+        fails after Label Studio took it can leave a task with two predictions or none
+        until the next call, which deletes and imports again.
+        """
+        tasks = sorted({int(p["task"]) for p in predictions})
+        for start in range(0, len(tasks), chunk):
+            ids = tasks[start : start + chunk]
+            self.call(
+                "delete old predictions",
+                lambda ids=ids: self.client.actions.create(  # type: ignore[misc]
+                    id="delete_tasks_predictions",
+                    project=project_id,
+                    selected_items={"all": False, "included": ids},
+                ),
+            )
+        rows = list(predictions)
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            self.call(
+                "import predictions",
+                lambda part=part: self.client.projects.import_predictions(  # type: ignore[misc]
+                    id=project_id, request=part, request_options=_SEND_ONCE
+                ),
+                retry=False,
+            )
 
     # -- tasks --------------------------------------------------------------------
     def _query(self, project_id: int, items: list[dict[str, Any]], fields: str) -> Iterator[Any]:

@@ -22,6 +22,7 @@ __all__ = [
     "FROM_NAME",
     "ItemKind",
     "annotation_record",
+    "choice_result",
     "image_data_uri",
     "labeling_config",
     "labels_in_config",
@@ -46,7 +47,14 @@ def labeling_config(kind: ItemKind, labels: Sequence[str], *, multiple: bool = F
         raise ValueError("a labeling config needs at least one label")
     tag, name = _OBJECT[kind]
     choice = "multiple" if multiple else "single-radio"
-    choices = "".join(f"<Choice value={quoteattr(str(label))}/>" for label in labels)
+    # Hotkeys 1-9, then 0, on the first ten choices (shown beside each in the editor).
+    keys = [*"1234567890"]
+    choices = "".join(
+        f"<Choice value={quoteattr(str(label))}"
+        + (f' hotkey="{keys[k]}"' if k < len(keys) else "")
+        + "/>"
+        for k, label in enumerate(labels)
+    )
     return (
         f'<View><{tag} name="{name}" value="${name}"/>'
         f'<Choices name="{FROM_NAME}" toName="{name}" choice="{choice}" showInline="true">'
@@ -92,6 +100,24 @@ def image_data_uri(pixels: NDArray[Any], side: int, scale: int = 16) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def choice_result(kind: ItemKind, choices: Sequence[str]) -> list[dict[str, Any]]:
+    """Return the ``result`` of an annotation or prediction choosing ``choices``.
+
+    Examples
+    --------
+    >>> choice_result("text", ["sport"])[0]["value"]
+    {'choices': ['sport']}
+    """
+    return [
+        {
+            "from_name": FROM_NAME,
+            "to_name": _OBJECT[kind][1],
+            "type": "choices",
+            "value": {"choices": list(choices)},
+        }
+    ]
+
+
 def task_json(
     draft: TaskDraft, *, kind: ItemKind, batch_id: str, strategy: str, model_version: str | None
 ) -> dict[str, Any]:
@@ -124,14 +150,7 @@ def task_json(
             {
                 "model_version": model_version,
                 "score": float(draft.confidence) if draft.confidence is not None else None,
-                "result": [
-                    {
-                        "from_name": FROM_NAME,
-                        "to_name": name,
-                        "type": "choices",
-                        "value": {"choices": [draft.predicted]},
-                    }
-                ],
+                "result": choice_result(kind, [draft.predicted]),
             }
         ]
     return task

@@ -23,6 +23,7 @@ from labelloop.annotate.labelstudio.sync import PullReport, prepare_batch, pull_
 from labelloop.annotate.loop.features import default_cache_dir
 from labelloop.annotate.loop.packaging import config_hash, project_package
 from labelloop.annotate.loop.project import LabellingProject, next_batch, payload_function
+from labelloop.annotate.loop.queue import QueueRefresh, refresh_with_champion
 from labelloop.annotate.loop.routing import (
     apply_routing,
     audit_drafts,
@@ -57,6 +58,7 @@ class CycleReport:
     resumed: bool = False
     routing: dict[str, Any] | None = None  # this cycle's routing summary, when routing ran
     kept: bool = False  # no new labels since the last model: it was kept, not retrained
+    queue: QueueRefresh | None = None  # the annotators' queue, re-scored by this cycle's model
 
 
 def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> CycleReport:
@@ -206,12 +208,10 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     batch_rows = state.batch_items(batch_id) if batch_id is not None else []
     sent = state.task_map()
     pushed = sum(1 for row in batch_rows if row["item_id"] in sent)
-    shown = batch_id is not None and any(
-        row["predicted"] is not None and row["route"] in (None, "review") for row in batch_rows
-    )
-    if version is not None and model is not None and shown:
-        # Label Studio accepts a project model version once predictions carry it.
-        project.gateway.set_model_version(project.project_id, version)
+    queue: QueueRefresh | None = None
+    if model is not None:
+        # Every open task scored by the champion: annotators get the least sure first.
+        queue = refresh_with_champion(project, X, tracker, (version, model))
     failpoint("pushed")
     seconds["push"] = time.perf_counter() - start
     if run_id:
@@ -240,6 +240,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         resumed=resumed,
         routing=routing,
         kept=kept,
+        queue=queue,
     )
 
 

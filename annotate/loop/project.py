@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,11 +23,13 @@ from labelloop.learners import PoolLearner, aligned_proba
 
 __all__ = [
     "LabellingProject",
+    "Pick",
     "item_kind",
     "label_set",
     "next_batch",
     "open_project",
     "payload_function",
+    "pick_batch",
     "state_path",
 ]
 
@@ -184,6 +186,36 @@ def next_batch(
     model_version: str | None = None,
     only_route: str | None = None,
 ) -> tuple[list[TaskDraft], str, str | None]:
+    """Pick the next ``n`` items; :func:`pick_batch` without the model.
+
+    Returns
+    -------
+    (drafts, strategy name, model version or None before a model exists)
+    """
+    pick = pick_batch(
+        project, X, n, model=model, model_version=model_version, only_route=only_route
+    )
+    return pick.drafts, pick.strategy, pick.version
+
+
+class Pick(NamedTuple):
+    """A batch picked by :func:`pick_batch`, with the model that picked it."""
+
+    drafts: list[TaskDraft]
+    strategy: str
+    version: str | None  # None before a model exists (cold start)
+    model: Any
+
+
+def pick_batch(
+    project: LabellingProject,
+    X: FeatureMatrix,
+    n: int,
+    *,
+    model: Any = None,
+    model_version: str | None = None,
+    only_route: str | None = None,
+) -> Pick:
     """Pick the next ``n`` items (never evaluation, queued or machine-labelled ones).
 
     With ``model`` given it is used as it is; otherwise a model is trained on the
@@ -192,7 +224,9 @@ def next_batch(
 
     Returns
     -------
-    (drafts, strategy name, model version or None before a model exists)
+    Pick
+        The drafts in rank order, the strategy, the model version (None before a model
+        exists) and the model itself.
     """
     config, pool, state = project.config, project.pool, project.state
     evaluation = state.eval_items()
@@ -228,7 +262,7 @@ def next_batch(
         learner.model_ = model
     n = min(n, learner.n_unlabelled)
     if n == 0:
-        return [], config.strategy, model_version
+        return Pick([], config.strategy, model_version, model)
     query = learner.query(n)
     model = learner.model_
     predicted: list[str | None] = [None] * len(query)
@@ -252,4 +286,4 @@ def next_batch(
         )
         for rank, (item, score) in enumerate(zip(query.ids, query.scores, strict=True))
     ]
-    return drafts, query.strategy, version
+    return Pick(drafts, query.strategy, version, model)

@@ -511,6 +511,22 @@ class Tracker:
             timings["mlflow"] = time.perf_counter() - start
         return timings
 
+    @_at_boundary("find the champion")
+    def champion(self) -> tuple[str, str] | None:
+        """Return the champion's version (``<model>:v<n>``, as cycles name it) and run id.
+
+        ``None`` while no version holds the ``champion`` alias.
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_model_version_by_alias(self.model_name, "champion")
+        except MlflowException as exc:  # nothing registered yet: a RestException
+            if _unreachable(exc):
+                raise
+            return None
+        return f"{self.model_name}:v{found.version}", str(found.run_id)
+
     @_at_boundary("list the model versions")
     def versions(self) -> list[dict[str, Any]]:
         """Return the registered versions with their cycle, labels and metrics, oldest first."""

@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from labelloop.annotate.loop.project import LabellingProject
+from labelloop.annotate.loop.queue import queue_order
 from labelloop.annotate.loop.stopping import stop_verdict
 
 __all__ = ["status_tables"]
@@ -48,6 +49,7 @@ def status_tables(project: LabellingProject) -> list[Table]:
             f"{sum(agreement) / len(agreement):.2f} over {len(agreement)}" if agreement else "—",
         ),
         ("tasks waiting for a label", state.pending_tasks()),
+        ("order annotators get", queue_order(project)),
         ("webhook events not yet pulled", state.pending_events()),
         ("stopping rule", ("STOP: " if stop else "continue: ") + reason),
     ]

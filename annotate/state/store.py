@@ -227,6 +227,22 @@ class StateStore:
         """Return item id -> Label Studio task id for every pushed item."""
         return {str(i): int(t) for i, t in self._db.execute("SELECT item_id, task_id FROM tasks")}
 
+    def open_tasks(self) -> list[dict[str, Any]]:
+        """Return labelloop's tasks that nobody has labelled yet, skipped ones included.
+
+        Each row holds ``item_id``, ``task_id`` and the ``route`` the item was pushed on
+        (``None`` without routing), in task order.
+        """
+        return _dicts(
+            self._db.execute(
+                "SELECT t.item_id, t.task_id, bi.route FROM tasks t LEFT JOIN batch_items bi "
+                "ON bi.batch_id = t.batch_id AND bi.item_id = t.item_id "
+                "WHERE NOT EXISTS (SELECT 1 FROM annotations a WHERE a.task_id = t.task_id "
+                "AND a.status IN ('active', 'quarantined')) "
+                "AND t.task_id NOT IN (SELECT task_id FROM retired_tasks) ORDER BY t.task_id"
+            )
+        )
+
     def queued_item_ids(self) -> set[str]:
         """Return items pushed or in a pending batch: never to be pushed again."""
         rows = self._db.execute(
@@ -639,6 +655,13 @@ class StateStore:
     def pending_events(self) -> int:
         """Return how many webhook events no pull has handled yet."""
         return int(self._db.execute("SELECT COUNT(*) FROM events WHERE handled = 0").fetchone()[0])
+
+    def training_requests(self) -> int:
+        """Return how many training requests (Label Studio's Start Training) wait."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM events WHERE handled = 0 AND action = 'START_TRAINING'"
+        ).fetchone()
+        return int(row[0])
 
     def mark_events_handled(self, db: sqlite3.Connection, up_to: int) -> None:
         """Mark events up to id ``up_to`` as handled (inside a pull's transaction)."""

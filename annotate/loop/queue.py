@@ -1,0 +1,136 @@
+"""The annotators' queue: Label Studio serves the open task the champion is least sure of.
+
+Label Studio's uncertainty sampling serves, among the tasks holding a prediction of the
+project's ``model_version``, the one with the lowest prediction ``score``. So after every
+cycle that has a model (and after a ``push``), each open labelloop task gets exactly one
+prediction from the champion: its certainty as the project's strategy measures it
+(:func:`certainty`), with the champion's guess on items whose guess is shown (no route,
+or ``review``) and an empty result on the others (``human``, blind ``audit`` and
+``evaluation`` items), so the order never leaks a guess. Leftovers of older batches (a
+skipped task, a task whose annotation was deleted) are re-scored with the same model as
+the new batch, so their scores compare; the version matches what ``labelloop serve``
+answers, so Label Studio never asks it again for tasks labelloop has scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from labelloop.annotate.labelstudio.translate import choice_result
+from labelloop.annotate.loop.project import LabellingProject
+from labelloop.datasets import FeatureMatrix
+from labelloop.learners import aligned_proba, certainty
+
+if TYPE_CHECKING:
+    from labelloop.annotate.loop.tracking import Tracker
+
+__all__ = [
+    "QUEUE_META",
+    "QueueRefresh",
+    "queue_order",
+    "refresh_queue",
+    "refresh_with_champion",
+]
+
+QUEUE_META = "queue_version"  # the model version every open task was last scored with
+_SHOWN = (None, "review")
+
+
+@dataclass(frozen=True)
+class QueueRefresh:
+    """What a refresh of the annotators' queue did."""
+
+    version: str
+    n_open: int
+    lowest: float | None  # the certainty of the task served next
+
+
+def refresh_queue(
+    project: LabellingProject, X: FeatureMatrix, model: Any, version: str
+) -> QueueRefresh:
+    """Score every open task with ``model`` and make Label Studio serve them in that order.
+
+    Idempotent: a rerun after a crash in the middle deletes and imports again.
+
+    Parameters
+    ----------
+    project : LabellingProject
+        The open project.
+    X : FeatureMatrix
+        The pool's features, in pool order.
+    model : classifier
+        The model to order the queue by (the champion).
+    version : str
+        Its version, written on each prediction and as the project's ``model_version``.
+
+    Returns
+    -------
+    QueueRefresh
+    """
+    state, pool = project.state, project.pool
+    known = set(pool.ids.tolist())
+    rows = [r for r in state.open_tasks() if r["item_id"] in known]
+    lowest = None
+    if rows:
+        items = [r["item_id"] for r in rows]
+        proba = aligned_proba(model, X[pool.positions(items)], project.labels)
+        sure = certainty(proba, project.config.strategy)
+        best = proba.argmax(axis=1)
+        predictions = []
+        for k, row in enumerate(rows):
+            guess = project.labels[int(best[k])]
+            result = choice_result(project.kind, [guess]) if row["route"] in _SHOWN else []
+            predictions.append(
+                {
+                    "task": int(row["task_id"]),
+                    "model_version": version,
+                    "score": round(float(sure[k]), 6),
+                    "result": result,
+                }
+            )
+        project.gateway.replace_predictions(project.project_id, predictions)
+        lowest = float(sure.min())
+    project.gateway.use_uncertainty_sampling(project.project_id, version)
+    state.set_meta(QUEUE_META, version)
+    return QueueRefresh(version=version, n_open=len(rows), lowest=lowest)
+
+
+def refresh_with_champion(
+    project: LabellingProject,
+    X: FeatureMatrix,
+    tracker: Tracker,
+    at_hand: tuple[str | None, Any] = (None, None),
+) -> QueueRefresh | None:
+    """Re-score every open task with the champion (:func:`refresh_queue`).
+
+    ``at_hand`` is a ``(version, classifier)`` already loaded (the cycle's own model):
+    used when it is the champion, so the champion is loaded from MLflow only when it is
+    another version. Returns ``None`` while no version is champion.
+    """
+    found = tracker.champion()
+    if found is None:
+        return None
+    version, run_id = found
+    model = at_hand[1] if at_hand[0] == version else tracker.load_classifier(run_id)
+    return refresh_queue(project, X, model, version)
+
+
+def queue_order(project: LabellingProject) -> str:
+    """Say, in one line, in which order Label Studio serves the project's tasks now."""
+    sampling, served_version = project.gateway.sampling(project.project_id)
+    scored = project.state.get_meta(QUEUE_META)
+    n_open = len(project.state.open_tasks())
+    if sampling == "Uncertainty sampling" and scored and served_version == scored:
+        return f"least sure first: uncertainty sampling on {scored}, {n_open} open task(s)"
+    if sampling == "Uncertainty sampling":
+        return (
+            f"uncertainty sampling on {served_version or 'no model version'}, but the open "
+            f"tasks were scored with {scored or 'no model yet'}: the next cycle re-scores them"
+        )
+    if not scored:
+        return f"{sampling.lower() or 'sequential sampling'}: in push order until a model exists"
+    return (
+        f"{sampling.lower()} (set in Label Studio); the next cycle switches back to "
+        "uncertainty sampling"
+    )

@@ -1,0 +1,181 @@
+"""What `labelloop serve` answers with: the champion's predictions on Label Studio tasks.
+
+The champion is loaded as MLflow serves it (raw rows in, one probability per label
+out), so a task labelloop never pushed is scored from its own data. A task that carries
+a labelloop ``item_id`` of the pool is scored from the pool's row; its guess is hidden
+where labelloop hides it (``human``, ``audit`` and ``evaluation`` tasks). The score is
+the champion's certainty as the project's strategy measures it, as in the queue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from labelloop.annotate.labelstudio.translate import ItemKind, choice_result
+from labelloop.datasets import Pool
+from labelloop.learners import certainty
+
+if TYPE_CHECKING:
+    from labelloop.annotate.loop.tracking import Tracker
+
+__all__ = ["ChampionScorer", "task_rows"]
+
+_HIDDEN = ("human", "audit", "evaluation")
+
+
+def task_rows(
+    tasks: Sequence[Mapping[str, Any]], inputs: Sequence[str], pool: Pool | None = None
+) -> tuple[pd.DataFrame, list[int]]:
+    """Turn Label Studio tasks into the model's raw input rows.
+
+    A task whose ``data.item_id`` is in ``pool`` takes the pool's row. Otherwise a text
+    model (one input column) takes ``data[<column>]``, else ``data.text``, else the
+    task's only string value; a tabular model takes its columns from ``data.table`` or
+    from ``data`` itself.
+
+    Returns
+    -------
+    (rows, usable)
+        One row per usable task, and the positions in ``tasks`` of those tasks (a task
+        with no usable data gets no row).
+
+    Examples
+    --------
+    >>> rows, usable = task_rows([{"data": {"text": "a goal"}}, {"data": {}}], ["body"])
+    >>> rows["body"].tolist(), usable
+    (['a goal'], [0])
+    """
+    known = set(pool.ids.tolist()) if pool is not None else set()
+    records: list[dict[str, Any]] = []
+    usable: list[int] = []
+    for position, task in enumerate(tasks):
+        data = task.get("data") if isinstance(task, Mapping) else None
+        if not isinstance(data, Mapping):
+            continue
+        item = data.get("item_id")
+        if pool is not None and isinstance(item, str) and item in known:
+            records.append({c: pool.frame.at[item, c] for c in inputs})
+            usable.append(position)
+            continue
+        row = _row_from_data(data, inputs)
+        if row is not None:
+            records.append(row)
+            usable.append(position)
+    return pd.DataFrame.from_records(records, columns=list(inputs)), usable
+
+
+def _row_from_data(data: Mapping[str, Any], inputs: Sequence[str]) -> dict[str, Any] | None:
+    if len(inputs) == 1:
+        (column,) = inputs
+        for key in (column, "text"):
+            if isinstance(data.get(key), str) and data[key].strip():
+                return {column: data[key]}
+        strings = [v for v in data.values() if isinstance(v, str) and v.strip()]
+        return {column: strings[0]} if len(strings) == 1 else None
+    table = data.get("table")
+    source = table if isinstance(table, Mapping) else data
+    if not all(c in source for c in inputs):
+        return None
+    return {c: source[c] for c in inputs}
+
+
+class ChampionScorer:
+    """Scores tasks with the current champion, reloading it when the champion changes.
+
+    Parameters
+    ----------
+    tracker : Tracker
+        The project's MLflow record.
+    kind : {"text", "image", "tabular"}
+        What the project's tasks show (names the result's ``to_name``).
+    strategy : str
+        The project's strategy (what the score measures).
+    pool : Pool, optional
+        The project's pool, for tasks labelloop pushed.
+    recheck_s : float
+        How long the champion's version is trusted before MLflow is asked again.
+    """
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        kind: ItemKind,
+        strategy: str,
+        pool: Pool | None = None,
+        *,
+        recheck_s: float = 2.0,
+    ) -> None:
+        self.tracker, self.kind, self.strategy, self.pool = tracker, kind, strategy, pool
+        self.recheck_s = recheck_s
+        self._lock = threading.Lock()
+        self._checked = -float("inf")
+        self._version: str | None = None
+        self._loaded: tuple[str, Any] | None = None
+
+    def version(self) -> str | None:
+        """Return the champion's version (``None`` before there is one); cheap, cached."""
+        with self._lock:
+            if time.monotonic() - self._checked > self.recheck_s:
+                found = self.tracker.champion()
+                self._version = None if found is None else found[0]
+                self._checked = time.monotonic()
+            return self._version
+
+    def versions(self) -> list[str]:
+        """Return every registered version, oldest first."""
+        name = self.tracker.model_name
+        return [f"{name}:v{v['version']}" for v in self.tracker.versions()]
+
+    def _model(self, version: str) -> Any:
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != version:
+                number = version.rsplit(":v", 1)[1]
+                self._loaded = (
+                    version,
+                    self.tracker.load_model(f"models:/{self.tracker.model_name}/{number}"),
+                )
+            return self._loaded[1]
+
+    def load(self) -> str | None:
+        """Load the champion now (before serving, so the first request is quick)."""
+        version = self.version()
+        if version is not None:
+            self._model(version)
+        return version
+
+    def predict(self, tasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Return one prediction per task, in order (Label Studio's ``results``).
+
+        A task with no usable data, or any task before a champion exists, gets an empty
+        result with no score.
+        """
+        version = self.version()
+        empty: dict[str, Any] = {"result": [], "score": None, "model_version": version or "none"}
+        out: list[dict[str, Any]] = [dict(empty) for _ in tasks]
+        if version is None or not tasks:
+            return out
+        model = self._model(version)
+        inputs = list(model.unwrap_python_model().inputs)
+        rows, usable = task_rows(tasks, inputs, self.pool)
+        if not usable:
+            return out
+        proba = model.predict(rows)
+        labels = [str(c) for c in proba.columns]
+        values = proba.to_numpy(dtype=np.float64)
+        sure = certainty(values, self.strategy)
+        best = values.argmax(axis=1)
+        for k, position in enumerate(usable):
+            data = tasks[position].get("data") or {}
+            hidden = data.get("labelloop_route") in _HIDDEN
+            out[position] = {
+                "result": [] if hidden else choice_result(self.kind, [labels[int(best[k])]]),
+                "score": round(float(sure[k]), 6),
+                "model_version": version,
+            }
+        return out
