@@ -62,7 +62,16 @@ simulate: setup ## offline: strategies compared on the bundled BBC News pool, in
 	$(RUN)/labelloop simulate --config configs/bbc_news.yaml --out runs/simulate-bbc_news \
 	    --strategies margin,entropy,diverse_margin,random --seeds 3
 
-test: setup ## lint, type-check and run the test suite
+# The browser test drives Debian's chromium through Playwright (never a browser download):
+# installed here when missing. `make demo` and a user's install never need it.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser test"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test: setup $(CHROMIUM) ## lint, type-check and run the test suite
 	$(RUN)/ruff check .
 	$(RUN)/ruff format --check .
 	$(RUN)/mypy
