@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -199,28 +200,15 @@ def listen(config_path: Path, port: int, no_register: bool, workdir: Path | None
     The shared secret comes from $LABELLOOP_WEBHOOK_SECRET. The embedded Label Studio
     must run with `labelloop server start --allow-loopback-webhook` to reach it.
     """
-    from labelloop.annotate.config.workdir import resolve_workdir
     from labelloop.annotate.errors import ConfigError
-    from labelloop.annotate.labelstudio.server import server_status
     from labelloop.annotate.labelstudio.webhook import ACTIONS, SECRET_HEADER, make_server
 
     secret = os.environ.get("LABELLOOP_WEBHOOK_SECRET")
     if not secret:
         raise ConfigError("LABELLOOP_WEBHOOK_SECRET is not set; the webhook needs a shared secret")
     opened = open_project(config_path, workdir)
-    embedded, running = server_status(resolve_workdir(workdir))
-    if (
-        not no_register
-        and running
-        and embedded is not None
-        and embedded.url == opened.gateway.url
-        and not embedded.loopback_webhook
-    ):
-        raise ConfigError(
-            f"Label Studio at {embedded.url} blocks webhooks to 127.0.0.1 (SSRF protection); "
-            "restart it with `labelloop server stop` and `labelloop server start "
-            "--allow-loopback-webhook`, or follow labels with `labelloop run` instead"
-        )
+    if not no_register:
+        _check_loopback_webhook(opened, workdir, "register the webhook")
     httpd = make_server("127.0.0.1", port, secret, opened.state)
     if not no_register:
         url = f"http://127.0.0.1:{port}/webhook"
@@ -287,6 +275,8 @@ def serve(config_path: Path, port: int, connect: bool, workdir: Path | None) -> 
     except ValueError as exc:
         raise ConfigError(f"LABELLOOP_SERVE_SECRET: {exc}") from None
     opened = open_project(config_path, workdir)
+    if connect:
+        _check_loopback_webhook(opened, workdir, "connect a model")
     tracker = Tracker(opened.workdir, opened.config.name)
     scorer = ChampionScorer(tracker, opened.kind, opened.config.strategy, opened.pool)
     version = scorer.load()
@@ -313,3 +303,23 @@ def serve(config_path: Path, port: int, connect: bool, workdir: Path | None) -> 
         httpd.server_close()
         calls = ", ".join(f"{k} {v}" for k, v in sorted(httpd.calls.items())) or "none"
         click.echo(f"stopped; calls: {calls}")
+
+
+def _check_loopback_webhook(opened: Any, workdir: Path | None, what: str) -> None:
+    """Refuse, in one line, when the embedded Label Studio may not post to 127.0.0.1."""
+    from labelloop.annotate.config.workdir import resolve_workdir
+    from labelloop.annotate.errors import ConfigError
+    from labelloop.annotate.labelstudio.server import server_status
+
+    embedded, running = server_status(resolve_workdir(workdir))
+    if (
+        running
+        and embedded is not None
+        and embedded.url == opened.gateway.url
+        and not embedded.loopback_webhook
+    ):
+        raise ConfigError(
+            f"Label Studio at {embedded.url} blocks webhooks to 127.0.0.1 (SSRF protection), "
+            f"so it cannot {what}; restart it with `labelloop server stop` and `labelloop "
+            "server start --allow-loopback-webhook`, or follow labels with `labelloop run`"
+        )

@@ -49,8 +49,10 @@ def test_next_serves_the_least_sure_open_task_after_a_champion_change(
     workdir, credentials = label_studio
     path = tmp_path / "queue.yaml"
     path.write_text(
-        "name: queue-order\ndata: {source: 'bundled:wine'}\nfeaturizer: {kind: numeric}\n"
-        "batch_size: 8\nbudget: 120\nevaluation: {size: 30, per_batch: 4}\n"
+        # Digits: ten classes, so a model on a few labels is far from perfect and the
+        # next one, on more, takes the champion's place.
+        "name: queue-order\ndata: {source: 'bundled:digits'}\nfeaturizer: {kind: numeric}\n"
+        "batch_size: 10\nbudget: 120\nevaluation: {size: 60, per_batch: 8}\n"
         "stopping: {rule: none}\n"
     )
     config = load_config(path)
@@ -64,7 +66,7 @@ def test_next_serves_the_least_sure_open_task_after_a_champion_change(
     assert first.queue is None
     assert ls.projects.get(id=project.project_id).sampling == "Sequential sampling"
     assert queue_order(project) == "sequential sampling: in push order until a model exists"
-    label_tasks(project, credentials, lambda item, row: str(gold[item]))
+    label_tasks(project, credentials, lambda item, row: str(gold[item]), to_name="image")
 
     second = run_cycle(project, X, tracker)
     first_champion = tracker.champion()
@@ -80,7 +82,12 @@ def test_next_serves_the_least_sure_open_task_after_a_champion_change(
     batch = [r["item_id"] for r in project.state.batch_items(str(second.batch_id))]
     tasks = project.state.task_map()
     left_alone, relabelled = batch[-1], batch[-2]
-    label_tasks(project, credentials, lambda item, row: None if item == left_alone else gold[item])
+    label_tasks(
+        project,
+        credentials,
+        lambda item, row: None if item == left_alone else gold[item],
+        to_name="image",
+    )
     (annotation,) = list(ls.annotations.list(id=tasks[relabelled]))
     ls.annotations.delete(id=annotation.id)
 

@@ -31,10 +31,14 @@ def predictions_of(ls: Any, task: int) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def served(
-    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+    open_tracked: Any, loopback_label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> Iterator[tuple[Any, Tracker, MlBackendServer, str]]:
-    """A wine project with a champion, and `serve` answering for it on 127.0.0.1."""
-    workdir, credentials = label_studio
+    """A wine project with a champion, and `serve` answering for it on 127.0.0.1.
+
+    Label Studio adds a webhook to ``<url>/webhook`` when a model is connected, and
+    refuses the connection unless it may post to 127.0.0.1: the loopback-webhook server.
+    """
+    workdir, credentials = loopback_label_studio
     path = tmp_path / "served.yaml"
     path.write_text(
         "name: served\ndata: {source: 'bundled:wine'}\nfeaturizer: {kind: numeric}\n"
@@ -65,11 +69,11 @@ def served(
 
 def test_label_studio_connects_predicts_and_trains_through_serve(
     served: tuple[Any, Tracker, MlBackendServer, str],
-    label_studio: tuple[Path, Credentials],
+    loopback_label_studio: tuple[Path, Credentials],
     tmp_path: Path,
 ) -> None:
     project, tracker, httpd, url = served
-    _, credentials = label_studio
+    _, credentials = loopback_label_studio
     ls = api(credentials)
     champion = tracker.champion()
     assert champion is not None
