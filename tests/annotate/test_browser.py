@@ -10,6 +10,7 @@ starts the next cycle. Screenshots of the queue and the labelling screen go to
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,46 +106,57 @@ def test_an_annotator_labels_in_the_browser_and_the_loop_follows(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on(
-            "response",
-            lambda r: (
-                served.append(int(r.json()["id"]))
-                if r.url.split("?")[0].endswith(f"/api/projects/{project.project_id}/next") and r.ok
-                else None
-            ),
-        )
-        page.goto(f"{credentials.url}/user/login")
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/projects/**")
-        page.goto(f"{credentials.url}/projects/{project.project_id}/data")
-        page.get_by_text("Label All Tasks").first.wait_for(timeout=60_000)
-        page.screenshot(path=str(shots / "queue.png"))
+        seen: list[str] = []
+        page.on("response", lambda response: seen.append(response.url))
+        try:
+            page.goto(f"{credentials.url}/user/login")
+            page.fill("#email", email)
+            page.fill("#password", password)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            page.goto(f"{credentials.url}/projects/{project.project_id}/data")
+            if "/user/login" in page.url:
+                page.screenshot(path=str(shots / "login.png"))
+                pytest.fail(f"the annotator could not log in (see {shots / 'login.png'})")
+            page.get_by_text("Label All Tasks").first.wait_for(timeout=60_000)
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(1_500)  # the task list draws after its data arrives
+            page.screenshot(path=str(shots / "queue.png"))
 
-        page.get_by_text("Label All Tasks").first.click()
-        submit = page.get_by_label("Submit current annotation")
-        submit.wait_for(timeout=60_000)
-        assert served[0] == first, "the first task is not the one the champion is least sure of"
-        # With the mouse: the choice's own text, then Submit.
-        mouse_label = str(gold[item_of[served[0]]])
-        page.get_by_text(mouse_label, exact=True).first.click()
-        page.screenshot(path=str(shots / "labelling.png"))
-        submit.click()
-        page.wait_for_function(f"() => window.location.href.indexOf('{served[0]}') < 0")
-        # With the hotkey: the second label's key is "2", then Ctrl+Enter submits.
-        page.wait_for_timeout(500)
-        second_task = served[-1]
-        assert second_task != served[0]
-        page.keyboard.press("2")
-        page.get_by_label("Submit current annotation").click()
-        page.wait_for_function(f"() => window.location.href.indexOf('{second_task}') < 0")
-        page.wait_for_timeout(500)
-        skipped = served[-1]
-        assert skipped not in (served[0], second_task)
-        page.get_by_test_id("bottombar-skip-button").click()
-        page.wait_for_timeout(1500)
-        browser.close()
+            def next_task(action: Any) -> int:
+                """Do ``action``; return the task Label Studio serves next, once it shows."""
+                with page.expect_response(
+                    lambda r: "/api/dm/actions?id=next_task" in r.url and r.ok, timeout=60_000
+                ) as answer:
+                    action()
+                task = int(answer.value.json()["id"])
+                page.get_by_label("Submit current annotation").wait_for(timeout=60_000)
+                page.wait_for_timeout(1_000)  # the editor draws the task it was given
+                served.append(task)
+                return task
+
+            # "Label All Tasks" asks the Data Manager for the next task: Label Studio's own
+            # next-task logic (the project's sampling) answers.
+            opened = next_task(page.get_by_text("Label All Tasks").first.click)
+            assert opened == first, "the first task is not the one the champion is least sure of"
+            submit = page.get_by_label("Submit current annotation")
+            # With the mouse: the choice (its text, with its hotkey beside it), then Submit.
+            mouse_label = str(gold[item_of[opened]])
+            page.get_by_role("radio", name=re.compile(f"^{re.escape(mouse_label)}")).click()
+            page.screenshot(path=str(shots / "labelling.png"))
+            second_task = next_task(submit.click)
+            # With the hotkey: the second label's key is "2".
+            page.keyboard.press("2")
+            skipped = next_task(submit.click)
+            assert len({opened, second_task, skipped}) == 3
+            with page.expect_response(lambda r: "/skip" in r.url or "annotations" in r.url):
+                page.get_by_test_id("bottombar-skip-button").click()
+        except Exception:
+            page.screenshot(path=str(shots / "failure.png"))
+            (shots / "responses.txt").write_text("\n".join(seen))
+            raise
+        finally:
+            browser.close()
 
     env = {**os.environ, "LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
     base = [sys.executable, "-m", "labelloop.annotate.cli"]
@@ -154,8 +166,8 @@ def test_an_annotator_labels_in_the_browser_and_the_loop_follows(
     )
     assert pulled.returncode == 0, pulled.stderr
     rows = {r["task_id"]: r for r in project.state.annotation_rows() if r["annotator"] == email}
-    assert set(rows) == {served[0], second_task, skipped}
-    assert rows[served[0]]["labels"] == [mouse_label] and rows[served[0]]["status"] == "active"
+    assert set(rows) == {opened, second_task, skipped}
+    assert rows[opened]["labels"] == [mouse_label] and rows[opened]["status"] == "active"
     assert rows[second_task]["labels"] == [project.labels[1]]
     assert rows[skipped]["status"] == "cancelled"
 
