@@ -78,9 +78,11 @@ test: setup $(CHROMIUM) ## lint, type-check and run the test suite
 	$(RUN)/pytest -q
 
 bench: setup ## benchmarks and long simulations (not in CI)
+	$(RUN)/pytest -q -m bench
 	$(RUN)/python -m bench
 
 chaos: setup ## the long chaos run: 300 kills, 5 Label Studio restarts, 3 MLflow outages (not in CI)
+	$(RUN)/pytest -q -m chaos
 	$(RUN)/python -m tests.chaos --kills 300 --ls-restarts 5 --mlflow-outages 3
 
 lint: setup

@@ -24,20 +24,23 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         stop_server(workdir)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def loopback_label_studio(
-    label_studio: tuple[Path, Credentials],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Path, Credentials]]:
-    """The session's Label Studio, restarted for one module to send webhooks to 127.0.0.1."""
-    workdir, credentials = label_studio
-    port = int(credentials.url.rsplit(":", 1)[1])
-    stop_server(workdir)
-    start_server(workdir, port=port, timeout_s=120, loopback_webhook=True)
+    """A second Label Studio for the session, allowed to send webhooks to 127.0.0.1.
+
+    Started once, beside the plain one (restarting the plain one for each module that
+    needs this cost a minute or more each time).
+    """
+    workdir = tmp_path_factory.mktemp("ls-loopback")
+    _, credentials, _ = start_server(
+        workdir, port=free_port(), timeout_s=300, loopback_webhook=True
+    )
     try:
         yield workdir, credentials
     finally:
         stop_server(workdir)
-        start_server(workdir, port=port, timeout_s=120)
 
 
 @pytest.fixture

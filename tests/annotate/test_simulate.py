@@ -68,7 +68,7 @@ def test_same_seed_gives_the_same_curve(tmp_path: Path, monkeypatch: pytest.Monk
     ).read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # five seeds over the whole pool: minutes; `make bench` runs it
 def test_digits_margin_reaches_99_percent_with_half_the_labels_of_random(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

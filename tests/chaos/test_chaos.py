@@ -1,6 +1,7 @@
-"""A short chaos run inside ``make test``: a few kills, a restart, an outage, no violation.
+"""A short chaos run: a few kills, a restart, an outage, no violation.
 
-The long run is ``make chaos`` (300 kills, 5 Label Studio restarts).
+It takes minutes, so it runs with ``make chaos``, first, before the long run (300 kills,
+5 Label Studio restarts), not in ``make test``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 
 from tests.chaos.runner import INVARIANTS, ChaosSettings, run_chaos
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 
 def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
