@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +157,36 @@ def test_serve_refuses_a_wrong_secret_and_records_events(
     empty = httpx.post(f"{url}predict", json={"tasks": [{"data": {}}]}, timeout=10).json()
     assert empty["results"][0]["result"] == [] and empty["results"][0]["score"] is None
     assert httpd.calls["/webhook"] == 1 and httpd.calls["/predict"] == 2
+
+
+def test_start_training_makes_a_running_run_start_a_cycle(
+    served: tuple[Any, Tracker, MlBackendServer, str],
+    loopback_label_studio: tuple[Path, Credentials],
+    tmp_path: Path,
+) -> None:
+    project, _, _, url = served
+    workdir, _ = loopback_label_studio
+    before = len(project.state.cycles())
+    command = [sys.executable, "-m", "labelloop.annotate.cli", "run"]
+    command += ["--config", str(tmp_path / "served.yaml"), "--workdir", str(workdir)]
+    command += ["--max-cycles", "2", "--poll", "1", "--idle-timeout", "120"]
+    env = {**os.environ, "LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while len(project.state.cycles()) == before or project.state.cycles()[-1]["status"] != (
+            "pushed"
+        ):
+            assert time.monotonic() < deadline and run.poll() is None, "no first cycle"
+            time.sleep(0.5)
+        # No new labels: the run now waits. Start Training is pressed in Label Studio.
+        pressed = httpx.post(f"{url}webhook", json={"action": "START_TRAINING"}, timeout=10)
+        assert pressed.status_code == 201
+        out, _ = run.communicate(timeout=300)
+    finally:
+        run.kill()
+    assert run.returncode == 0, out
+    assert "training requested in Label Studio (Start Training)" in out
+    assert len(project.state.cycles()) == before + 2
