@@ -75,7 +75,7 @@ test: setup $(CHROMIUM) ## lint, type-check and run the test suite
 	$(RUN)/ruff check .
 	$(RUN)/ruff format --check .
 	$(RUN)/mypy
-	$(RUN)/pytest -q
+	$(RUN)/pytest -q -n 2 --dist loadfile
 
 bench: setup ## benchmarks and long simulations (not in CI)
 	$(RUN)/pytest -q -m bench
