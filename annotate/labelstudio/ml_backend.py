@@ -15,7 +15,6 @@ and `labelloop run` starts a cycle on it.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 import sqlite3
@@ -24,13 +23,12 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Protocol
 
 from labelloop.annotate.labelstudio.webhook import (
     ACTIONS,
-    MAX_BODY,
+    JsonHandler,
     PayloadError,
     WebhookServer,
     _task_ids,
@@ -124,23 +122,9 @@ def make_ml_backend(
     check_secret(secret)
     expected = f"/{secret}".encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         timeout = timeout_s
         server: MlBackendServer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("serve %s", format % args)
-
-        def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if status >= 400:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            self.wfile.write(data)
 
         def _endpoint(self) -> str | None:
             """Check the secret segment; return the endpoint (counted), or answer."""
@@ -155,27 +139,6 @@ def make_ml_backend(
                 return None
             self.server.count(endpoint)
             return endpoint
-
-        def _body(self) -> dict[str, Any] | None:
-            header = (self.headers.get("Content-Length") or "0").strip()
-            if not header.isdigit():
-                self._answer(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
-                return None
-            length = int(header)
-            if length > MAX_BODY:
-                self._answer(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {"error": f"body of {length} bytes; at most {MAX_BODY}"},
-                )
-                return None
-            try:
-                payload = json.loads(self.rfile.read(length) or b"{}")
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                self._answer(HTTPStatus.BAD_REQUEST, {"error": "expected a JSON object"})
-                return None
-            return payload
 
         def _record(self, action: str, ids: list[int]) -> bool:
             try:
@@ -195,18 +158,18 @@ def make_ml_backend(
                 log.warning("serve: %s failed: %s", self.path[:80], exc)
                 self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)[:300]})
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 (http.server names it)
             endpoint = self._endpoint()
             if endpoint in ("/health", "/versions"):
                 self._read_only(endpoint)
             elif endpoint is not None:
                 self._answer(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"POST {endpoint}"})
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802 (http.server names it)
             endpoint = self._endpoint()
             if endpoint is None:
                 return
-            payload = self._body()
+            payload = self._json_body()
             if payload is None:
                 return
             if endpoint in ("/health", "/versions"):

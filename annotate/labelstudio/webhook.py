@@ -21,7 +21,14 @@ from typing import Any
 
 from labelloop.annotate.state.store import StateStore
 
-__all__ = ["ACTIONS", "MAX_BODY", "SECRET_HEADER", "WebhookServer", "make_server"]
+__all__ = [
+    "ACTIONS",
+    "MAX_BODY",
+    "SECRET_HEADER",
+    "JsonHandler",
+    "WebhookServer",
+    "make_server",
+]
 
 log = logging.getLogger("labelloop")
 SECRET_HEADER = "X-Labelloop-Secret"
@@ -54,6 +61,50 @@ def _task_ids(payload: dict[str, Any]) -> list[int]:
         if isinstance(annotation, dict) and "task" in annotation:
             ids.append(_task_id(annotation["task"], f"annotations.{k}.task"))
     return sorted(set(ids))
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Answers in JSON and reads a JSON object body with bounded, checked length.
+
+    Shared by the webhook listener and ``labelloop serve``.
+    """
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Send the request log to labelloop's debug log, not to stderr."""
+        log.debug("%s %s", type(self).__name__, format % args)
+
+    def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status >= 400:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json_body(self) -> dict[str, Any] | None:
+        """Return the body as a JSON object, or answer 400/413 and return ``None``."""
+        header = (self.headers.get("Content-Length") or "0").strip()
+        if not _DIGITS.fullmatch(header):
+            self._answer(HTTPStatus.BAD_REQUEST, {"error": f"bad Content-Length {header!r:.40}"})
+            return None
+        length = int(header)
+        if length > MAX_BODY:
+            self._answer(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                {"error": f"body of {length} bytes; at most {MAX_BODY}"},
+            )
+            return None
+        try:
+            payload = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            self._answer(HTTPStatus.BAD_REQUEST, {"error": "expected a JSON object"})
+            return None
+        return payload
 
 
 class WebhookServer(ThreadingHTTPServer):
@@ -121,23 +172,9 @@ def make_server(
     """
     expected = secret.encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         timeout = timeout_s  # applied to each connection's socket by StreamRequestHandler
         server: WebhookServer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("webhook %s", format % args)
-
-        def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if status >= 400:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            self.wfile.write(data)
 
         def _stored(self, work: Any, *args: Any) -> Any:
             return self.server.writer.submit(work, *args).result(timeout=write_timeout_s)
@@ -160,25 +197,8 @@ def make_server(
                     HTTPStatus.UNAUTHORIZED, {"error": f"missing or wrong {SECRET_HEADER}"}
                 )
                 return
-            header = (self.headers.get("Content-Length") or "0").strip()
-            if not _DIGITS.fullmatch(header):
-                self._answer(
-                    HTTPStatus.BAD_REQUEST, {"error": f"bad Content-Length {header!r:.40}"}
-                )
-                return
-            length = int(header)
-            if length > MAX_BODY:
-                self._answer(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {"error": f"body of {length} bytes; at most {MAX_BODY}"},
-                )
-                return
-            try:
-                payload = json.loads(self.rfile.read(length) or b"{}")
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                self._answer(HTTPStatus.BAD_REQUEST, {"error": "expected a JSON object"})
+            payload = self._json_body()
+            if payload is None:
                 return
             action = str(payload.get("action", ""))
             if action not in ACTIONS:
