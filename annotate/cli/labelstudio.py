@@ -135,9 +135,8 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
 
     opened = open_project(config_path, workdir, lock="push")
     payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
-    pick = None
+    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
     if opened.state.pending_batch() is None:
-        X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
         pick = pick_batch(opened, X, n_items or opened.config.batch_size, only_route=route)
         if not pick.drafts:
             click.echo(f"nothing to push{f' on route {route}' if route else ''}")
@@ -147,20 +146,18 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
         opened.gateway, opened.state, opened.project_id, kind=opened.kind, payload_of=payload
     )
     assert report is not None
-    queue = ""
-    if pick is not None and pick.model is not None:
-        # The new tasks and the older open ones, all in the champion's order.
-        from labelloop.annotate.loop.tracking import Tracker
-
-        tracker = Tracker(opened.workdir, opened.config.name)
-        refreshed = refresh_with_champion(opened, X, tracker)
-        if refreshed is not None:
-            queue = f"; queue: {refreshed.n_open} open, least sure first"
     click.echo(
         f"{report.batch_id}: sent {report.sent} task(s), "
         f"{report.already_there} already in Label Studio, "
-        f"{report.seconds:.2f} s{queue}"
+        f"{report.seconds:.2f} s"
     )
+    # The new tasks and the older open ones, all in the champion's order (none before
+    # the first cycle that trains: the queue stays in push order).
+    from labelloop.annotate.loop.tracking import Tracker
+
+    refreshed = refresh_with_champion(opened, X, Tracker(opened.workdir, opened.config.name))
+    if refreshed is not None and refreshed.n_open:
+        click.echo(f"queue: {refreshed.n_open} open task(s), least sure first")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
 

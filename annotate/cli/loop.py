@@ -119,6 +119,7 @@ def run(
     last_activity = time.monotonic()
     # The lock is held while the loop works, and let go while it sleeps between polls.
     with project_lock(folder, opened.config.name, "run", wait_s=lock_wait_s(), notify=say) as lock:
+        opened.state.training_started()  # this first cycle answers any waiting request
         _print_cycle(wait_out(lambda: run_cycle(opened, X, tracker)), startup=startup.laps)
         done += 1
         trained_on = _resolved_count(opened)
@@ -150,6 +151,7 @@ def run(
             ):
                 if requested:
                     say("training requested in Label Studio (Start Training)")
+                    opened.state.training_started()
                 _print_cycle(wait_out(partial(run_cycle, opened, X, tracker)))
                 done += 1
                 trained_on = _resolved_count(opened)

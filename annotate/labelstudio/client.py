@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from label_studio_sdk.client import LabelStudio
@@ -308,28 +309,49 @@ class LabelStudioGateway:
         """Connect (or reconnect) ``url`` as the project's model; return the connection id.
 
         Label Studio calls ``/health`` and ``/setup`` on it before it answers, and adds a
-        webhook to ``<url>/webhook`` for the project's annotation events.
+        webhook to ``<url>/webhook`` for the project's annotation events. A connection
+        labelloop made before (same title, or same host and port) is updated, not
+        doubled. The URL's path is the serve secret: it never reaches an error message.
+
+        Raises
+        ------
+        LabelStudioError
+            If Label Studio refuses the connection (its reason, the secret hidden).
         """
+        parts = urlsplit(url)
+        secret = parts.path.strip("/")
         found = self.call(
             "list connected models", lambda: list(self.client.ml.list(project=project_id))
         )
-        same = [m for m in found if str(m.url).rstrip("/") == url.rstrip("/")]
+        same = [
+            m
+            for m in found
+            if m.title == "labelloop" or urlsplit(str(m.url)).netloc == parts.netloc
+        ]
         settings: dict[str, Any] = {
             "url": url,
             "title": "labelloop",
             "auth_method": "NONE",
             "is_interactive": False,
         }
-        if same:
-            model = self.call(
-                "reconnect the model", lambda: self.client.ml.update(id=same[0].id, **settings)
-            )
-        else:
-            model = self.call(
-                "connect the model",
-                lambda: self.client.ml.create(project=project_id, **settings),
-                retry=False,
-            )
+        try:
+            if same:
+                model = self.call(
+                    "reconnect the model",
+                    lambda: self.client.ml.update(id=same[0].id, **settings),
+                )
+            else:
+                model = self.call(
+                    "connect the model",
+                    lambda: self.client.ml.create(project=project_id, **settings),
+                    retry=False,
+                )
+        except LabelStudioError as exc:
+            if not secret or secret not in str(exc):
+                raise
+            exc.args = (str(exc).replace(secret, "***"),)
+            exc.body = None
+            raise exc from None
         return int(model.id)
 
     def sampling(self, project_id: int) -> tuple[str, str]:

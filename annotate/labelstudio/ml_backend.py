@@ -125,9 +125,11 @@ def make_ml_backend(
     class Handler(JsonHandler):
         timeout = timeout_s
         server: MlBackendServer
+        _named = "(refused)"  # the endpoint of the request, for logs: never the path
 
         def _endpoint(self) -> str | None:
             """Check the secret segment; return the endpoint (counted), or answer."""
+            self._named = "(refused)"
             path = self.path.split("?", 1)[0]
             given, _, rest = path.partition("/")[2].partition("/")
             if not hmac.compare_digest(f"/{given}".encode(), expected):
@@ -138,7 +140,12 @@ def make_ml_backend(
                 self._answer(HTTPStatus.NOT_FOUND, {"error": f"no endpoint {endpoint[:80]}"})
                 return None
             self.server.count(endpoint)
+            self._named = endpoint
             return endpoint
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # The request line holds the secret: only the endpoint is logged.
+            log.debug("serve %s %s", self.command, self._named)
 
         def _record(self, action: str, ids: list[int]) -> bool:
             try:
@@ -155,7 +162,7 @@ def make_ml_backend(
             try:
                 work()
             except Exception as exc:  # the answer says what failed; the server stays up
-                log.warning("serve: %s failed: %s", self.path[:80], exc)
+                log.warning("serve: %s failed: %s", self._named, exc)
                 self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)[:300]})
 
         def do_GET(self) -> None:  # noqa: N802 (http.server names it)

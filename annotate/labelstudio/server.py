@@ -254,9 +254,12 @@ def _label_studio_environment(
 ) -> dict[str, str]:
     # Label Studio reads NAME, LABEL_STUDIO_NAME and HEARTEX_NAME, the prefixed first:
     # drop inherited settings that would override ours.
-    # ML_BLOCK_LOCAL_IP off lets this server call `labelloop serve` on 127.0.0.1 as its
-    # connected model (README, "labelloop serve": what that opens).
-    ours = {**ssrf_settings(loopback_webhook), "ML_BLOCK_LOCAL_IP": "false"}
+    ours = ssrf_settings(loopback_webhook)
+    if loopback_webhook:
+        # Connecting `labelloop serve` on 127.0.0.1 as the project's model needs the
+        # loopback webhook (Label Studio adds one for it) and ML_BLOCK_LOCAL_IP off
+        # (README, "Connected model": what that opens).
+        ours["ML_BLOCK_LOCAL_IP"] = "false"
     names = {*ours, "USER_ADDITIONAL_BANNED_SUBNETS"} if loopback_webhook else set(ours)
     inherited = {
         k: v

@@ -4,12 +4,13 @@ Label Studio's uncertainty sampling serves, among the tasks holding a prediction
 project's ``model_version``, the one with the lowest prediction ``score``. So after every
 cycle that has a model (and after a ``push``), each open labelloop task gets exactly one
 prediction from the champion: its certainty as the project's strategy measures it
-(:func:`certainty`), with the champion's guess on items whose guess is shown (no route,
-or ``review``) and an empty result on the others (``human``, blind ``audit`` and
-``evaluation`` items), so the order never leaks a guess. Leftovers of older batches (a
-skipped task, a task whose annotation was deleted) are re-scored with the same model as
-the new batch, so their scores compare; the version matches what ``labelloop serve``
-answers, so Label Studio never asks it again for tasks labelloop has scored.
+(:func:`certainty`), with the guess the push showed (no route, or ``review``) and an
+empty result on the others (``human``, blind ``audit`` and ``evaluation`` items,
+cold-start picks), so the order never leaks a guess nor changes the one shown.
+Leftovers of older batches (a skipped task, a task whose annotation was deleted) are
+re-scored with the same model as the new batch, so their scores compare; the version
+matches what ``labelloop serve`` answers, so Label Studio never asks it again for tasks
+labelloop has scored.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 QUEUE_META = "queue_version"  # the model version every open task was last scored with
-_SHOWN = (None, "review")
 
 
 @dataclass(frozen=True)
@@ -71,28 +71,33 @@ def refresh_queue(
     state, pool = project.state, project.pool
     known = set(pool.ids.tolist())
     rows = [r for r in state.open_tasks() if r["item_id"] in known]
-    lowest = None
-    if rows:
-        items = [r["item_id"] for r in rows]
-        proba = aligned_proba(model, X[pool.positions(items)], project.labels)
-        sure = certainty(proba, project.config.strategy)
-        best = proba.argmax(axis=1)
-        predictions = []
-        for k, row in enumerate(rows):
-            guess = project.labels[int(best[k])]
-            result = choice_result(project.kind, [guess]) if row["route"] in _SHOWN else []
-            predictions.append(
-                {
-                    "task": int(row["task_id"]),
-                    "model_version": version,
-                    "score": round(float(sure[k]), 6),
-                    "result": result,
-                }
-            )
-        project.gateway.replace_predictions(project.project_id, predictions)
-        lowest = float(sure.min())
+    if not rows:
+        # Nothing to order; and Label Studio takes a model version only once a prediction
+        # carries it, so the project keeps the one it has.
+        return QueueRefresh(version=version, n_open=0, lowest=None)
+    items = [r["item_id"] for r in rows]
+    proba = aligned_proba(model, X[pool.positions(items)], project.labels)
+    sure = certainty(proba, project.config.strategy)
+    predictions = [
+        {
+            "task": int(row["task_id"]),
+            "model_version": version,
+            "score": round(float(sure[k]), 6),
+            # The guess the push showed stays what is shown (routing counts corrections
+            # of it); only the order changes.
+            "result": []
+            if row["predicted"] is None
+            else choice_result(project.kind, [row["predicted"]]),
+        }
+        for k, row in enumerate(rows)
+    ]
+    # Marked stale first: a crash before the end leaves `status` saying so, and the next
+    # cycle or push does it again (deleting first, so no task keeps two predictions).
+    state.set_meta(QUEUE_META, "")
+    project.gateway.replace_predictions(project.project_id, predictions)
     project.gateway.use_uncertainty_sampling(project.project_id, version)
     state.set_meta(QUEUE_META, version)
+    lowest = float(sure.min())
     return QueueRefresh(version=version, n_open=len(rows), lowest=lowest)
 
 
@@ -121,6 +126,11 @@ def queue_order(project: LabellingProject) -> str:
     sampling, served_version = project.gateway.sampling(project.project_id)
     scored = project.state.get_meta(QUEUE_META)
     n_open = len(project.state.open_tasks())
+    if scored == "":
+        return (
+            "re-scoring cut short (or under way): the next cycle or push finishes it; "
+            "until then Label Studio may serve open tasks in any order"
+        )
     if sampling == "Uncertainty sampling" and scored and served_version == scored:
         return f"least sure first: uncertainty sampling on {scored}, {n_open} open task(s)"
     if sampling == "Uncertainty sampling":

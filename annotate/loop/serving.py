@@ -113,7 +113,9 @@ class ChampionScorer:
     ) -> None:
         self.tracker, self.kind, self.strategy, self.pool = tracker, kind, strategy, pool
         self.recheck_s = recheck_s
+        # Two locks: a /predict loading a new champion never holds up /setup's answer.
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
         self._checked = -float("inf")
         self._version: str | None = None
         self._loaded: tuple[str, Any] | None = None
@@ -133,7 +135,7 @@ class ChampionScorer:
         return [f"{name}:v{v['version']}" for v in self.tracker.versions()]
 
     def _model(self, version: str) -> Any:
-        with self._lock:
+        with self._loading:
             if self._loaded is None or self._loaded[0] != version:
                 number = version.rsplit(":v", 1)[1]
                 self._loaded = (

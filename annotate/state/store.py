@@ -230,12 +230,15 @@ class StateStore:
     def open_tasks(self) -> list[dict[str, Any]]:
         """Return labelloop's tasks that nobody has labelled yet, skipped ones included.
 
-        Each row holds ``item_id``, ``task_id`` and the ``route`` the item was pushed on
-        (``None`` without routing), in task order.
+        Each row holds ``item_id``, ``task_id``, the ``route`` the item was pushed on
+        (``None`` without routing) and the guess ``predicted`` shown with it at the push
+        (``None`` when none was shown), in task order.
         """
         return _dicts(
             self._db.execute(
-                "SELECT t.item_id, t.task_id, bi.route FROM tasks t LEFT JOIN batch_items bi "
+                "SELECT t.item_id, t.task_id, bi.route, CASE WHEN bi.route IS NULL OR "
+                "bi.route = 'review' THEN bi.predicted END AS predicted "
+                "FROM tasks t LEFT JOIN batch_items bi "
                 "ON bi.batch_id = t.batch_id AND bi.item_id = t.item_id "
                 "WHERE NOT EXISTS (SELECT 1 FROM annotations a WHERE a.task_id = t.task_id "
                 "AND a.status IN ('active', 'quarantined')) "
@@ -653,19 +656,38 @@ class StateStore:
             )
 
     def pending_events(self) -> int:
-        """Return how many webhook events no pull has handled yet."""
-        return int(self._db.execute("SELECT COUNT(*) FROM events WHERE handled = 0").fetchone()[0])
+        """Return how many label events no pull has handled yet (training requests aside)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM events WHERE handled = 0 AND action != 'START_TRAINING'"
+        ).fetchone()
+        return int(row[0])
 
     def training_requests(self) -> int:
-        """Return how many training requests (Label Studio's Start Training) wait."""
+        """Return how many training requests (Label Studio's Start Training) wait.
+
+        A pull leaves them waiting; :meth:`training_started` marks them handled.
+        """
         row = self._db.execute(
             "SELECT COUNT(*) FROM events WHERE handled = 0 AND action = 'START_TRAINING'"
         ).fetchone()
         return int(row[0])
 
+    def training_started(self) -> None:
+        """Mark every waiting training request handled (a cycle is starting)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE events SET handled = 1 WHERE handled = 0 AND action = 'START_TRAINING'"
+            )
+
     def mark_events_handled(self, db: sqlite3.Connection, up_to: int) -> None:
-        """Mark events up to id ``up_to`` as handled (inside a pull's transaction)."""
-        db.execute("UPDATE events SET handled = 1 WHERE id <= ?", (up_to,))
+        """Mark label events up to id ``up_to`` as handled (inside a pull's transaction).
+
+        Training requests stay waiting for `labelloop run` (:meth:`training_started`).
+        """
+        db.execute(
+            "UPDATE events SET handled = 1 WHERE id <= ? AND action != 'START_TRAINING'",
+            (up_to,),
+        )
 
     def last_event_id(self) -> int:
         """Return the newest event id (0 when none)."""

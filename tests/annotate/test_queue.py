@@ -112,6 +112,9 @@ def test_next_serves_the_least_sure_open_task_after_a_champion_change(
     # ... the guess is shown on picked items only, never on evaluation items ...
     routes = {t: by_task[t]["route"] for t in held}
     assert all(bool(held[t][0]["result"]) == (routes[t] is None) for t in held), routes
+    for task, (prediction,) in held.items():  # the guess shown is the one the push showed
+        if prediction["result"]:
+            assert prediction["result"][0]["value"]["choices"] == [by_task[task]["predicted"]]
     # ... and Label Studio serves the least sure one first, as status says.
     assert queue_order(project).startswith(
         f"least sure first: uncertainty sampling on {champion[0]}"

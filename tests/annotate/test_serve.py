@@ -45,7 +45,9 @@ def served(
     workdir, credentials = loopback_label_studio
     path = tmp_path / "served.yaml"
     path.write_text(
-        "name: served\ndata: {source: 'bundled:wine'}\nfeaturizer: {kind: numeric}\n"
+        # A project of its own for each test (one Label Studio serves the session).
+        f"name: served-{secrets.token_hex(3)}\n"
+        "data: {source: 'bundled:wine'}\nfeaturizer: {kind: numeric}\n"
         "batch_size: 12\nbudget: 120\nevaluation: {size: 30, per_batch: 6}\n"
         "stopping: {rule: none}\n"
     )
