@@ -15,8 +15,12 @@ labelloop has scored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from labelloop.annotate.labelstudio.translate import choice_result
 from labelloop.annotate.loop.project import LabellingProject
@@ -47,9 +51,9 @@ class QueueRefresh:
 
 
 def refresh_queue(
-    project: LabellingProject, X: FeatureMatrix, model: Any, version: str
+    project: LabellingProject, proba_of: Callable[[list[str]], NDArray[Any]], version: str
 ) -> QueueRefresh:
-    """Score every open task with ``model`` and make Label Studio serve them in that order.
+    """Score every open task with a model and make Label Studio serve them in that order.
 
     Idempotent: a rerun after a crash in the middle deletes and imports again.
 
@@ -57,12 +61,11 @@ def refresh_queue(
     ----------
     project : LabellingProject
         The open project.
-    X : FeatureMatrix
-        The pool's features, in pool order.
-    model : classifier
-        The model to order the queue by (the champion).
+    proba_of : callable
+        Item ids -> probabilities, one column per label of ``project.labels``, in order.
     version : str
-        Its version, written on each prediction and as the project's ``model_version``.
+        The model's version, written on each prediction and as the project's
+        ``model_version``.
 
     Returns
     -------
@@ -76,8 +79,7 @@ def refresh_queue(
         # carries it, so the project keeps the one it has.
         return QueueRefresh(version=version, n_open=0, lowest=None)
     items = [r["item_id"] for r in rows]
-    proba = aligned_proba(model, X[pool.positions(items)], project.labels)
-    sure = certainty(proba, project.config.strategy)
+    sure = certainty(proba_of(items), project.config.strategy)
     predictions = [
         {
             "task": int(row["task_id"]),
@@ -109,16 +111,33 @@ def refresh_with_champion(
 ) -> QueueRefresh | None:
     """Re-score every open task with the champion (:func:`refresh_queue`).
 
-    ``at_hand`` is a ``(version, classifier)`` already loaded (the cycle's own model):
-    used when it is the champion, so the champion is loaded from MLflow only when it is
-    another version. Returns ``None`` while no version is champion.
+    ``at_hand`` is a ``(version, classifier)`` trained on ``X`` (the cycle's own model):
+    used when it is the champion. Another champion is loaded from MLflow whole, fitted
+    featurizer included, and scores the items' raw rows: it may have been trained on
+    features since refitted (after ``accept-data``). Returns ``None`` while no version
+    is champion.
     """
     found = tracker.champion()
     if found is None:
         return None
-    version, run_id = found
-    model = at_hand[1] if at_hand[0] == version else tracker.load_classifier(run_id)
-    return refresh_queue(project, X, model, version)
+    version, _ = found
+    pool, labels = project.pool, project.labels
+    if at_hand[0] == version:
+        model = at_hand[1]
+
+        def proba_of(items: list[str]) -> NDArray[Any]:
+            return aligned_proba(model, X[pool.positions(items)], labels)
+
+    else:
+        served = tracker.load_model(f"models:/{tracker.model_name}/{version.rsplit(':v', 1)[1]}")
+        inputs = list(served.unwrap_python_model().inputs)
+
+        def proba_of(items: list[str]) -> NDArray[Any]:
+            scored = served.predict(pool.frame.loc[items, inputs])
+            aligned = scored.reindex(columns=labels, fill_value=0.0)
+            return np.asarray(aligned.to_numpy(dtype=np.float64))
+
+    return refresh_queue(project, proba_of, version)
 
 
 def queue_order(project: LabellingProject) -> str:
