@@ -249,10 +249,11 @@ def serve(config_path: Path, port: int, connect: bool, workdir: Path | None) -> 
 
     The URL to give Label Studio (Settings -> Model -> Connect Model, no auth) is
     http://127.0.0.1:PORT/SECRET/ with SECRET = $LABELLOOP_SERVE_SECRET; --connect
-    does that for you. "Retrieve predictions" then scores any task of the project,
-    Start Training asks `labelloop run` for a cycle, and annotation events are recorded
-    as `labelloop listen` records them (they need `server start
-    --allow-loopback-webhook`).
+    does that for you. The embedded server must run with `server start
+    --allow-loopback-webhook`: Label Studio adds a webhook for a connected model and
+    refuses the connection otherwise. "Retrieve predictions" then scores any task of
+    the project, Start Training asks `labelloop run` for a cycle, and annotation events
+    are recorded as `labelloop listen` records them.
 
     \b
     Examples:
