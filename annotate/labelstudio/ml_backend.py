@@ -17,11 +17,9 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
@@ -148,15 +146,7 @@ def make_ml_backend(
             log.debug("serve %s %s", self.command, self._named)
 
         def _record(self, action: str, ids: list[int]) -> bool:
-            try:
-                self.server.writer.submit(self.server.store.record_event, action, ids).result(
-                    timeout=write_timeout_s
-                )
-            except (FutureTimeout, sqlite3.Error, RuntimeError) as exc:
-                log.warning("serve: event not stored (%s)", exc)
-                self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "state busy; retry"})
-                return False
-            return True
+            return self._recorded(action, ids, write_timeout_s)
 
         def _guarded(self, work: Callable[[], None]) -> None:
             try:

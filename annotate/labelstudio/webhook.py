@@ -84,6 +84,20 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _recorded(self, action: str, ids: list[int], timeout_s: float) -> bool:
+        """Store one event through the server's writer thread, or answer 503.
+
+        ``self.server`` is a :class:`WebhookServer` (its ``writer`` and ``store``).
+        """
+        server: Any = self.server
+        try:
+            server.writer.submit(server.store.record_event, action, ids).result(timeout=timeout_s)
+        except (FutureTimeout, sqlite3.Error, RuntimeError) as exc:
+            log.warning("%s: event not stored (%s)", type(self).__name__, exc)
+            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "state busy; retry"})
+            return False
+        return True
+
     def _json_body(self) -> dict[str, Any] | None:
         """Return the body as a JSON object, or answer 400/413 and return ``None``."""
         header = (self.headers.get("Content-Length") or "0").strip()
@@ -209,12 +223,7 @@ def make_server(
             except PayloadError as exc:
                 self._answer(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
                 return
-            try:
-                self._stored(self.server.store.record_event, action, ids)
-            except (FutureTimeout, sqlite3.Error, RuntimeError) as exc:
-                log.warning("webhook: event not stored (%s)", exc)
-                self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "state busy; retry"})
-                return
-            self._answer(HTTPStatus.ACCEPTED, {"recorded": action})
+            if self._recorded(action, ids, write_timeout_s):
+                self._answer(HTTPStatus.ACCEPTED, {"recorded": action})
 
     return WebhookServer((host, port), Handler, state.path)
