@@ -117,7 +117,10 @@ def open_project(
     opened = open_labelling_project(config, pool, folder, config_file=config_path)
     click.get_current_context().call_on_close(opened.close)
     if opened.added_items:
-        say_on_stderr(
-            f"note: {opened.added_items} new item(s) in {config.data.source} joined the pool"
+        where = (
+            f"Label Studio project {opened.project_id}" if opened.adopted else config.data.source
         )
+        say_on_stderr(f"note: {opened.added_items} new item(s) in {where} joined the pool")
+    if opened.left_out:
+        say_on_stderr(f"note: new tasks in project {opened.project_id}: {opened.left_out}")
     return opened

@@ -131,7 +131,7 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
     from labelloop.annotate.labelstudio.sync import prepare_batch, push_pending
     from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.project import payload_function, pick_batch
-    from labelloop.annotate.loop.queue import refresh_with_champion
+    from labelloop.annotate.loop.queue import refresh_in_pick_order, refresh_with_champion
 
     opened = open_project(config_path, workdir, lock="push")
     payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
@@ -146,11 +146,17 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
         opened.gateway, opened.state, opened.project_id, kind=opened.kind, payload_of=payload
     )
     assert report is not None
-    click.echo(
-        f"{report.batch_id}: sent {report.sent} task(s), "
-        f"{report.already_there} already in Label Studio, "
-        f"{report.seconds:.2f} s"
-    )
+    if opened.adopted:
+        click.echo(
+            f"{report.batch_id}: {report.already_there} task(s) picked in place in project "
+            f"{opened.project_id}, {report.seconds:.2f} s"
+        )
+    else:
+        click.echo(
+            f"{report.batch_id}: sent {report.sent} task(s), "
+            f"{report.already_there} already in Label Studio, "
+            f"{report.seconds:.2f} s"
+        )
     # The new tasks and the older open ones, all in the champion's order (none before
     # the first cycle that trains: the queue stays in push order).
     from labelloop.annotate.loop.tracking import Tracker
@@ -158,6 +164,8 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
     refreshed = refresh_with_champion(opened, X, Tracker(opened.workdir, opened.config.name))
     if refreshed is not None and refreshed.n_open:
         click.echo(f"queue: {refreshed.n_open} open task(s), least sure first")
+    elif (ordered := refresh_in_pick_order(opened)) is not None:
+        click.echo(f"queue: {ordered.n_open} open task(s), in pick order (no model yet)")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
 

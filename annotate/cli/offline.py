@@ -20,11 +20,25 @@ __all__ = ["init", "list_strategies", "simulate"]
 @click.option(
     "--data",
     "data",
-    required=True,
+    default=None,
     type=click.Path(path_type=Path),
     help="CSV, Parquet or JSONL file.",
 )
-@click.option("--label-column", required=True, help="Column of gold labels (may be partly empty).")
+@click.option(
+    "--label-studio-project",
+    "ls_project",
+    default=None,
+    type=click.IntRange(1),
+    help="Adopt an existing Label Studio project: its tasks are the pool, labelled in place.",
+)
+@click.option(
+    "--workdir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Work dir whose Label Studio server to use (with --label-studio-project; "
+    "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY win when set).",
+)
+@click.option("--label-column", default=None, help="Column of gold labels (may be partly empty).")
 @click.option("--text-column", default=None, help="Column of item texts.")
 @click.option("--feature-columns", default=None, help="Comma-separated numeric feature columns.")
 @click.option(
@@ -37,22 +51,38 @@ __all__ = ["init", "list_strategies", "simulate"]
 @one_line_errors
 def init(
     name: str,
-    data: Path,
-    label_column: str,
+    data: Path | None,
+    ls_project: int | None,
+    workdir: Path | None,
+    label_column: str | None,
     text_column: str | None,
     feature_columns: str | None,
     id_column: str | None,
     configs_dir: Path,
     force: bool,
 ) -> None:
-    """Write configs/NAME.yaml for a data file, inferring columns it can.
+    """Write configs/NAME.yaml for a data file, or for an existing Label Studio project.
+
+    With --data, columns are inferred where they are not given. With
+    --label-studio-project, the project's tasks become the pool (text, image or table
+    tasks with a <Choices> tag); its annotations are labels, and new picks are ranked
+    in its queue, never imported again.
 
     \b
-    Example:
+    Examples:
       labelloop init reviews --data reviews.csv --label-column sentiment --text-column body
+      labelloop init tickets --label-studio-project 42
     """
     from labelloop.annotate.config.writer import write_config
 
+    if (data is None) == (ls_project is None):
+        raise click.UsageError("give --data FILE or --label-studio-project ID (one of them)")
+    if ls_project is not None:
+        _adopt(name, ls_project, workdir, configs_dir, force)
+        return
+    if label_column is None:
+        raise click.UsageError("--data needs --label-column")
+    assert data is not None
     if text_column and feature_columns:
         raise click.UsageError("give --text-column or --feature-columns, not both")
     features = (
@@ -75,6 +105,35 @@ def init(
     )
     classes = ", ".join(pool.classes[:8])
     click.echo(f"wrote {path}: {len(pool)} items, {kind}, {len(pool.classes)} classes ({classes})")
+
+
+def _adopt(
+    name: str, project_id: int, workdir: Path | None, configs_dir: Path, force: bool
+) -> None:
+    """``init --label-studio-project``: write the config and the tasks' copy."""
+    from labelloop.annotate.config.workdir import resolve_workdir
+    from labelloop.annotate.labelstudio.client import connect
+    from labelloop.annotate.loop.adopted import adopt_project
+
+    gateway = connect(resolve_workdir(workdir))
+    try:
+        adopted = adopt_project(gateway, project_id, name, configs_dir=configs_dir, force=force)
+    finally:
+        gateway.close()
+    shape = adopted.shape
+    what = {
+        "text": f"text from ${shape.field}",
+        "image": f"images from ${shape.field} (grey 16x16 thumbnails as features)",
+        "tabular": f"{len(adopted.columns)} numeric columns from ${shape.field}",
+    }[shape.kind]
+    click.echo(
+        f"wrote {adopted.config_path}: Label Studio project {project_id} "
+        f"({adopted.title}), {len(adopted.rows.rows)} tasks, {what}, "
+        f"{len(shape.labels)} labels ({', '.join(shape.labels[:8])}) on "
+        f"<Choices name={shape.from_name!r}>"
+    )
+    if adopted.rows.left_out:
+        click.echo(f"note: {adopted.rows.summary()}", err=True)
 
 
 @click.command()

@@ -15,6 +15,7 @@ from labelloop.annotate.errors import ConfigError
 from labelloop.learners import COLD_START_STRATEGIES, STRATEGIES
 
 __all__ = [
+    "AdoptedProject",
     "DataConfig",
     "EvaluationConfig",
     "AuditConfig",
@@ -187,6 +188,23 @@ class RoutingConfig(BaseModel):
     audit: AuditConfig = AuditConfig()
 
 
+class AdoptedProject(BaseModel):
+    """An existing Label Studio project whose tasks are the pool (``init --label-studio-project``).
+
+    Its tasks are labelled in place: picks are ranked in Label Studio's queue, never
+    imported again; its annotations are the labels. ``data.source`` is the tasks' copy
+    ``init`` wrote (new tasks are added to it by the next command that connects).
+    """
+
+    model_config = _FROZEN
+
+    project_id: int = Field(gt=0)
+    from_name: str = Field(min_length=1, description="the project's <Choices> tag name")
+    to_name: str = Field(min_length=1, description="the object tag the choices label")
+    field: str = Field(min_length=1, description="the task data key the object shows")
+    image_side: int = Field(16, gt=0, le=64, description="thumbnail side for image features")
+
+
 class ProjectConfig(BaseModel):
     """A labelloop project: data, features, model, strategy, budget, seed, stopping rule."""
 
@@ -206,6 +224,7 @@ class ProjectConfig(BaseModel):
     stopping: StoppingConfig = StoppingConfig()
     labelling: LabellingConfig = LabellingConfig()
     routing: RoutingConfig = RoutingConfig()
+    label_studio: AdoptedProject | None = None
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("strategy")

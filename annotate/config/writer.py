@@ -14,7 +14,7 @@ from labelloop.annotate.config.schema import load_config
 from labelloop.annotate.errors import ConfigError
 from labelloop.datasets import Pool, load_pool, read_table
 
-__all__ = ["infer_columns", "write_config"]
+__all__ = ["default_settings", "infer_columns", "save_config", "write_config"]
 
 _ID_NAMES = ("id", "item_id", "uid", "key", "doc_id")
 
@@ -105,34 +105,63 @@ def write_config(
         feature_columns=feature_columns,
         label_column=label_column,
     )
-    n_classes = len(pool.classes)
-    settings: dict[str, Any] = {
-        "name": name,
-        "data": {
+    settings = default_settings(
+        name,
+        {
             "source": os.path.relpath(data.resolve(), configs_dir.resolve()),
             "id_column": id_column,
             "text_column": text_column,
             "feature_columns": list(feature_columns),
             "label_column": label_column,
         },
-        "featurizer": {"kind": "tfidf"} if text_column else {"kind": "numeric"},
+        text=text_column is not None,
+        n_classes=len(pool.classes),
+        n_items=len(pool),
+    )
+    header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
+    save_config(target, settings, header)
+    return target, pool
+
+
+def default_settings(
+    name: str, data: dict[str, Any], *, text: bool, n_classes: int, n_items: int
+) -> dict[str, Any]:
+    """Return the settings ``init`` writes for a pool (text or numeric features).
+
+    Parameters
+    ----------
+    name : str
+        The project name.
+    data : dict
+        The ``data`` section.
+    text : bool
+        True for a text column (TF-IDF), False for numeric features.
+    n_classes, n_items : int
+        Sizes the first batch and the budget.
+    """
+    return {
+        "name": name,
+        "data": data,
+        "featurizer": {"kind": "tfidf"} if text else {"kind": "numeric"},
         "model": {
             "estimator": "sklearn.linear_model.LogisticRegression",
-            "params": {"max_iter": 1000, "C": 10.0} if text_column else {"max_iter": 1000},
+            "params": {"max_iter": 1000, "C": 10.0} if text else {"max_iter": 1000},
         },
         "strategy": "margin",
         "cold_start": "kmeans",
         "batch_size": 10,
         "initial_size": max(10, 2 * n_classes),
-        "budget": min(len(pool), 500),
+        "budget": min(n_items, 500),
         "seed": 0,
         "evaluation": {"size": 0.2},
         "stopping": {"rule": "stabilizing_predictions", "window": 3, "threshold": 0.99},
     }
-    configs_dir.mkdir(parents=True, exist_ok=True)
-    header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
+
+
+def save_config(target: Path, settings: dict[str, Any], header: str) -> None:
+    """Write a config atomically, after checking that it loads."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".yaml.partial")
-    partial.write_text(header + yaml.safe_dump(settings, sort_keys=False))
+    partial.write_text(header + yaml.safe_dump(settings, sort_keys=False, width=100))
     load_config(partial)  # what we write must load
     partial.replace(target)
-    return target, pool

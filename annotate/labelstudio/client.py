@@ -149,6 +149,8 @@ class LabelStudioGateway:
         self.url = url
         self.retries = retries
         self.backoff_s = backoff_s
+        # An adopted project's tasks are all labelloop's: no item id filter then.
+        self.whole_project = False
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -362,16 +364,26 @@ class LabelStudioGateway:
         return str(project.sampling or ""), str(project.model_version or "")
 
     def replace_predictions(
-        self, project_id: int, predictions: Sequence[dict[str, Any]], *, chunk: int = 1_000
+        self,
+        project_id: int,
+        predictions: Sequence[dict[str, Any]],
+        *,
+        chunk: int = 1_000,
+        versions: Sequence[str] | None = None,
     ) -> None:
         """Give each task in ``predictions`` exactly that prediction, dropping its others.
 
         The tasks' old predictions go first (one Data Manager action per ``chunk`` tasks),
         then the new ones are imported in bulk, each request sent once: a request that
         fails after Label Studio took it can leave a task with two predictions or none
-        until the next call, which deletes and imports again.
+        until the next call, which deletes and imports again. With ``versions`` (an
+        adopted project, whose tasks may hold predictions of the team's own models) only
+        the predictions of those model versions are deleted, project-wide, instead.
         """
-        tasks = sorted({int(p["task"]) for p in predictions})
+        if versions is not None:
+            for version in versions:
+                self.delete_model_version(project_id, version)
+        tasks = [] if versions is not None else sorted({int(p["task"]) for p in predictions})
         for start in range(0, len(tasks), chunk):
             ids = tasks[start : start + chunk]
             self.call(
@@ -493,10 +505,10 @@ class LabelStudioGateway:
         not grow with the project. Tasks without an ``item_id`` (not labelloop's) are left
         out, so the numbers compare with the state store's.
         """
-        ours = self._page(project_id, [_OURS], "task_only", "id", page_size=1)
+        ours = self._page(project_id, self._ours(), "task_only", "id", page_size=1)
         skipped = self._page(
             project_id,
-            [_OURS, _item("cancelled_annotations", "greater", "Number", 0)],
+            [*self._ours(), _item("cancelled_annotations", "greater", "Number", 0)],
             "task_only",
             "id",
             page_size=1,
@@ -509,18 +521,88 @@ class LabelStudioGateway:
 
     def task_ids(self, project_id: int) -> set[int]:
         """Return the ids of every labelloop task in the project (ids only, no data)."""
-        pager = self._page(project_id, [_OURS], "task_only", "id", page_size=5_000)
+        pager = self._page(project_id, self._ours(), "task_only", "id", page_size=5_000)
         return {int(t.id) for t in self.call("list task ids", _all_of(pager))}
 
     def annotation_ids(self, project_id: int) -> set[int]:
         """Return the ids of every annotation and skip on labelloop's tasks (ids only)."""
         found: set[int] = set()
         for touched in ("total_annotations", "cancelled_annotations"):
-            items = [_OURS, _item(touched, "greater", "Number", 0)]
+            items = [*self._ours(), _item(touched, "greater", "Number", 0)]
             pager = self._page(project_id, items, "all", "id,annotations", 1_000)
             tasks = self.call("list annotation ids", _all_of(pager))
             found.update(int(_get(a, "id")) for task in tasks for a in task.annotations or [])
         return found
+
+    def _ours(self) -> list[dict[str, Any]]:
+        """Return the filter that keeps labelloop's tasks (none on an adopted project)."""
+        return [] if self.whole_project else [_OURS]
+
+    def project_config(self, project_id: int) -> tuple[str, str]:
+        """Return an existing project's title and labeling config.
+
+        Raises
+        ------
+        LabelStudioError
+            If the project is not there (404), in one line naming it.
+        """
+        try:
+            project = self.call(
+                f"open project {project_id}", lambda: self.client.projects.get(id=project_id)
+            )
+        except LabelStudioError as exc:
+            if exc.status == 404:
+                raise LabelStudioError(
+                    f"Label Studio has no project {project_id} at {self.url}"
+                ) from None
+            raise
+        return str(project.title or ""), str(project.label_config or "")
+
+    def task_data(self, project_id: int, after: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """Return ``(task id, data)`` of every task with an id above ``after``, by id."""
+        items = [_item("id", "greater", "Number", after)] if after else []
+        pager = self._page(project_id, items, "task_only", "id,data", page_size=1_000)
+        tasks = self.call("list tasks", _all_of(pager))
+        return sorted((int(t.id), dict(t.data or {})) for t in tasks)
+
+    def fetch(self, address: str) -> bytes:
+        """Download a file a task points at: an absolute URL, or a path on this server.
+
+        Paths (``/data/upload/...``) are asked of this Label Studio with its key;
+        other servers get no key.
+        """
+        wrapper = self.client._client_wrapper
+        base = wrapper.get_base_url().rstrip("/")
+        if "://" in address:
+            url = address
+            own = urlsplit(address).netloc == urlsplit(base).netloc
+        else:
+            url, own = f"{base}/{address.lstrip('/')}", True
+        headers = wrapper.get_headers() if own else {}
+        http = wrapper.httpx_client.httpx_client
+
+        def get() -> bytes:
+            return bytes(_checked(http.get(url, headers=headers)).content)
+
+        return self.call(f"fetch {address[:80]}", get)
+
+    def delete_model_version(self, project_id: int, version: str) -> int:
+        """Delete every prediction of one model version in the project; return how many."""
+        wrapper = self.client._client_wrapper
+
+        def delete() -> int:
+            response = wrapper.httpx_client.httpx_client.request(
+                "DELETE",
+                f"{wrapper.get_base_url().rstrip('/')}/api/projects/{project_id}/model-versions/",
+                json={"model_version": version},
+                headers=wrapper.get_headers(),
+            )
+            answer = _checked(response).json()
+            if isinstance(answer, dict):  # {"deleted": n} on some versions, n on others
+                answer = next(iter(answer.values()), 0)
+            return int(answer or 0)
+
+        return self.call(f"delete predictions of {version}", delete)
 
     def task_exists(self, task_id: int) -> bool:
         """Ask Label Studio for one task: False only when it answers 404 (deleted).
@@ -587,6 +669,17 @@ class LabelStudioGateway:
         if len(ids) != len(tasks):
             raise LabelStudioError(f"Label Studio created {len(ids)} tasks for {len(tasks)} sent")
         return [int(i) for i in ids]
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    """Raise an error answer as the SDK does, so :meth:`LabelStudioGateway.call` reads it."""
+    if response.status_code >= 400:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:200]
+        raise ApiError(status_code=response.status_code, body=body)
+    return response
 
 
 def connect(workdir: Path, *, retries: int = 3, timeout_s: float = 60.0) -> LabelStudioGateway:

@@ -22,11 +22,17 @@ from labelloop.annotate.labelstudio.client import (
     ProjectCounts,
     dm_time,
 )
-from labelloop.annotate.labelstudio.translate import ItemKind, annotation_record, task_json
+from labelloop.annotate.labelstudio.translate import (
+    FROM_NAME,
+    ItemKind,
+    annotation_record,
+    task_json,
+)
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
 
 __all__ = [
+    "FROM_NAME_KEY",
     "MULTIPLE_KEY",
     "PullReport",
     "PushReport",
@@ -46,6 +52,8 @@ IMPORT_BACKOFF_S = 1.0
 CURSOR_OVERLAP = timedelta(seconds=2)
 # State meta key: "true" when the project takes several choices per item.
 MULTIPLE_KEY = "labelling_multiple"
+# State meta key: the name of the project's Choices tag, when not labelloop's own.
+FROM_NAME_KEY = "labelling_from_name"
 # State meta key: labelloop tasks in Label Studio the task map does not hold (a push not
 # yet confirmed), as the last task listing found them.
 UNMAPPED_KEY = "unmapped_tasks"
@@ -229,6 +237,8 @@ def push_pending(
     items = state.batch_items(batch_id)
     wanted = {row["item_id"] for row in items}
     report = PushReport(batch_id, 0, 0, 0.0)
+    if gateway.whole_project:  # an adopted project: the tasks are there already
+        return _mark_in_place(state, batch_id, wanted, report, start)
     task_ids = _adopt(gateway, project_id, batch_id, wanted, report)
     report.already_there = len(task_ids)
 
@@ -277,6 +287,31 @@ def push_pending(
             f"push (first: {unmapped[0]!r}); the batch stays pending, rerun to send them"
         )
     state.confirm_push(batch_id, task_ids)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _mark_in_place(
+    state: StateStore, batch_id: str, wanted: Collection[str], report: PushReport, start: float
+) -> PushReport:
+    """Push a batch of an adopted project: map each item to the task it already has.
+
+    Nothing is imported; the queue refresh then ranks the tasks in Label Studio.
+
+    Raises
+    ------
+    LabelStudioError
+        If an item's task is gone (deleted since it was picked): the batch stays pending.
+    """
+    in_place = state.in_place()
+    gone = sorted(i for i in wanted if i not in in_place)
+    if gone:
+        raise LabelStudioError(
+            f"{batch_id}: the task of item {gone[0]!r} is gone from Label Studio "
+            f"({len(gone)} such); the batch stays pending"
+        )
+    state.confirm_push(batch_id, {i: in_place[i] for i in sorted(wanted)})
+    report.already_there = len(wanted)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -356,6 +391,9 @@ def pull_labels(
         since = dm_time((datetime.fromisoformat(cursor) - CURSOR_OVERLAP).isoformat())
     last_event = state.last_event_id()
     multiple = state.get_meta(MULTIPLE_KEY) == "true"
+    from_name = state.get_meta(FROM_NAME_KEY) or FROM_NAME
+    # An adopted project's tasks are known by task id (their data is the user's own).
+    owners = state.item_of_task() if gateway.whole_project else None
     # Counted before the changes are fetched: whatever changes in between shows as a
     # difference (a listing too many), never as agreement over a missed deletion.
     counts = gateway.counts(project_id)
@@ -369,7 +407,10 @@ def pull_labels(
                 newest
             ):
                 newest = updated_at
-            item_id = (task.data or {}).get("item_id")
+            if owners is not None:
+                item_id = owners.get(int(task.id))
+            else:
+                item_id = (task.data or {}).get("item_id")
             if item_id is None or item_id == "":
                 report.foreign_tasks += 1
                 continue
@@ -379,7 +420,7 @@ def pull_labels(
             current: set[int] = set()
             for annotation in task.annotations or []:
                 record = annotation_record(
-                    annotation, int(task.id), known_labels, multiple=multiple
+                    annotation, int(task.id), known_labels, multiple=multiple, from_name=from_name
                 )
                 current.add(record.annotation_id)
                 previous = before.get(record.annotation_id)
@@ -440,7 +481,7 @@ def mirror_deletions(
     if counts.tasks != tasks + unmapped:
         report.reconciliations += 1
         present = gateway.task_ids(project_id)
-        mapped = set(state.task_map().values())
+        mapped = set(state.item_of_task())
         gone = [t for t in sorted(mapped - present) if not gateway.task_exists(t)]
         report.deleted += state.mark_tasks_deleted(db, gone)
         report.tasks_deleted += len(gone)

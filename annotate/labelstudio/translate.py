@@ -100,18 +100,25 @@ def image_data_uri(pixels: NDArray[Any], side: int, scale: int = 16) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def choice_result(kind: ItemKind, choices: Sequence[str]) -> list[dict[str, Any]]:
+def choice_result(
+    kind: ItemKind, choices: Sequence[str], *, names: tuple[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Return the ``result`` of an annotation or prediction choosing ``choices``.
+
+    ``names`` is the ``(from_name, to_name)`` of the project's Choices tag and the
+    object it labels; labelloop's own configs (``label`` on ``text``, ``image`` or
+    ``table``) when omitted.
 
     Examples
     --------
     >>> choice_result("text", ["sport"])[0]["value"]
     {'choices': ['sport']}
     """
+    from_name, to_name = names or (FROM_NAME, _OBJECT[kind][1])
     return [
         {
-            "from_name": FROM_NAME,
-            "to_name": _OBJECT[kind][1],
+            "from_name": from_name,
+            "to_name": to_name,
             "type": "choices",
             "value": {"choices": list(choices)},
         }
@@ -172,14 +179,20 @@ def _annotator(annotation: Any) -> str:
 
 
 def annotation_record(
-    annotation: Any, task_id: int, known_labels: Sequence[str], *, multiple: bool = False
+    annotation: Any,
+    task_id: int,
+    known_labels: Sequence[str],
+    *,
+    multiple: bool = False,
+    from_name: str = FROM_NAME,
 ) -> AnnotationRecord:
     """Translate one Label Studio annotation (dict or SDK object) into a record.
 
     A skipped task (``was_cancelled``) is ``cancelled``, never a label. A choice the
     config does not know, no choice, or several choices in a single-label project
     (``multiple`` False) make the record ``quarantined``, with the reason in ``note``;
-    it is kept, not dropped, and never trained on.
+    it is kept, not dropped, and never trained on. Only the choices of the Choices
+    tag named ``from_name`` count (``label`` in labelloop's own configs).
 
     Examples
     --------
@@ -192,7 +205,7 @@ def annotation_record(
     """
     labels: list[str] = []
     for region in _field(annotation, "result") or []:
-        if _field(region, "from_name") != FROM_NAME:
+        if _field(region, "from_name") != from_name:
             continue
         value = _field(region, "value") or {}
         labels.extend(str(v) for v in (value.get("choices") or []))

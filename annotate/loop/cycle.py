@@ -23,7 +23,11 @@ from labelloop.annotate.labelstudio.sync import PullReport, prepare_batch, pull_
 from labelloop.annotate.loop.features import default_cache_dir
 from labelloop.annotate.loop.packaging import config_hash, project_package
 from labelloop.annotate.loop.project import LabellingProject, next_batch, payload_function
-from labelloop.annotate.loop.queue import QueueRefresh, refresh_with_champion
+from labelloop.annotate.loop.queue import (
+    QueueRefresh,
+    refresh_in_pick_order,
+    refresh_with_champion,
+)
 from labelloop.annotate.loop.routing import (
     apply_routing,
     audit_drafts,
@@ -212,6 +216,8 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     if model is not None:
         # Every open task scored by the champion: annotators get the least sure first.
         queue = refresh_with_champion(project, X, tracker, (version, model))
+    if queue is None:  # an adopted project before its first champion: in pick order
+        queue = refresh_in_pick_order(project)
     failpoint("pushed")
     seconds["push"] = time.perf_counter() - start
     if run_id:

@@ -13,7 +13,7 @@ import numpy as np
 from labelloop.annotate.config.schema import ProjectConfig, build_estimator
 from labelloop.annotate.errors import ConfigError
 from labelloop.annotate.labelstudio.client import LabelStudioGateway, connect
-from labelloop.annotate.labelstudio.sync import MULTIPLE_KEY
+from labelloop.annotate.labelstudio.sync import FROM_NAME_KEY, MULTIPLE_KEY
 from labelloop.annotate.labelstudio.translate import ItemKind, image_data_uri, labeling_config
 from labelloop.annotate.loop.data_change import check_data
 from labelloop.annotate.state.records import TaskDraft
@@ -106,6 +106,14 @@ class LabellingProject:
     labels: list[str]
     created: bool
     added_items: int = 0  # items that joined the pool since the last open (accepted at once)
+    # (from_name, to_name) of an adopted project's Choices; None for labelloop's own.
+    names: tuple[str, str] | None = None
+    left_out: str = ""  # new tasks of an adopted project left out of the pool, and why
+
+    @property
+    def adopted(self) -> bool:
+        """True when the project is an existing one whose tasks are labelled in place."""
+        return self.config.label_studio is not None
 
     @property
     def workdir(self) -> Path:
@@ -153,16 +161,24 @@ def open_project(
     path = state_path(workdir, config)
     state = StateStore(path)
     stored = state.get_meta("project_id")
+    names = None
+    left_out = ""
     try:
+        if config.label_studio is not None:
+            pool, project_id, left_out = _open_adopted(config, pool, gateway, state, labels)
+            names = (config.label_studio.from_name, config.label_studio.to_name)
+            created = False
         added = check_data(state, config, pool, config_file)
-        project_id, created = gateway.find_or_create_project(
-            title=f"labelloop: {config.name}",
-            label_config=xml,
-            project_id=int(stored) if stored is not None else None,
-            description=(
-                f"Active learning with labelloop ({config.strategy}, batch {config.batch_size})."
-            ),
-        )
+        if config.label_studio is None:
+            project_id, created = gateway.find_or_create_project(
+                title=f"labelloop: {config.name}",
+                label_config=xml,
+                project_id=int(stored) if stored is not None else None,
+                description=(
+                    f"Active learning with labelloop ({config.strategy}, "
+                    f"batch {config.batch_size})."
+                ),
+            )
     except BaseException:
         gateway.close()
         state.close()
@@ -171,10 +187,36 @@ def open_project(
         state.set_meta("project_id", str(project_id))
         state.set_meta("label_studio_url", gateway.url)
     state.set_meta(MULTIPLE_KEY, str(config.labelling.multiple).lower())  # read by the pull
+    if names is not None:
+        state.set_meta(FROM_NAME_KEY, names[0])
     n_added = 0 if added is None else len(added.added)
     return LabellingProject(
-        config, pool, gateway, state, project_id, kind, labels, created, n_added
+        config, pool, gateway, state, project_id, kind, labels, created, n_added, names, left_out
     )
+
+
+def _open_adopted(
+    config: ProjectConfig,
+    pool: Pool,
+    gateway: LabelStudioGateway,
+    state: StateStore,
+    labels: list[str],
+) -> tuple[Pool, int, str]:
+    """Check an adopted project and add its new tasks; return (pool, project id, left out)."""
+    from labelloop.annotate.loop.adopted import check_adopted, sync_in_place
+
+    adopted = config.label_studio
+    assert adopted is not None
+    stored = state.get_meta("project_id")
+    if stored is not None and int(stored) != adopted.project_id:
+        raise ConfigError(
+            f"label_studio.project_id: {adopted.project_id}, but this project's state was "
+            f"built on Label Studio project {stored}"
+        )
+    gateway.whole_project = True
+    check_adopted(config, gateway, labels)
+    pool, rows = sync_in_place(config, pool, gateway, state)
+    return pool, adopted.project_id, rows.summary()
 
 
 def next_batch(
@@ -245,6 +287,8 @@ def pick_batch(
             )
         machine |= {i for i, r in routes.items() if r != only_route}
         machine |= set(pool.ids.tolist()) - set(routes)
+    if project.adopted:  # only items whose task is still there can be picked
+        machine |= set(pool.ids.tolist()) - set(state.in_place())
     queued = state.queued_item_ids() | evaluation | machine
     seed = config.seed + int(state.get_meta("batches_made") or 0)
     learner = PoolLearner(

@@ -15,6 +15,7 @@ labelloop has scored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,11 +35,13 @@ __all__ = [
     "QUEUE_META",
     "QueueRefresh",
     "queue_order",
+    "refresh_in_pick_order",
     "refresh_queue",
     "refresh_with_champion",
 ]
 
 QUEUE_META = "queue_version"  # the model version every open task was last scored with
+VERSIONS_META = "queue_versions_written"  # an adopted project's labelloop versions (JSON)
 
 
 @dataclass(frozen=True)
@@ -80,27 +83,61 @@ def refresh_queue(
         return QueueRefresh(version=version, n_open=0, lowest=None)
     items = [r["item_id"] for r in rows]
     sure = certainty(proba_of(items), project.config.strategy)
+    return _publish(project, rows, [float(v) for v in sure], version)
+
+
+def refresh_in_pick_order(project: LabellingProject) -> QueueRefresh | None:
+    """Serve an adopted project's open picks in the order they were picked (no model yet).
+
+    labelloop's own projects import each batch in order, so Label Studio serves it
+    that way; an adopted project's picks are tasks already there, in any order, so
+    before the first model they are scored by rank (first batch first), under the model
+    version ``<name>:pick-order``. Returns ``None`` for a project labelloop created.
+    """
+    if not project.adopted:
+        return None
+    known = set(project.pool.ids.tolist())
+    rows = [r for r in project.state.open_tasks() if r["item_id"] in known]
+    if not rows:
+        return None
+    rows.sort(key=lambda r: (str(r["batch_id"] or ""), int(r["rank"] or 0)))
+    scores = [(k + 1) / (len(rows) + 1) for k in range(len(rows))]
+    return _publish(project, rows, scores, f"{project.config.name}:pick-order")
+
+
+def _publish(
+    project: LabellingProject, rows: list[dict[str, Any]], scores: list[float], version: str
+) -> QueueRefresh:
+    """Replace the open tasks' predictions by these scores and serve the lowest first."""
+    state = project.state
     predictions = [
         {
             "task": int(row["task_id"]),
             "model_version": version,
-            "score": round(float(sure[k]), 6),
+            "score": round(scores[k], 6),
             # The guess the push showed stays what is shown (routing counts corrections
             # of it); only the order changes.
             "result": []
             if row["predicted"] is None
-            else choice_result(project.kind, [row["predicted"]]),
+            else choice_result(project.kind, [row["predicted"]], names=project.names),
         }
         for k, row in enumerate(rows)
     ]
     # Marked stale first: a crash before the end leaves `status` saying so, and the next
     # cycle or push does it again (deleting first, so no task keeps two predictions).
     state.set_meta(QUEUE_META, "")
-    project.gateway.replace_predictions(project.project_id, predictions)
+    versions = None
+    if project.adopted:
+        # Only labelloop's own versions are deleted: the team's predictions stay.
+        written = set(json.loads(state.get_meta(VERSIONS_META) or "[]")) | {version}
+        versions = sorted(written)
+        state.set_meta(VERSIONS_META, json.dumps(versions))
+    project.gateway.replace_predictions(project.project_id, predictions, versions=versions)
     project.gateway.use_uncertainty_sampling(project.project_id, version)
     state.set_meta(QUEUE_META, version)
-    lowest = float(sure.min())
-    return QueueRefresh(version=version, n_open=len(rows), lowest=lowest)
+    if versions is not None:
+        state.set_meta(VERSIONS_META, json.dumps([version]))
+    return QueueRefresh(version=version, n_open=len(rows), lowest=min(scores))
 
 
 def refresh_with_champion(
@@ -150,6 +187,9 @@ def queue_order(project: LabellingProject) -> str:
             "re-scoring cut short (or under way): the next cycle or push finishes it; "
             "until then Label Studio may serve open tasks in any order"
         )
+    picked_order = bool(scored) and str(scored).endswith(":pick-order")
+    if sampling == "Uncertainty sampling" and picked_order and served_version == scored:
+        return f"in pick order (no model yet): {n_open} open task(s)"
     if sampling == "Uncertainty sampling" and scored and served_version == scored:
         return f"least sure first: uncertainty sampling on {scored}, {n_open} open task(s)"
     if sampling == "Uncertainty sampling":

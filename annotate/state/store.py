@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS routes (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, action TEXT NOT NULL,
     task_ids TEXT NOT NULL, handled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS in_place (item_id TEXT PRIMARY KEY, task_id INTEGER NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS fingerprints (item_id TEXT PRIMARY KEY, digest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS retired_tasks (
     task_id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, batch_id TEXT, pushed_at TEXT NOT NULL,
@@ -230,13 +231,15 @@ class StateStore:
     def open_tasks(self) -> list[dict[str, Any]]:
         """Return labelloop's tasks that nobody has labelled yet, skipped ones included.
 
-        Each row holds ``item_id``, ``task_id``, the ``route`` the item was pushed on
+        Each row holds ``item_id``, ``task_id``, its ``batch_id`` and ``rank`` in it, the
+        ``route`` the item was pushed on
         (``None`` without routing) and the guess ``predicted`` shown with it at the push
         (``None`` when none was shown), in task order.
         """
         return _dicts(
             self._db.execute(
-                "SELECT t.item_id, t.task_id, bi.route, CASE WHEN bi.route IS NULL OR "
+                "SELECT t.item_id, t.task_id, t.batch_id, bi.rank, bi.route, "
+                "CASE WHEN bi.route IS NULL OR "
                 "bi.route = 'review' THEN bi.predicted END AS predicted "
                 "FROM tasks t LEFT JOIN batch_items bi "
                 "ON bi.batch_id = t.batch_id AND bi.item_id = t.item_id "
@@ -245,6 +248,26 @@ class StateStore:
                 "AND t.task_id NOT IN (SELECT task_id FROM retired_tasks) ORDER BY t.task_id"
             )
         )
+
+    def in_place(self) -> dict[str, int]:
+        """Return item id -> task id of an adopted project's tasks (labelled in place)."""
+        rows = self._db.execute("SELECT item_id, task_id FROM in_place")
+        return {str(i): int(t) for i, t in rows}
+
+    def add_in_place(self, task_ids: Mapping[str, int]) -> None:
+        """Record tasks of an adopted project that joined the pool (kept if known)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO in_place VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(str(i), int(t)) for i, t in task_ids.items()],
+            )
+
+    def item_of_task(self) -> dict[int, str]:
+        """Return task id -> item id for every task the project knows (pushed or in place)."""
+        rows = self._db.execute(
+            "SELECT task_id, item_id FROM tasks UNION SELECT task_id, item_id FROM in_place"
+        )
+        return {int(t): str(i) for t, i in rows}
 
     def queued_item_ids(self) -> set[str]:
         """Return items pushed or in a pending batch: never to be pushed again."""
@@ -320,6 +343,7 @@ class StateStore:
                 (stamp, task),
             )
             db.execute("DELETE FROM tasks WHERE task_id = ?", (task,))
+            db.execute("DELETE FROM in_place WHERE task_id = ?", (task,))
             deleted += db.execute(
                 "UPDATE annotations SET status = 'deleted', pulled_at = ? "
                 "WHERE task_id = ? AND status != 'deleted'",
@@ -338,10 +362,13 @@ class StateStore:
         Returns
         -------
         (tasks, annotations, skipped tasks)
-            Tasks in the task map; annotations that are not skips nor deleted (quarantined
-            ones count: Label Studio holds them); tasks with at least one skip.
+            Tasks in the task map or in place (an adopted project's); annotations that
+            are not skips nor deleted (quarantined ones count: Label Studio holds them);
+            tasks with at least one skip.
         """
-        tasks = self._db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+        tasks = self._db.execute(
+            "SELECT COUNT(*) FROM (SELECT task_id FROM tasks UNION SELECT task_id FROM in_place)"
+        ).fetchone()[0]
         annotations, skipped = self._db.execute(
             "SELECT COUNT(*) FILTER (WHERE status IN ('active', 'quarantined')), "
             "COUNT(DISTINCT task_id) FILTER (WHERE status = 'cancelled') FROM annotations"
