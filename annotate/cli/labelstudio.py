@@ -284,7 +284,9 @@ def serve(config_path: Path, port: int, connect: bool, workdir: Path | None) -> 
     if connect:
         _check_loopback_webhook(opened, workdir, "connect a model")
     tracker = Tracker(opened.workdir, opened.config.name)
-    scorer = ChampionScorer(tracker, opened.kind, opened.config.strategy, opened.pool)
+    scorer = ChampionScorer(
+        tracker, opened.kind, opened.config.strategy, opened.pool, names=opened.names
+    )
     version = scorer.load()
     try:
         httpd = make_ml_backend("127.0.0.1", port, secret, opened.state.path, scorer)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from labelloop.annotate.labelstudio.adopt import item_of_task
 from labelloop.annotate.labelstudio.translate import ItemKind, choice_result
 from labelloop.datasets import Pool
 from labelloop.learners import certainty
@@ -34,7 +35,8 @@ def task_rows(
 ) -> tuple[pd.DataFrame, list[int]]:
     """Turn Label Studio tasks into the model's raw input rows.
 
-    A task whose ``data.item_id`` is in ``pool`` takes the pool's row. Otherwise a text
+    A task whose ``data.item_id`` is in ``pool`` takes the pool's row, as does a task
+    of an adopted project (item ``ls-<task id>``, images included). Otherwise a text
     model (one input column) takes ``data[<column>]``, else ``data.text``, else the
     task's only string value; a tabular model takes its columns from ``data.table`` or
     from ``data`` itself.
@@ -59,6 +61,8 @@ def task_rows(
         if not isinstance(data, Mapping):
             continue
         item = data.get("item_id")
+        if not (isinstance(item, str) and item in known) and task.get("id") is not None:
+            item = item_of_task(int(task["id"]))  # an adopted project's task
         if pool is not None and isinstance(item, str) and item in known:
             records.append({c: pool.frame.at[item, c] for c in inputs})
             usable.append(position)
@@ -100,6 +104,8 @@ class ChampionScorer:
         The project's pool, for tasks labelloop pushed.
     recheck_s : float
         How long the champion's version is trusted before MLflow is asked again.
+    names : (str, str), optional
+        An adopted project's ``(from_name, to_name)`` for the result.
     """
 
     def __init__(
@@ -110,8 +116,10 @@ class ChampionScorer:
         pool: Pool | None = None,
         *,
         recheck_s: float = 2.0,
+        names: tuple[str, str] | None = None,
     ) -> None:
         self.tracker, self.kind, self.strategy, self.pool = tracker, kind, strategy, pool
+        self.names = names
         self.recheck_s = recheck_s
         # Two locks: a /predict loading a new champion never holds up /setup's answer.
         self._lock = threading.Lock()
@@ -176,7 +184,9 @@ class ChampionScorer:
             data = tasks[position].get("data") or {}
             hidden = data.get("labelloop_route") in _HIDDEN
             out[position] = {
-                "result": [] if hidden else choice_result(self.kind, [labels[int(best[k])]]),
+                "result": []
+                if hidden
+                else choice_result(self.kind, [labels[int(best[k])]], names=self.names),
                 "score": round(float(sure[k]), 6),
                 "model_version": version,
             }
