@@ -97,6 +97,7 @@ def run(
     """
     startup = _Stopwatch()
     from labelloop.annotate.labelstudio.sync import pull_labels
+    from labelloop.annotate.loop.adopted import has_new_tasks
     from labelloop.annotate.loop.cycle import run_cycle
     from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.outage import outlast
@@ -124,9 +125,16 @@ def run(
         done += 1
         trained_on = _resolved_count(opened)
         while max_cycles is None or done < max_cycles:
-            if opened.state.get_meta("data_generation") != generation:
+            reload = opened.state.get_meta("data_generation") != generation
+            if reload:
                 # `accept-data` ran while we slept: the pool and its features are stale.
                 say("the data file was accepted anew (labelloop accept-data): reloading the pool")
+            elif opened.adopted and wait_out(
+                partial(has_new_tasks, opened.config, opened.gateway, opened.state)
+            ):
+                say(f"new tasks in Label Studio project {opened.project_id}: reloading the pool")
+                reload = True
+            if reload:
                 opened.close()
                 opened = wait_out(lambda: open_project(config_path, workdir))
                 X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))

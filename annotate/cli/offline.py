@@ -38,7 +38,11 @@ __all__ = ["init", "list_strategies", "simulate"]
     help="Work dir whose Label Studio server to use (with --label-studio-project; "
     "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY win when set).",
 )
-@click.option("--label-column", default=None, help="Column of gold labels (may be partly empty).")
+@click.option(
+    "--label-column",
+    default=None,
+    help="Column of gold labels (may be partly empty); needed with --data.",
+)
 @click.option("--text-column", default=None, help="Column of item texts.")
 @click.option("--feature-columns", default=None, help="Comma-separated numeric feature columns.")
 @click.option(
@@ -78,6 +82,21 @@ def init(
     if (data is None) == (ls_project is None):
         raise click.UsageError("give --data FILE or --label-studio-project ID (one of them)")
     if ls_project is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("--label-column", label_column),
+                ("--text-column", text_column),
+                ("--feature-columns", feature_columns),
+                ("--id-column", id_column),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(
+                f"{given[0]} is for --data; a Label Studio project's labeling config says "
+                "what its tasks hold"
+            )
         _adopt(name, ls_project, workdir, configs_dir, force)
         return
     if label_column is None:
@@ -128,8 +147,9 @@ def _adopt(
     }[shape.kind]
     click.echo(
         f"wrote {adopted.config_path}: Label Studio project {project_id} "
-        f"({adopted.title}), {len(adopted.rows.rows)} tasks, {what}, "
-        f"{len(shape.labels)} labels ({', '.join(shape.labels[:8])}) on "
+        f"({' '.join(adopted.title.split())}), {len(adopted.rows.rows)} tasks, {what}, "
+        f"{len(shape.labels)} labels ({', '.join(shape.labels[:8])}"
+        f"{', ...' if len(shape.labels) > 8 else ''}) on "
         f"<Choices name={shape.from_name!r}>"
     )
     if adopted.rows.left_out:

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 ITEM_PREFIX = "ls-"
+_RESERVED = frozenset({"item_id", "text", "image"})  # row keys a table column cannot take
 PIXEL_PREFIX = "px_"
 # Label Studio's object tags labelloop classifies, and the item kind each is.
 _KINDS: dict[str, ItemKind] = {
@@ -95,7 +96,8 @@ def read_shape(xml: str, *, where: str = "the project") -> ProjectShape:
             "into choices"
         )
     tag = choices[0]
-    labels = tuple(str(c.get("value") or c.get("alias") or "") for c in tag.iter("Choice"))
+    # An alias replaces the value in annotation results: it is the label.
+    labels = tuple(str(c.get("alias") or c.get("value") or "") for c in tag.iter("Choice"))
     labels = tuple(label for label in labels if label)
     if len(labels) < 2:
         raise ConfigError(f"{where}: its <Choices> tag has {len(labels)} choice(s); need 2")
@@ -207,7 +209,7 @@ def task_rows(
             if missing:
                 out.left_out[task_id] = f"no number in column {missing[0]!r}"
                 continue
-            row.update({f"{c}": numbers[c] for c in wanted})
+            row.update({c: numbers[c] for c in wanted})
         else:
             if fetch is None:
                 raise ValueError("an image project needs fetch")
@@ -238,7 +240,7 @@ def _numeric_columns(value: Any) -> dict[str, float]:
             number = float(cell)
         except (TypeError, ValueError):
             continue
-        if math.isfinite(number):
+        if math.isfinite(number) and str(key) not in _RESERVED:
             found[str(key)] = number
     return found
 

@@ -565,21 +565,38 @@ class LabelStudioGateway:
         tasks = self.call("list tasks", _all_of(pager))
         return sorted((int(t.id), dict(t.data or {})) for t in tasks)
 
+    def count_tasks_after(self, project_id: int, after: int) -> int:
+        """Count the project's tasks with an id above ``after`` (one request)."""
+        page = self._page(
+            project_id, [_item("id", "greater", "Number", after)], "task_only", "id", 1
+        )
+        return int(page.response.total or 0)
+
     def fetch(self, address: str) -> bytes:
         """Download a file a task points at: an absolute URL, or a path on this server.
 
-        Paths (``/data/upload/...``) are asked of this Label Studio with its key;
-        other servers get no key.
+        Paths (``/data/upload/...``) are asked of this Label Studio with its key, and
+        its outages are :class:`LabelStudioUnavailableError` as for any call. Other
+        servers get no key, and any failure there (or an address that is not http(s),
+        such as a cloud storage URI) is a ``ValueError``: that one file is unreadable.
         """
         wrapper = self.client._client_wrapper
         base = wrapper.get_base_url().rstrip("/")
+        scheme = urlsplit(address).scheme
+        if scheme and scheme not in ("http", "https"):
+            raise ValueError(f"{scheme}:// addresses are not fetched; link the file by http(s)")
         if "://" in address:
             url = address
             own = urlsplit(address).netloc == urlsplit(base).netloc
         else:
             url, own = f"{base}/{address.lstrip('/')}", True
-        headers = wrapper.get_headers() if own else {}
         http = wrapper.httpx_client.httpx_client
+        if not own:
+            try:
+                return bytes(_checked(http.get(url)).content)
+            except (httpx.HTTPError, ApiError) as exc:
+                raise ValueError(f"{type(exc).__name__} from {urlsplit(url).netloc}") from None
+        headers = wrapper.get_headers()
 
         def get() -> bytes:
             return bytes(_checked(http.get(url, headers=headers)).content)

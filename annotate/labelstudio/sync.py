@@ -54,6 +54,8 @@ CURSOR_OVERLAP = timedelta(seconds=2)
 MULTIPLE_KEY = "labelling_multiple"
 # State meta key: the name of the project's Choices tag, when not labelloop's own.
 FROM_NAME_KEY = "labelling_from_name"
+# State meta key: an adopted project's highest task id the pool has taken in (or left out).
+SYNCED_KEY = "in_place_synced_to"
 # State meta key: labelloop tasks in Label Studio the task map does not hold (a push not
 # yet confirmed), as the last task listing found them.
 UNMAPPED_KEY = "unmapped_tasks"
@@ -296,22 +298,20 @@ def _mark_in_place(
 ) -> PushReport:
     """Push a batch of an adopted project: map each item to the task it already has.
 
-    Nothing is imported; the queue refresh then ranks the tasks in Label Studio.
-
-    Raises
-    ------
-    LabelStudioError
-        If an item's task is gone (deleted since it was picked): the batch stays pending.
+    Nothing is imported; the queue refresh then ranks the tasks in Label Studio. An
+    item whose task was deleted since it was picked leaves the batch, with a warning.
     """
     in_place = state.in_place()
     gone = sorted(i for i in wanted if i not in in_place)
     if gone:
-        raise LabelStudioError(
-            f"{batch_id}: the task of item {gone[0]!r} is gone from Label Studio "
-            f"({len(gone)} such); the batch stays pending"
+        state.drop_from_batch(batch_id, gone)
+        _warn(
+            report,
+            f"{batch_id}: the task of item {gone[0]!r} was deleted in Label Studio "
+            f"({len(gone)} such); left out of the batch",
         )
-    state.confirm_push(batch_id, {i: in_place[i] for i in sorted(wanted)})
-    report.already_there = len(wanted)
+    state.confirm_push(batch_id, {i: in_place[i] for i in sorted(wanted) if i in in_place})
+    report.already_there = len(wanted) - len(gone)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -359,6 +359,10 @@ class PullReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def _after(one: str, other: str) -> bool:
+    return datetime.fromisoformat(one) > datetime.fromisoformat(other)
+
+
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
@@ -394,6 +398,10 @@ def pull_labels(
     from_name = state.get_meta(FROM_NAME_KEY) or FROM_NAME
     # An adopted project's tasks are known by task id (their data is the user's own).
     owners = state.item_of_task() if gateway.whole_project else None
+    # Tasks above this id are not in the pool yet (created after the last sync): the
+    # cursor must not pass them, or their labels would never be fetched again.
+    synced = int(state.get_meta(SYNCED_KEY) or 0)
+    hold: str | None = None
     # Counted before the changes are fetched: whatever changes in between shows as a
     # difference (a listing too many), never as agreement over a missed deletion.
     counts = gateway.counts(project_id)
@@ -413,6 +421,9 @@ def pull_labels(
                 item_id = (task.data or {}).get("item_id")
             if item_id is None or item_id == "":
                 report.foreign_tasks += 1
+                unsynced = owners is not None and int(task.id) > synced
+                if unsynced and (hold is None or _after(hold, updated_at)):
+                    hold = updated_at
                 continue
             report.tasks_fetched += 1
             changes = report.new + report.updated + report.deleted
@@ -449,6 +460,10 @@ def pull_labels(
             if report.new + report.updated + report.deleted > changes:
                 report.tasks_changed += 1
         mirror_deletions(gateway, state, db, project_id, counts, report)
+        if hold is not None and newest is not None and _after(newest, hold):
+            # Fetched again once they joined the pool (the overlap covers a cursor just
+            # past them).
+            newest = cursor if cursor is not None and _after(cursor, hold) else hold
         if newest is not None:
             state.set_meta("pull_cursor", newest, db)
         state.mark_events_handled(db, last_event)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +29,18 @@ from labelloop.annotate.labelstudio.adopt import (
     task_rows,
 )
 from labelloop.annotate.labelstudio.client import LabelStudioGateway
+from labelloop.annotate.labelstudio.sync import SYNCED_KEY
 from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import Pool
 
-__all__ = ["Adopted", "adopt_project", "check_adopted", "sync_in_place", "task_of_item"]
-
-SYNCED_KEY = "in_place_synced_to"  # the highest task id added to the in-place map
+__all__ = [
+    "Adopted",
+    "adopt_project",
+    "check_adopted",
+    "has_new_tasks",
+    "sync_in_place",
+    "task_of_item",
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,11 @@ def adopt_project(
     title, xml = gateway.project_config(project_id)
     where = f"Label Studio project {project_id} ({title!r})"
     shape = read_shape(xml, where=where)
+    if shape.multiple:
+        raise ConfigError(
+            f"{where}: its <Choices name={shape.from_name!r}> takes several choices per "
+            "task; labelloop adopts single-choice projects only"
+        )
     tasks = gateway.task_data(project_id)
     rows = task_rows(tasks, shape, fetch=gateway.fetch, image_side=image_side)
     if not rows.rows:
@@ -96,6 +110,10 @@ def adopt_project(
     settings = default_settings(
         name, data, text=text, n_classes=len(shape.labels), n_items=len(rows.rows)
     )
+    # The budget counts every label: those the team made before come on top of 500.
+    gateway.whole_project = True
+    labelled = gateway.counts(project_id).annotations
+    settings["budget"] = min(len(rows.rows), labelled + 500)
     if shape.kind == "image":
         settings["featurizer"] = {"kind": "numeric", "scale": False}  # grey levels, 0 to 1
     settings["labelling"] = {
@@ -110,8 +128,9 @@ def adopt_project(
         "field": shape.field,
         "image_side": image_side,
     }
+    shown = " ".join(title.split())  # a title never breaks the YAML comment
     header = (
-        f"# labelloop project config for Label Studio project {project_id} ({title}); "
+        f"# labelloop project config for Label Studio project {project_id} ({shown!r}); "
         "written by `labelloop init`.\n# Its tasks are labelled in place; "
         f"{tasks_path.name} is their copy (new tasks are added by the next command).\n"
     )
@@ -151,6 +170,13 @@ def check_adopted(config: ProjectConfig, gateway: LabelStudioGateway, labels: li
             f"{where} has labels [{', '.join(sorted(shape.labels))}] but the config says "
             f"[{', '.join(sorted(labels))}]"
         )
+    n_pixels = len(config.data.feature_columns)
+    if shape.kind == "image" and n_pixels != adopted.image_side**2:
+        raise ConfigError(
+            f"label_studio.image_side: {adopted.image_side}, but the tasks' copy holds "
+            f"{n_pixels} pixel columns ({PIXEL_PREFIX}...); the side is fixed when "
+            "`init` adopts the project"
+        )
     if shape.multiple != config.labelling.multiple:
         takes = "several choices" if shape.multiple else "one choice"
         raise LabelStudioError(
@@ -164,6 +190,9 @@ def sync_in_place(
 ) -> tuple[Pool, Rows]:
     """Add the tasks created since the last command to the pool's copy and the state.
 
+    Held under a lock on the copy, so two commands syncing at once add each task once.
+    Tasks left out (nothing to learn from) are named once, never fetched again.
+
     Returns
     -------
     (pool, rows)
@@ -174,9 +203,41 @@ def sync_in_place(
 
     adopted = config.label_studio
     assert adopted is not None
-    ids = pool.ids.tolist()
-    last = max((task_of_item(i) for i in ids if str(i).startswith(ITEM_PREFIX)), default=0)
-    shape = ProjectShape(
+    path = config.data_path()
+    with _locked(path):
+        present = _ids_in(path)
+        synced = int(state.get_meta(SYNCED_KEY) or 0)
+        last = max([synced, *(task_of_item(i) for i in present)])
+        new = gateway.task_data(adopted.project_id, after=last)
+        shape = _shape_of(config)
+        columns = list(config.data.feature_columns) if shape.kind == "tabular" else None
+        rows = task_rows(
+            new, shape, fetch=gateway.fetch, image_side=adopted.image_side, columns=columns
+        )
+        rows.rows = [r for r in rows.rows if r["item_id"] not in present]
+        if rows.rows:
+            _write_rows(path, rows.rows, append=True)
+            present |= {str(r["item_id"]) for r in rows.rows}
+        reached = max([last, *(task for task, _ in new)])
+        joined = {i: task_of_item(i) for i in present if task_of_item(i) > synced}
+        if joined or reached > synced:
+            state.add_in_place(joined, synced_to=reached)
+    if rows.rows:
+        pool = load_project_pool(config)
+    return pool, rows
+
+
+def has_new_tasks(config: ProjectConfig, gateway: LabelStudioGateway, state: StateStore) -> bool:
+    """Return whether the project holds tasks created since the last sync (one request)."""
+    adopted = config.label_studio
+    assert adopted is not None
+    return gateway.count_tasks_after(adopted.project_id, int(state.get_meta(SYNCED_KEY) or 0)) > 0
+
+
+def _shape_of(config: ProjectConfig) -> ProjectShape:
+    adopted = config.label_studio
+    assert adopted is not None
+    return ProjectShape(
         kind=config.labelling.kind if config.labelling.kind != "auto" else "text",
         from_name=adopted.from_name,
         to_name=adopted.to_name,
@@ -184,27 +245,27 @@ def sync_in_place(
         labels=tuple(config.labelling.labels or ()),
         multiple=config.labelling.multiple,
     )
-    columns = list(config.data.feature_columns) if shape.kind == "tabular" else None
-    new = gateway.task_data(adopted.project_id, after=last)
-    rows = task_rows(
-        new, shape, fetch=gateway.fetch, image_side=adopted.image_side, columns=columns
-    )
-    if shape.kind == "image":
-        expected = {f"{PIXEL_PREFIX}{k:03d}" for k in range(adopted.image_side**2)}
-        rows.rows = [r for r in rows.rows if expected <= set(r)]
-    if rows.rows:
-        _write_rows(config.data_path(), rows.rows, append=True)
-        pool = load_project_pool(config)
-    synced = int(state.get_meta(SYNCED_KEY) or 0)
-    joined = {
-        str(i): task_of_item(str(i))
-        for i in pool.ids.tolist()
-        if str(i).startswith(ITEM_PREFIX) and task_of_item(str(i)) > synced
-    }
-    if joined:
-        state.add_in_place(joined)
-        state.set_meta(SYNCED_KEY, str(max(joined.values())))
-    return pool, rows
+
+
+def _ids_in(path: Path) -> set[str]:
+    """Return the item ids the tasks' copy holds."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: the copy of the project's tasks is missing; run init again")
+    with path.open(encoding="utf-8") as lines:
+        return {str(json.loads(line)["item_id"]) for line in lines if line.strip()}
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``path`` (waits for another command's sync)."""
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]], *, append: bool) -> None:
@@ -213,6 +274,13 @@ def _write_rows(path: Path, rows: list[dict[str, Any]], *, append: bool) -> None
     if append:
         lines = path.read_text(encoding="utf-8") + lines
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(lines, encoding="utf-8")
-    partial.replace(path)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(lines)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise

@@ -80,7 +80,12 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     pull = pull_labels(project.gateway, state, project.project_id, project.labels)
     seconds["pull"] = time.perf_counter() - start
 
-    resolved = {i: r.label for i, r in state.resolutions().items() if r.label is not None}
+    # Labels of items that joined the pool after it was loaded (an adopted project's new
+    # tasks, synced by another command) wait for the next load.
+    in_pool = set(pool.ids.tolist())
+    resolved = {
+        i: r.label for i, r in state.resolutions().items() if r.label is not None and i in in_pool
+    }
     train = {i: lbl for i, lbl in resolved.items() if i not in evaluation}
     tested = {i: lbl for i, lbl in resolved.items() if i in evaluation}
     model: Any = None
@@ -283,10 +288,19 @@ def _evaluation_drafts(
     project: LabellingProject, evaluation: set[str], n_picked: int
 ) -> list[TaskDraft]:
     per_batch = project.config.evaluation.per_batch or project.config.batch_size
-    queued = project.state.queued_item_ids()
-    waiting = [i for i in project.state.eval_order() if i in evaluation and i not in queued][
-        :per_batch
-    ]
+    state = project.state
+    queued = state.queued_item_ids()
+    labelled = {i for i, r in state.resolutions().items() if r.label is not None}
+    # An adopted project's evaluation items are its tasks: only those still there.
+    there = set(state.in_place()) if project.adopted else None
+    waiting = [
+        i
+        for i in state.eval_order()
+        if i in evaluation
+        and i not in queued
+        and i not in labelled
+        and (there is None or i in there)
+    ][:per_batch]
     return [
         TaskDraft(item, {}, n_picked + k + 1, float("nan"), route="evaluation")
         for k, item in enumerate(waiting)

@@ -213,6 +213,12 @@ def _open_adopted(
             f"label_studio.project_id: {adopted.project_id}, but this project's state was "
             f"built on Label Studio project {stored}"
         )
+    known_url = state.get_meta("label_studio_url")
+    if known_url is not None and known_url != gateway.url:
+        raise ConfigError(
+            f"label_studio.project_id: this project's labels come from {known_url}, not "
+            f"{gateway.url}; task ids on another server are other tasks"
+        )
     gateway.whole_project = True
     check_adopted(config, gateway, labels)
     pool, rows = sync_in_place(config, pool, gateway, state)
@@ -272,10 +278,11 @@ def pick_batch(
     """
     config, pool, state = project.config, project.pool, project.state
     evaluation = state.eval_items()
+    in_pool = set(pool.ids.tolist())  # labels of items that joined after this pool loaded wait
     resolved = {
         i: r.label
         for i, r in state.resolutions().items()
-        if r.label is not None and i not in evaluation
+        if r.label is not None and i not in evaluation and i in in_pool
     }
     routes = state.route_of() if config.routing.enabled else {}
     machine = {i for i, r in routes.items() if r == "auto"}

@@ -108,6 +108,8 @@ def apply_routing(
     verdict = _verdict(project)
     resolved = {i for i, r in state.resolutions().items() if r.label is not None}
     closed = resolved | state.eval_items() | state.queued_item_ids()
+    if project.adopted:  # an adopted project's items whose task was deleted stay out
+        closed |= set(pool.ids.tolist()) - set(state.in_place())
     open_mask = ~np.isin(pool.ids, list(closed))
     open_ids = pool.ids[open_mask]
     rows: list[tuple[str, str, str | None, float | None, bool, str]] = []
@@ -181,7 +183,8 @@ def audit_drafts(
         when_suspended=audit.per_cycle_when_suspended,
     )
     busy = queued | {d.item_id for d in taken}
-    candidates = sorted(i for i in pool_ids if i not in busy)
+    there = set(state.in_place()) if project.adopted else None
+    candidates = sorted(i for i in pool_ids if i not in busy and (there is None or i in there))
     if wanted <= 0 or not candidates:
         return []
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 4, cycle]))

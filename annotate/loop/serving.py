@@ -31,12 +31,16 @@ _HIDDEN = ("human", "audit", "evaluation")
 
 
 def task_rows(
-    tasks: Sequence[Mapping[str, Any]], inputs: Sequence[str], pool: Pool | None = None
+    tasks: Sequence[Mapping[str, Any]],
+    inputs: Sequence[str],
+    pool: Pool | None = None,
+    *,
+    adopted: bool = False,
 ) -> tuple[pd.DataFrame, list[int]]:
     """Turn Label Studio tasks into the model's raw input rows.
 
     A task whose ``data.item_id`` is in ``pool`` takes the pool's row, as does a task
-    of an adopted project (item ``ls-<task id>``, images included). Otherwise a text
+    of an adopted project (``adopted``: item ``ls-<task id>``, images included). Otherwise a text
     model (one input column) takes ``data[<column>]``, else ``data.text``, else the
     task's only string value; a tabular model takes its columns from ``data.table`` or
     from ``data`` itself.
@@ -61,7 +65,7 @@ def task_rows(
         if not isinstance(data, Mapping):
             continue
         item = data.get("item_id")
-        if not (isinstance(item, str) and item in known) and task.get("id") is not None:
+        if adopted and task.get("id") is not None:
             item = item_of_task(int(task["id"]))  # an adopted project's task
         if pool is not None and isinstance(item, str) and item in known:
             records.append({c: pool.frame.at[item, c] for c in inputs})
@@ -172,7 +176,7 @@ class ChampionScorer:
             return out
         model = self._model(version)
         inputs = list(model.unwrap_python_model().inputs)
-        rows, usable = task_rows(tasks, inputs, self.pool)
+        rows, usable = task_rows(tasks, inputs, self.pool, adopted=self.names is not None)
         if not usable:
             return out
         proba = model.predict(rows)

@@ -177,6 +177,19 @@ class StateStore:
             ],
         )
 
+    def drop_from_batch(self, batch_id: str, item_ids: Sequence[str]) -> None:
+        """Take items out of a pending batch (their task is gone); nothing else changes."""
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM batch_items WHERE batch_id = ? AND item_id = ?",
+                [(batch_id, i) for i in item_ids],
+            )
+            db.execute(
+                "UPDATE batches SET n_items = (SELECT COUNT(*) FROM batch_items "
+                "WHERE batch_id = ?) WHERE batch_id = ?",
+                (batch_id, batch_id),
+            )
+
     def batch_items(self, batch_id: str) -> list[dict[str, Any]]:
         """Return a batch's items in rank order."""
         rows = self._db.execute(
@@ -254,13 +267,18 @@ class StateStore:
         rows = self._db.execute("SELECT item_id, task_id FROM in_place")
         return {str(i): int(t) for i, t in rows}
 
-    def add_in_place(self, task_ids: Mapping[str, int]) -> None:
-        """Record tasks of an adopted project that joined the pool (kept if known)."""
+    def add_in_place(self, task_ids: Mapping[str, int], *, synced_to: int) -> None:
+        """Record tasks of an adopted project that joined the pool, and how far it looked.
+
+        One transaction: ``in_place_synced_to`` (the highest task id taken in or left
+        out) moves with the tasks it covers.
+        """
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO in_place VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(str(i), int(t)) for i, t in task_ids.items()],
             )
+            self.set_meta("in_place_synced_to", str(int(synced_to)), db)
 
     def item_of_task(self) -> dict[int, str]:
         """Return task id -> item id for every task the project knows (pushed or in place)."""

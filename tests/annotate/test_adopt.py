@@ -175,9 +175,13 @@ def test_an_existing_text_project_is_the_pool_and_is_labelled_in_place(
     assert served_next(credentials, pid) == min(scores, key=lambda t: scores[t])
     assert queue_order(project).startswith("least sure first")
 
-    # Annotators label the picks in Label Studio; a colleague adds one more task.
+    # Annotators label the picks in Label Studio but one, which someone deletes; a
+    # colleague adds one more task.
+    deleted = max(picked.values())
     for task in picked.values():
-        annotate(ls, task, gold_of_text[tasks[task]], "topic", "article")
+        if task != deleted:
+            annotate(ls, task, gold_of_text[tasks[task]], "topic", "article")
+    ls.tasks.delete(id=str(deleted))
     extra_text = str(news.frame[news.text_column].iloc[201])
     ls.projects.import_tasks(id=pid, request=[{"data": {"body": extra_text}}])
     project.close()
@@ -186,17 +190,63 @@ def test_an_existing_text_project_is_the_pool_and_is_labelled_in_place(
     assert again.added_items == 1 and len(again.pool) == 151
     X = project_features(config, again.pool, tmp_path / "cache")
     second = run_cycle(again, X, tracker)
-    assert second.pull.new == len(picked)
-    assert second.n_labels + second.n_eval_labelled == 15 + len(picked)
+    assert second.pull.new == len(picked) - 1 and second.pull.tasks_deleted == 1
+    assert second.n_labels + second.n_eval_labelled == 15 + len(picked) - 1
     resolved = again.state.resolutions()
     by_item = {f"ls-{t}": gold_of_text[tasks[t]] for t in order[:-1]}
-    assert len(resolved) == len(before) + len(picked)
+    assert len(resolved) == len(before) + len(picked) - 1
     assert all(r.label == by_item[i] for i, r in resolved.items())
-    assert len(task_ids(ls, pid)) == 152  # still only what people imported
+    assert len(task_ids(ls, pid)) == 151  # still only what people imported (and deleted)
+    # The deleted task's item is never picked again; the new task's item may be.
+    assert f"ls-{deleted}" not in again.state.in_place()
+    assert f"ls-{deleted}" not in {r["item_id"] for r in again.state.open_tasks()}
+    assert f"ls-{max(task_ids(ls, pid))}" in again.state.in_place()
     # One labelloop version left, on the open tasks only; the team's guess untouched.
     assert second.queue is not None
     versions = model_versions(credentials, pid)
     assert versions == {"team-model": 1, second.queue.version: len(again.state.open_tasks())}
+
+
+def test_a_project_labelloop_cannot_adopt_is_refused_in_one_line(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    ls = api(credentials)
+    xml = (
+        '<View><Text name="t" value="$text"/><Choices name="tags" toName="t" '
+        'choice="multiple"><Choice value="a"/><Choice value="b"/></Choices></View>'
+    )
+    pid = int(ls.projects.create(title="tagging", label_config=xml).id)
+    result = CliRunner().invoke(
+        main,
+        [
+            "init",
+            "tags",
+            "--label-studio-project",
+            str(pid),
+            "--workdir",
+            str(workdir),
+            "--configs-dir",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "takes several choices per task" in result.stderr
+    assert result.stderr.count("\n") == 1 and not list(tmp_path.iterdir())
+    missing = CliRunner().invoke(
+        main,
+        [
+            "init",
+            "gone",
+            "--label-studio-project",
+            "99999",
+            "--workdir",
+            str(workdir),
+            "--configs-dir",
+            str(tmp_path),
+        ],
+    )
+    assert missing.exit_code == 1 and "has no project 99999" in missing.stderr
 
 
 def _digit_png(pixels: np.ndarray) -> bytes:

@@ -51,6 +51,14 @@ def test_configs_labelloop_cannot_run_are_refused_in_one_line(xml: str, message:
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_an_alias_is_the_label_annotations_carry() -> None:
+    xml = (
+        '<View><Text name="t" value="$text"/><Choices name="c" toName="t">'
+        '<Choice value="Positive review" alias="pos"/><Choice value="neg"/></Choices></View>'
+    )
+    assert read_shape(xml).labels == ("pos", "neg")
+
+
 def test_several_choices_and_a_table_are_read() -> None:
     xml = (
         '<View><Header value="Rate"/><Table name="row" value="$measures"/>'
@@ -74,7 +82,7 @@ def test_tasks_become_rows_and_unusable_ones_are_left_out_with_the_reason() -> N
         f'<View><Table name="r" value="$m"/><Choices name="c" toName="r">{CHOICES}</Choices></View>'
     )
     tasks: list[tuple[int, dict[str, Any]]] = [
-        (5, {"m": {"a": 1, "b": "2.5", "note": "x"}}),
+        (5, {"m": {"a": 1, "b": "2.5", "note": "x", "item_id": 9}}),
         (6, {"m": {"a": 3}}),  # no b: its columns differ from the first table's
     ]
     rows = task_rows(tasks, table)
