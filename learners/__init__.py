@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from labelloop.learners._evaluation import Metrics, aligned_proba, evaluate, standard_metrics
     from labelloop.learners._learner import ItemQuery, PoolLearner
     from labelloop.learners._modal_compat import apply_modal_shim, modal_needs_shim
+    from labelloop.learners._random_curve import (
+        RandomCurve,
+        estimate_random_curve,
+        labels_saved,
+    )
     from labelloop.learners._routing import (
         AuditVerdict,
         ClassThreshold,
@@ -124,6 +129,7 @@ __all__ = [
     "RoutingStep",
     "STRATEGIES",
     "SimulationRun",
+    "RandomCurve",
     "Spread",
     "StabilizingPredictions",
     "StoppingCriterion",
@@ -134,6 +140,7 @@ __all__ = [
     "aligned_proba",
     "apply_modal_shim",
     "area_under_curve",
+    "estimate_random_curve",
     "audit_quota",
     "audit_verdict",
     "certainty",
@@ -149,6 +156,7 @@ __all__ = [
     "get_strategy",
     "information_density_sampling",
     "kmeans_cold_start",
+    "labels_saved",
     "labels_to_reach",
     "least_confidence_sampling",
     "least_confidence_scores",
@@ -205,6 +213,7 @@ _HOMES = {
     "RoutingStep": "labelloop.learners._routing_sim",
     "STRATEGIES": "labelloop.learners._strategies",
     "SimulationRun": "labelloop.learners._simulation",
+    "RandomCurve": "labelloop.learners._random_curve",
     "Spread": "labelloop.learners._curves",
     "StabilizingPredictions": "labelloop.learners._stopping",
     "StoppingCriterion": "labelloop.learners._stopping",
@@ -215,6 +224,8 @@ _HOMES = {
     "aligned_proba": "labelloop.learners._evaluation",
     "apply_modal_shim": "labelloop.learners._modal_compat",
     "area_under_curve": "labelloop.learners._curves",
+    "estimate_random_curve": "labelloop.learners._random_curve",
+    "labels_saved": "labelloop.learners._random_curve",
     "audit_verdict": "labelloop.learners._routing",
     "class_thresholds": "labelloop.learners._routing",
     "diverse_margin_sampling": "labelloop.learners._diversity",

@@ -22,6 +22,7 @@ from labelloop.annotate.failpoints import failpoint
 from labelloop.annotate.labelstudio.sync import PullReport, prepare_batch, pull_labels, push_pending
 from labelloop.annotate.loop.features import default_cache_dir
 from labelloop.annotate.loop.packaging import config_hash, project_package
+from labelloop.annotate.loop.paying import paying_metrics
 from labelloop.annotate.loop.project import LabellingProject, next_batch, payload_function
 from labelloop.annotate.loop.queue import (
     QueueRefresh,
@@ -134,6 +135,10 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         if model is not None:
             metrics, confusion = _evaluate(project, X, model, tested, cycle)
         seconds["evaluate"] = time.perf_counter() - start
+        if model is not None:
+            start = time.perf_counter()
+            metrics.update(_against_random(project, X, tested, len(train), metrics, cycle))
+            seconds["random_estimate"] = time.perf_counter() - start
 
         start = time.perf_counter()
         failpoint("log")
@@ -282,6 +287,31 @@ def _evaluate(
         confusion = confusion_matrix(truth, predicted, labels=project.labels)
     metrics.update(observe_stop_set(project, X, model, cycle=cycle))
     return metrics, confusion
+
+
+def _against_random(
+    project: LabellingProject,
+    X: FeatureMatrix,
+    tested: dict[str, str],
+    n_labels: int,
+    metrics: dict[str, float],
+    cycle: int,
+) -> dict[str, float]:
+    """Random sampling's estimated score at this many labels, and the labels saved."""
+    metric = project.config.evaluation.metric
+    if metric not in metrics:
+        return {}
+    rows = project.pool.positions(list(tested))
+    return paying_metrics(
+        build_estimator(project.config.model),
+        X[rows],
+        list(tested.values()),
+        project.labels,
+        n_labels,
+        metrics[metric],
+        metric=metric,
+        seed=project.config.seed + cycle,
+    )
 
 
 def _evaluation_drafts(

@@ -79,13 +79,40 @@ def project_report(project: LabellingProject, versions: list[dict[str, Any]]) ->
         if points:
             x, y = zip(*points, strict=True)
             axis.plot(x, y, style, label=metric.replace("_", "-"))
+    # Random sampling's estimated curve at the same labels (from the evaluation set).
+    shown = project.config.evaluation.metric
+    estimated = [
+        (
+            c["n_labels"],
+            c["metrics"][f"random_{shown}"],
+            c["metrics"][f"random_{shown}_low"],
+            c["metrics"][f"random_{shown}_high"],
+        )
+        for c in cycles
+        if f"random_{shown}" in c["metrics"]
+    ]
+    if estimated:
+        x, mean, low, high = zip(*estimated, strict=True)
+        axis.plot(x, mean, "--", color="grey", label=f"random sampling (est.), {shown}")
+        axis.fill_between(x, low, high, color="grey", alpha=0.2)
     axis.set_xlabel("training labels")
     axis.set_ylabel("on the evaluation set")
     axis.set_ylim(0, 1.02)
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right")
     axis.set_title("Learning curve")
-    sections.append(f"<h2>Learning curve</h2>{_png(fig)}")
+    from labelloop.annotate.loop.paying import paying_verdict
+
+    scored = [c for c in cycles if shown in c["metrics"]]
+    verdict = (
+        paying_verdict(scored[-1]["metrics"], int(scored[-1]["n_labels"]), shown)
+        if scored
+        else paying_verdict({}, 0, shown)
+    )
+    sections.append(
+        f"<h2>Learning curve</h2><div class='verdict'><b>Is active learning paying:</b> "
+        f"{html.escape(verdict)}</div>{_png(fig)}"
+    )
     # Label distribution over time (training labels by cycle).
     rows = state.annotation_rows()
     evaluation = state.eval_items()

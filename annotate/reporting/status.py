@@ -52,6 +52,7 @@ def status_tables(project: LabellingProject) -> list[Table]:
         ("order annotators get", queue_order(project)),
         ("webhook events not yet pulled", state.pending_events()),
         ("stopping rule", ("STOP: " if stop else "continue: ") + reason),
+        ("is active learning paying", _paying(project)),
     ]
     if project.config.routing.enabled:
         summary = state.routing_summary()
@@ -73,7 +74,18 @@ def status_tables(project: LabellingProject) -> list[Table]:
     for label in project.labels:
         balance.add_row(label, str(counts.get(label, 0)))
     cycles = Table(title="recent cycles", title_justify="left")
-    for column in ("cycle", "labels", "accuracy", "macro-F1", "kappa", "model", "status"):
+    metric = project.config.evaluation.metric
+    for column in (
+        "cycle",
+        "labels",
+        "accuracy",
+        "macro-F1",
+        "random (est.)",
+        "saved",
+        "kappa",
+        "model",
+        "status",
+    ):
         cycles.add_column(column, justify="left" if column in ("model", "status") else "right")
     for cycle in state.cycles()[-8:]:
         m = cycle["metrics"]
@@ -82,6 +94,8 @@ def status_tables(project: LabellingProject) -> list[Table]:
             str(cycle["n_labels"] if cycle["n_labels"] is not None else "—"),
             f"{m['accuracy']:.3f}" if "accuracy" in m else "—",
             f"{m['macro_f1']:.3f}" if "macro_f1" in m else "—",
+            f"{m[f'random_{metric}']:.3f}" if f"random_{metric}" in m else "—",
+            f"{m['labels_saved']:+.0f}" if "labels_saved" in m else "—",
             f"{m['kappa_previous']:.3f}" if "kappa_previous" in m else "—",
             str(cycle["model_version"] or "—"),
             str(cycle["status"]),
@@ -90,6 +104,18 @@ def status_tables(project: LabellingProject) -> list[Table]:
     if project.config.routing.enabled:
         tables.append(routing_table(project))
     return tables
+
+
+def _paying(project: LabellingProject) -> str:
+    """Say in one line how the last scored cycle fares against random sampling."""
+    from labelloop.annotate.loop.paying import paying_verdict
+
+    metric = project.config.evaluation.metric
+    scored = [c for c in project.state.cycles() if metric in c["metrics"]]
+    if not scored:
+        return paying_verdict({}, 0, metric)
+    last = scored[-1]
+    return paying_verdict(last["metrics"], int(last["n_labels"] or 0), metric)
 
 
 def routing_table(project: LabellingProject) -> Table:
