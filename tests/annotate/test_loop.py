@@ -143,6 +143,11 @@ def test_mlflow_holds_a_run_per_cycle_and_a_champion(
         model = tracker.load_classifier(run.info.run_id)  # as a resume does
         assert hasattr(model, "predict_proba")
         assert "seconds_push" in run.data.metrics
+    # 30 evaluation labels by the last cycle: random sampling's estimate at its labels.
+    last = runs[-1].data.metrics
+    assert last["random_reach"] == 20 and reports[-1].n_labels <= 20
+    assert last["random_macro_f1_low"] <= last["random_macro_f1"] <= last["random_macro_f1_high"]
+    assert "random_macro_f1" not in runs[0].data.metrics
     champion = client.get_model_version_by_alias(tracker.model_name, "champion")
     scores = [r.data.metrics["macro_f1"] for r in runs]
     assert client.get_run(str(champion.run_id)).data.metrics["macro_f1"] == max(scores)
@@ -180,6 +185,7 @@ def test_mlflow_holds_a_run_per_cycle_and_a_champion(
     ):
         assert section in page
     assert page.count("data:image/png;base64,") >= 2
+    assert "Is active learning paying:</b> " in page
     last_run = project.state.cycles()[-1]["run_id"] or runs[-1].info.run_id
     assert "r.html" in {a.path for a in client.list_artifacts(last_run)}
 
@@ -258,6 +264,9 @@ def test_run_follows_new_labels_and_status_reports(
     assert result.exit_code == 0, result.stderr
     for text in ("labelled items (training)", "class balance", "recent cycles", "stopping rule"):
         assert text in result.stdout
+    # Two cycles: too few evaluation labels to draw random sampling's curve from yet.
+    assert "is active learning paying" in result.stdout
+    assert "not yet: the estimate needs 30 labelled evaluation items" in result.stdout
 
 
 def test_two_cycles_never_run_at_once(
