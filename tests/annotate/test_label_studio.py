@@ -174,6 +174,7 @@ def test_push_interrupted_half_way_creates_no_duplicate(
     assert len(items) == 300 == len(set(items))
 
 
+@pytest.mark.chaos  # minutes of kills and restarts: `make chaos`
 def test_push_killed_after_label_studio_took_the_tasks_then_rerun(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:

@@ -76,6 +76,7 @@ def cycle_process(config_path: Path, workdir: Path, cache: Path, failpoint: str 
     return int(child.exitcode if child.exitcode is not None else 1)
 
 
+@pytest.mark.chaos  # minutes of kills and restarts: `make chaos`
 def test_sigkill_inside_every_phase_then_rerun(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:

@@ -115,6 +115,7 @@ def test_killed_after_the_push_the_rerun_finishes_the_run_and_counts_the_tasks(
     assert [row.split(",")[0] for row in rows] == batch
 
 
+@pytest.mark.chaos  # minutes of kills and restarts: `make chaos`
 def test_a_run_killed_while_logging_is_not_left_running(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
@@ -138,6 +139,7 @@ def test_a_run_killed_while_logging_is_not_left_running(
     assert [v.run_id for v in versions] == [live[0].info.run_id]
 
 
+@pytest.mark.chaos  # minutes of kills and restarts: `make chaos`
 def test_a_cycle_killed_after_logging_before_the_state_knows_logs_a_model_that_exists(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
@@ -165,6 +167,7 @@ def test_a_cycle_killed_after_logging_before_the_state_knows_logs_a_model_that_e
     assert version.run_id == cycle["run_id"]
 
 
+@pytest.mark.chaos  # minutes of kills and restarts: `make chaos`
 def test_a_cycle_killed_after_the_stop_set_is_saved_compares_with_the_previous_model(
     open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
@@ -258,6 +261,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[MlflowServer]:
         server.stop()
 
 
+@pytest.mark.chaos  # minutes of kills and restarts: `make chaos`
 def test_mlflow_server_down_mid_cycle_then_back(
     open_tracked: Any,
     label_studio: tuple[Path, Credentials],
