@@ -241,17 +241,11 @@ class LabelStudioGateway:
         wanted = labels_in_config(label_config)
         several = takes_several_choices(label_config)
         if project_id is not None:
-            try:
-                project = self.call(
-                    f"open project {project_id}", lambda: self.client.projects.get(id=project_id)
-                )
-            except LabelStudioError as exc:
-                if exc.status == 404:
-                    raise LabelStudioError(
-                        f"Label Studio project {project_id} ({title!r}) is missing at {self.url}; "
-                        "it was deleted or this is another server"
-                    ) from None
-                raise
+            project = self._project(
+                project_id,
+                f"Label Studio project {project_id} ({title!r}) is missing at {self.url}; "
+                "it was deleted or this is another server",
+            )
             self._check_labels(project, wanted, several)
             return int(project.id), False
         found = [
@@ -546,17 +540,21 @@ class LabelStudioGateway:
         LabelStudioError
             If the project is not there (404), in one line naming it.
         """
+        project = self._project(
+            project_id, f"Label Studio has no project {project_id} at {self.url}"
+        )
+        return str(project.title or ""), str(project.label_config or "")
+
+    def _project(self, project_id: int, missing: str) -> Any:
+        """Return one project; a 404 is ``missing``, in one line."""
         try:
-            project = self.call(
+            return self.call(
                 f"open project {project_id}", lambda: self.client.projects.get(id=project_id)
             )
         except LabelStudioError as exc:
             if exc.status == 404:
-                raise LabelStudioError(
-                    f"Label Studio has no project {project_id} at {self.url}"
-                ) from None
+                raise LabelStudioError(missing) from None
             raise
-        return str(project.title or ""), str(project.label_config or "")
 
     def task_data(self, project_id: int, after: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """Return ``(task id, data)`` of every task with an id above ``after``, by id."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from labelloop.annotate.errors import ServerError
 
 __all__ = [
+    "write_private",
     "Credentials",
     "ServerState",
     "StopReport",
@@ -279,7 +280,7 @@ def _label_studio_environment(
     }
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write a file of mode 0600 atomically: a temporary file beside it, then a rename.
 
     A reader sees the old file or the whole new one, never a part; a symbolic link at
@@ -287,7 +288,7 @@ def _write_private(path: Path, text: str) -> None:
     """
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(descriptor, "w") as handle:  # mkstemp makes it 0600
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:  # mkstemp makes it 0600
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -342,7 +343,7 @@ def start_server(
             password=secrets.token_urlsafe(12),
             api_key=secrets.token_hex(20),
         )
-        _write_private(folder / "credentials.json", json.dumps(asdict(credentials)))
+        write_private(folder / "credentials.json", json.dumps(asdict(credentials)))
     url = f"http://127.0.0.1:{port}"
     credentials = Credentials(url, credentials.username, credentials.password, credentials.api_key)
     data_dir = folder / "data"

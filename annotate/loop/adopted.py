@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from labelloop.annotate.labelstudio.adopt import (
     task_rows,
 )
 from labelloop.annotate.labelstudio.client import LabelStudioGateway
+from labelloop.annotate.labelstudio.server import write_private
 from labelloop.annotate.labelstudio.sync import SYNCED_KEY
 from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import Pool
@@ -274,13 +274,4 @@ def _write_rows(path: Path, rows: list[dict[str, Any]], *, append: bool) -> None
     if append:
         lines = path.read_text(encoding="utf-8") + lines
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(lines)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    write_private(path, lines)  # mode 0600, like the rest of the work dir's copies
