@@ -46,6 +46,7 @@ def summary_table(report: SimulationReport) -> Table:
         ("labels to 95%", "right"),
         ("labels to 99%", "right"),
         ("99% vs random", "right"),
+        ("AULC vs random (95%)", "right"),
         ("stopped at", "right"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -72,9 +73,20 @@ def summary_table(report: SimulationReport) -> Table:
             _mean_std(row["labels_to_95"], as_int=True),
             _mean_std(row["labels_to_99"], as_int=True),
             ratio,
+            _gap(row.get("aulc_vs_random")),
             stop_text,
         )
     return table
+
+
+def _gap(cell: dict[str, Any] | None) -> str:
+    """AULC minus random's on the same seeds, with its interval: better, worse or unclear."""
+    if cell is None or cell["mean"] is None:
+        return "—"
+    if cell["low"] is None:
+        return f"{cell['mean']:+.3f} (1 seed)"
+    verdict = "better" if cell["low"] > 0 else "worse" if cell["high"] < 0 else "unclear"
+    return f"{cell['mean']:+.3f} [{cell['low']:+.3f}, {cell['high']:+.3f}] {verdict}"
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -189,4 +189,35 @@ def summarize_runs(
             "accuracy_at_stop": spread(stop_acc).as_dict(),
             "seeds": [r.seed for r in mine],
         }
+    by_run = {(r.strategy, r.seed): r for r in runs}
+    for name in strategies:
+        if "random" in strategies and name != "random":
+            out[name]["aulc_vs_random"] = _paired_gap(by_run, name, out[name]["seeds"])
     return out
+
+
+def _paired_gap(
+    by_run: dict[tuple[str, int], SimulationRun], name: str, seeds: Sequence[int]
+) -> dict[str, float | int | None]:
+    """AULC minus random's on the same seed (same evaluation set), with a 95% t interval."""
+    from scipy import stats
+
+    gaps = []
+    for seed in seeds:
+        other = by_run.get(("random", seed))
+        if other is None:
+            continue
+        mine = by_run[(name, seed)]
+        gaps.append(
+            area_under_curve([p.n_labels for p in mine.points], [p.accuracy for p in mine.points])
+            - area_under_curve(
+                [p.n_labels for p in other.points], [p.accuracy for p in other.points]
+            )
+        )
+    if not gaps:
+        return {"mean": None, "low": None, "high": None, "n": 0}
+    mean = float(np.mean(gaps))
+    if len(gaps) < 2:
+        return {"mean": mean, "low": None, "high": None, "n": 1}
+    half = float(stats.t.ppf(0.975, len(gaps) - 1) * np.std(gaps, ddof=1) / np.sqrt(len(gaps)))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(gaps)}

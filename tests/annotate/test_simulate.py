@@ -54,6 +54,14 @@ def test_wine_writes_curves_summary_and_plot(
         assert set(row[key]) == {"mean", "std", "n", "of"}
     assert row["full_pool_accuracy"]["of"] == 2
     assert 0.8 < row["full_pool_accuracy"]["mean"] <= 1.0
+    # Against random on the same seeds, with a 95% interval; random has no such row.
+    gap = row["aulc_vs_random"]
+    assert gap["n"] == 2 and gap["low"] <= gap["mean"] <= gap["high"]
+    assert gap["mean"] == pytest.approx(
+        row["aulc"]["mean"] - summary["strategies"]["random"]["aulc"]["mean"]
+    )
+    assert "aulc_vs_random" not in summary["strategies"]["random"]
+    assert "AULC vs random" in stdout
     png = (tmp_path / "out" / "curves.png").read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 20_000
 
