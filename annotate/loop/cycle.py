@@ -9,6 +9,7 @@ item id.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ from labelloop.annotate.loop.tracking import CycleLog, CyclePlots, Tracker, labe
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.datasets import FeatureMatrix
 from labelloop.learners import aligned_proba, evaluate, standard_metrics
+
+log = logging.getLogger("labelloop")
 
 __all__ = ["PHASES", "CycleReport", "run_cycle"]
 
@@ -302,16 +305,22 @@ def _against_random(
     if metric not in metrics:
         return {}
     rows = project.pool.positions(list(tested))
-    return paying_metrics(
-        build_estimator(project.config.model),
-        X[rows],
-        list(tested.values()),
-        project.labels,
-        n_labels,
-        metrics[metric],
-        metric=metric,
-        seed=project.config.seed + cycle,
-    )
+    try:
+        return paying_metrics(
+            build_estimator(project.config.model),
+            X[rows],
+            list(tested.values()),
+            project.labels,
+            n_labels,
+            metrics[metric],
+            metric=metric,
+            seed=project.config.seed + cycle,
+        )
+    except Exception as exc:  # an estimate never stops a cycle
+        # A model that cannot fit a few random items (too few per class for its own
+        # internal cross-validation, say): the cycle goes on without the estimate.
+        log.warning("random sampling's estimate skipped this cycle: %s", exc)
+        return {}
 
 
 def _evaluation_drafts(
