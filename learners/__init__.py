@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from labelloop.learners._modal_compat import apply_modal_shim, modal_needs_shim
     from labelloop.learners._random_curve import (
         RandomCurve,
+        curve_reach,
         estimate_random_curve,
         labels_saved,
     )
@@ -140,6 +141,7 @@ __all__ = [
     "aligned_proba",
     "apply_modal_shim",
     "area_under_curve",
+    "curve_reach",
     "estimate_random_curve",
     "audit_quota",
     "audit_verdict",
@@ -224,6 +226,7 @@ _HOMES = {
     "aligned_proba": "labelloop.learners._evaluation",
     "apply_modal_shim": "labelloop.learners._modal_compat",
     "area_under_curve": "labelloop.learners._curves",
+    "curve_reach": "labelloop.learners._random_curve",
     "estimate_random_curve": "labelloop.learners._random_curve",
     "labels_saved": "labelloop.learners._random_curve",
     "audit_verdict": "labelloop.learners._routing",

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, clone
 from labelloop.learners._evaluation import aligned_proba, evaluate
 from labelloop.learners._types import Matrix
 
-__all__ = ["RandomCurve", "estimate_random_curve", "labels_saved"]
+__all__ = ["RandomCurve", "curve_reach", "estimate_random_curve", "labels_saved"]
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,7 @@ def estimate_random_curve(
     """
     y = np.asarray(y_eval, dtype=object)
     m = len(y)
-    # A quarter of the evaluation set, at least, is always scored on.
-    reach = max(0, m - max(min_test, math.ceil(m / 4)))
+    reach = curve_reach(m, min_test)
     wanted = sorted({int(n) for n in sizes if 1 <= int(n) <= reach})
     rng = np.random.default_rng(seed)
     means: list[float] = []
@@ -121,6 +120,19 @@ def estimate_random_curve(
         lows.append(max(0.0, mean - half))
         highs.append(min(1.0, mean + half))
     return RandomCurve(tuple(wanted), tuple(means), tuple(lows), tuple(highs), reach, m, repeats)
+
+
+def curve_reach(n_eval: int, min_test: int = 10) -> int:
+    """Return the most labels ``n_eval`` evaluation items can stand in for.
+
+    A quarter of them, and at least ``min_test``, are always scored on.
+
+    Examples
+    --------
+    >>> curve_reach(300), curve_reach(20)
+    (225, 10)
+    """
+    return max(0, n_eval - max(min_test, math.ceil(n_eval / 4)))
 
 
 def _one_split(

@@ -25,6 +25,18 @@ def api(credentials: Credentials) -> Any:
     return _CLIENTS[credentials.url]
 
 
+def served_next(credentials: Credentials, project_id: int) -> int:
+    """The task Label Studio's own ``/next`` gives the next annotator ("Label All Tasks")."""
+    import httpx
+
+    headers = api(credentials)._client_wrapper.get_headers()
+    answer = httpx.get(
+        f"{credentials.url}/api/projects/{project_id}/next", headers=headers, timeout=60
+    )
+    answer.raise_for_status()
+    return int(answer.json()["id"])
+
+
 def close_clients() -> None:
     """Close every client ``api`` opened."""
     for client in _CLIENTS.values():

@@ -210,7 +210,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         drafts, strategy, version = next_batch(
             project, X, config.batch_size, model=model, model_version=version
         )
-        drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts))
+        drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts), set(resolved))
         if routing is not None:
             drafts = drafts + audit_drafts(project, cycle, drafts)
         if drafts:
@@ -324,12 +324,11 @@ def _against_random(
 
 
 def _evaluation_drafts(
-    project: LabellingProject, evaluation: set[str], n_picked: int
+    project: LabellingProject, evaluation: set[str], n_picked: int, labelled: set[str]
 ) -> list[TaskDraft]:
     per_batch = project.config.evaluation.per_batch or project.config.batch_size
     state = project.state
     queued = state.queued_item_ids()
-    labelled = {i for i, r in state.resolutions().items() if r.label is not None}
     # An adopted project's evaluation items are its tasks: only those still there.
     there = set(state.in_place()) if project.adopted else None
     waiting = [

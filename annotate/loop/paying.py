@@ -16,7 +16,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 
-from labelloop.learners import Matrix, estimate_random_curve, labels_saved
+from labelloop.learners import Matrix, curve_reach, estimate_random_curve, labels_saved
 
 __all__ = ["MIN_EVAL", "paying_metrics", "paying_verdict"]
 
@@ -44,28 +44,19 @@ def paying_metrics(
     """
     if len(y_eval) < MIN_EVAL or n_labels < 1:
         return {}
-    grid = {n_labels, n_labels // 2, (3 * n_labels) // 2, 2 * n_labels, 3 * n_labels}
+    # Sizes around the cycle's labels, and the far end (where labels saved is read).
+    reach = curve_reach(len(y_eval))
+    grid = {n_labels, n_labels // 2, (3 * n_labels) // 2, 2 * n_labels, 3 * n_labels, reach}
     curve = estimate_random_curve(
         estimator,
         X_eval,
         y_eval,
         labels,
-        sorted(grid | {len(y_eval)}),
+        sorted(grid),
         metric=metric,
         repeats=REPEATS,
         seed=seed,
     )
-    if curve.sizes and curve.sizes[-1] < curve.reach:  # the far end, for labels saved
-        curve = estimate_random_curve(
-            estimator,
-            X_eval,
-            y_eval,
-            labels,
-            sorted({*curve.sizes, curve.reach}),
-            metric=metric,
-            repeats=REPEATS,
-            seed=seed,
-        )
     out: dict[str, float] = {"random_reach": float(curve.reach)}
     at = curve.at(n_labels)
     if at is not None:

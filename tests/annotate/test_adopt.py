@@ -20,24 +20,13 @@ from labelloop.annotate.loop.features import load_project_pool, project_features
 from labelloop.annotate.loop.queue import queue_order
 from labelloop.annotate.loop.tracking import Tracker
 from labelloop.datasets import load_demo_pool
-from tests.helpers import api
+from tests.helpers import api, served_next
 
 pytestmark = pytest.mark.integration
 
 
 def _headers(credentials: Credentials) -> dict[str, str]:
     return dict(api(credentials)._client_wrapper.get_headers())
-
-
-def served_next(credentials: Credentials, project_id: int) -> int:
-    """The task Label Studio's ``/next`` opens for the next annotator ("Label All Tasks")."""
-    answer = httpx.get(
-        f"{credentials.url}/api/projects/{project_id}/next",
-        headers=_headers(credentials),
-        timeout=60,
-    )
-    answer.raise_for_status()
-    return int(answer.json()["id"])
 
 
 def model_versions(credentials: Credentials, project_id: int) -> dict[str, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
@@ -16,19 +15,9 @@ from labelloop.annotate.loop.features import load_project_pool, project_features
 from labelloop.annotate.loop.queue import queue_order
 from labelloop.annotate.loop.tracking import Tracker
 from labelloop.learners import aligned_proba, certainty
-from tests.helpers import api, label_tasks
+from tests.helpers import api, label_tasks, served_next
 
 pytestmark = pytest.mark.integration
-
-
-def served_next(credentials: Credentials, project_id: int) -> int:
-    """The task Label Studio's own ``/next`` gives the next annotator (what "Label All" opens)."""
-    headers = api(credentials)._client_wrapper.get_headers()
-    answer = httpx.get(
-        f"{credentials.url}/api/projects/{project_id}/next", headers=headers, timeout=60
-    )
-    answer.raise_for_status()
-    return int(answer.json()["id"])
 
 
 def open_predictions(project: Any, credentials: Credentials) -> dict[int, list[dict[str, Any]]]:
