@@ -86,7 +86,17 @@ def routing() -> None:
         )
 
 
+def wide() -> None:
+    """The wide suite: init's defaults against random on every pool, 10 seeds each."""
+    from bench import wide as wide_bench
+
+    wide_bench.main(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "wide" else [])
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "wide":
+        wide()
+        sys.exit(0)
     parts = {
         "startup": startup,
         "query": query,
@@ -94,6 +104,7 @@ if __name__ == "__main__":
         "turnaround": turnaround,
         "simulations": simulations,
         "routing": routing,
+        "wide": wide,
     }
     for part in sys.argv[1:] or list(parts):
         parts[part]()
