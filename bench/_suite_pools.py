@@ -62,7 +62,12 @@ def _bbc() -> pd.DataFrame:
 
 SUITE: tuple[SuitePool, ...] = (
     SuitePool(
-        "digits", "tabular", "tune", "scikit-learn", "8x8 handwritten digits", _sklearn("load_digits")
+        "digits",
+        "tabular",
+        "tune",
+        "scikit-learn",
+        "8x8 handwritten digits",
+        _sklearn("load_digits"),
     ),
     SuitePool("wine", "tabular", "tune", "scikit-learn", "wine cultivars", _sklearn("load_wine")),
     SuitePool(

@@ -294,8 +294,14 @@ def plot(rows: Sequence[PoolResult], runs: dict[str, list[Any]], path: Path) -> 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.45 * len(rows) + 2), sharey=True)
     names = [f"{r.pool} ({r.split})" for r in rows]
     y = np.arange(len(rows))[::-1]
-    colours = ["tab:green" if r.verdict == "better" else "tab:red" if r.verdict == "WORSE"
-               else "tab:orange" for r in rows]
+    colours = [
+        "tab:green"
+        if r.verdict == "better"
+        else "tab:red"
+        if r.verdict == "WORSE"
+        else "tab:orange"
+        for r in rows
+    ]
     gaps = np.array([r.aulc_gap for r in rows])
     err = np.array([[r.aulc_gap - r.aulc_gap_low, r.aulc_gap_high - r.aulc_gap] for r in rows]).T
     left.errorbar(gaps, y, xerr=err, fmt="none", ecolor="grey", capsize=3)

