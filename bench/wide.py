@@ -49,6 +49,9 @@ class PoolResult:
     aulc_gap: float
     aulc_gap_low: float
     aulc_gap_high: float
+    f1_gap: float
+    f1_gap_low: float
+    f1_gap_high: float
     to95_default: float | None
     to95_random: float | None
     to95_ratio: float | None
@@ -63,6 +66,7 @@ class PoolResult:
     reached99_random: int
     verdict: str
     seconds: float
+    seconds_features: float
 
 
 def _config_for(spec: SuitePool, folder: Path, overrides: Sequence[str]) -> Path:
@@ -86,7 +90,9 @@ def _config_for(spec: SuitePool, folder: Path, overrides: Sequence[str]) -> Path
     return path
 
 
-def _one_seed(config_path: str, strategies: list[str], seed: int) -> tuple[list[Any], float]:
+def _one_seed(
+    config_path: str, strategies: list[str], seed: int, cache: str
+) -> tuple[list[Any], float]:
     """Simulate the strategies under one seed (in a worker process, one BLAS thread)."""
     from threadpoolctl import threadpool_limits
 
@@ -95,7 +101,7 @@ def _one_seed(config_path: str, strategies: list[str], seed: int) -> tuple[list[
 
     config = load_config(Path(config_path))
     with threadpool_limits(1):
-        report = run_simulations(config, strategies, [seed])
+        report = run_simulations(config, strategies, [seed], cache_dir=Path(cache))
     return report.runs, report.full_pool_accuracy[seed]
 
 
@@ -143,14 +149,21 @@ def run_pool(
     config = load_config(path)
     strategies = [config.strategy, "random"]
     started = time.perf_counter()
+    # Features once (embeddings take minutes), then every seed reads them from the cache.
+    from labelloop.annotate.loop.features import load_project_pool, project_features
+
+    cache = OUT / "cache"
+    project_features(config, load_project_pool(config), cache)
+    featurized = time.perf_counter() - started
     with ProcessPoolExecutor(max_workers=jobs) as executor:
-        futures = [executor.submit(_one_seed, str(path), strategies, s) for s in seeds]
+        futures = [executor.submit(_one_seed, str(path), strategies, s, str(cache)) for s in seeds]
         results = [f.result() for f in futures]
     seconds = time.perf_counter() - started
     runs = [run for found, _ in results for run in found]
     ceilings = {seed: ceiling for seed, (_, ceiling) in zip(seeds, results, strict=True)}
     by = {(r.strategy, r.seed): r for r in runs}
     aulc: dict[str, list[float]] = {name: [] for name in strategies}
+    f1: dict[str, list[float]] = {name: [] for name in strategies}
     to95: dict[str, list[int | None]] = {name: [] for name in strategies}
     to99: dict[str, list[int | None]] = {name: [] for name in strategies}
     for seed in seeds:
@@ -159,16 +172,23 @@ def run_pool(
             x = [p.n_labels for p in run.points]
             acc = [p.accuracy for p in run.points]
             aulc[name].append(area_under_curve(x, acc))
+            f1[name].append(area_under_curve(x, [p.macro_f1 for p in run.points]))
             to95[name].append(labels_to_reach(x, acc, 0.95 * ceilings[seed]))
             to99[name].append(labels_to_reach(x, acc, 0.99 * ceilings[seed]))
     default, random = strategies
     gap, low, high = _paired_interval(np.subtract(aulc[default], aulc[random]).tolist())
+    f1_gap, f1_low, f1_high = _paired_interval(np.subtract(f1[default], f1[random]).tolist())
     cap = config.budget + config.batch_size
     r95 = _ratio_interval(to95[default], to95[random], cap)
     r99 = _ratio_interval(to99[default], to99[random], cap)
     frame = spec.load()
     shares = frame["label"].value_counts(normalize=True)
-    verdict = "better" if low > 0 else "WORSE" if high < 0 else "tie"
+    # Worse when accuracy's or macro-F1's area is below random's beyond its interval, or
+    # more labels are needed to reach 99% (on an imbalanced pool accuracy alone hides a
+    # missed class); better when one of them is better beyond its interval and none worse.
+    worse = high < 0 or f1_high < 0 or (r99[1] is not None and r99[1] > 1)
+    better = low > 0 or f1_low > 0 or (r99[2] is not None and r99[2] < 1)
+    verdict = "WORSE" if worse else "better" if better else "tie"
 
     def mean_or_none(values: list[int | None]) -> float | None:
         return float(np.mean([cap if v is None else v for v in values])) if values else None
@@ -188,6 +208,9 @@ def run_pool(
         aulc_gap=gap,
         aulc_gap_low=low,
         aulc_gap_high=high,
+        f1_gap=f1_gap,
+        f1_gap_low=f1_low,
+        f1_gap_high=f1_high,
         to95_default=mean_or_none(to95[default]),
         to95_random=mean_or_none(to95[random]),
         to95_ratio=r95[0],
@@ -202,6 +225,7 @@ def run_pool(
         reached99_random=sum(v is not None for v in to99[random]),
         verdict=verdict,
         seconds=seconds,
+        seconds_features=featurized,
     )
     return result, runs
 
@@ -237,6 +261,7 @@ def table(rows: Sequence[PoolResult]) -> Any:
         "AULC default",
         "AULC random",
         "AULC gap (95%)",
+        "macro-F1 AULC gap (95%)",
         "labels to 95%: ratio",
         "labels to 99%: default / random",
         "labels to 99%: ratio",
@@ -256,6 +281,7 @@ def table(rows: Sequence[PoolResult]) -> Any:
             f"{r.aulc_default:.3f}",
             f"{r.aulc_random:.3f}",
             f"{r.aulc_gap:+.3f} [{r.aulc_gap_low:+.3f}, {r.aulc_gap_high:+.3f}]",
+            f"{r.f1_gap:+.3f} [{r.f1_gap_low:+.3f}, {r.f1_gap_high:+.3f}]",
             _ratio_text(r.to95_ratio, r.to95_ratio_low, r.to95_ratio_high),
             f"{_labels_text(r.to99_default, r.reached99_default, r.seeds)} / "
             f"{_labels_text(r.to99_random, r.reached99_random, r.seeds)}",
@@ -269,14 +295,16 @@ def markdown(rows: Sequence[PoolResult]) -> str:
     """The same table in Markdown, for the README."""
     lines = [
         "| pool | split | kind | items | classes | min class | AULC default | AULC random "
-        "| AULC gap (95%) | labels to 99%: default / random | ratio (95%) | verdict |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| AULC gap (95%) | macro-F1 AULC gap (95%) | labels to 99%: default / random "
+        "| ratio (95%) | verdict |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r.pool} | {r.split} | {r.kind} | {r.n_items} | {r.n_classes} "
             f"| {r.minority_share:.0%} | {r.aulc_default:.3f} | {r.aulc_random:.3f} "
             f"| {r.aulc_gap:+.3f} [{r.aulc_gap_low:+.3f}, {r.aulc_gap_high:+.3f}] "
+            f"| {r.f1_gap:+.3f} [{r.f1_gap_low:+.3f}, {r.f1_gap_high:+.3f}] "
             f"| {_labels_text(r.to99_default, r.reached99_default, r.seeds)} / "
             f"{_labels_text(r.to99_random, r.reached99_random, r.seeds)} "
             f"| {_ratio_text(r.to99_ratio, r.to99_ratio_low, r.to99_ratio_high)} | {r.verdict} |"
@@ -364,8 +392,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     console.print(table(rows))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    curves = {
+        pool: [
+            {
+                "strategy": r.strategy,
+                "seed": r.seed,
+                "n_labels": [p.n_labels for p in r.points],
+                "accuracy": [p.accuracy for p in r.points],
+                "macro_f1": [p.macro_f1 for p in r.points],
+            }
+            for r in runs
+        ]
+        for pool, runs in all_runs.items()
+    }
     out.with_suffix(".json").write_text(
-        json.dumps({"overrides": args.set, "rows": [asdict(r) for r in rows]}, indent=1)
+        json.dumps(
+            {
+                "overrides": args.set,
+                "seeds": args.seeds,
+                "rows": [asdict(r) for r in rows],
+                "curves": curves,
+            },
+            indent=None,
+        )
     )
     out.with_suffix(".md").write_text(markdown(rows))
     if rows:
