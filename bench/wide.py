@@ -137,13 +137,17 @@ def _ratio_interval(
 
 
 def run_pool(
-    spec: SuitePool, seeds: Sequence[int], overrides: Sequence[str], jobs: int
+    spec: SuitePool,
+    seeds: Sequence[int],
+    overrides: Sequence[str],
+    jobs: int,
+    work: Path = OUT,
 ) -> tuple[PoolResult, list[Any]]:
-    """Simulate one pool's default against random on every seed."""
+    """Simulate one pool's default against random on every seed (files under ``work``)."""
     from labelloop.annotate.config.schema import load_config
     from labelloop.learners import area_under_curve, labels_to_reach
 
-    folder = OUT / "pools"
+    folder = work / "pools"
     folder.mkdir(parents=True, exist_ok=True)
     path = _config_for(spec, folder, overrides)
     config = load_config(path)
@@ -152,7 +156,7 @@ def run_pool(
     # Features once (embeddings take minutes), then every seed reads them from the cache.
     from labelloop.annotate.loop.features import load_project_pool, project_features
 
-    cache = OUT / "cache"
+    cache = work / "cache"
     project_features(config, load_project_pool(config), cache)
     featurized = time.perf_counter() - started
     with ProcessPoolExecutor(max_workers=jobs) as executor:
@@ -384,9 +388,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     all_runs: dict[str, list[Any]] = {}
     seeds = list(range(args.seeds))
     for spec in chosen:
-        console.print(f"[bold]{spec.name}[/bold] ({spec.kind}, {spec.split}) ...", end=" ")
-        result, runs = run_pool(spec, seeds, args.set, args.jobs)
-        console.print(f"{result.verdict}, gap {result.aulc_gap:+.3f} in {result.seconds:.0f} s")
+        console.print(f"[bold]{spec.name}[/bold] ({spec.kind}, {spec.split}) ...")
+        result, runs = run_pool(spec, seeds, args.set, args.jobs, Path(args.out).parent)
+        console.print(
+            f"  {result.verdict}: AULC gap {result.aulc_gap:+.3f} "
+            f"[{result.aulc_gap_low:+.3f}, {result.aulc_gap_high:+.3f}] in {result.seconds:.0f} s"
+        )
         rows.append(result)
         all_runs[spec.name] = runs
     console.print(table(rows))
