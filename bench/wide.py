@@ -337,10 +337,16 @@ def plot(rows: Sequence[PoolResult], runs: dict[str, list[Any]], path: Path) -> 
     gaps = np.array([r.aulc_gap for r in rows])
     err = np.array([[r.aulc_gap - r.aulc_gap_low, r.aulc_gap_high - r.aulc_gap] for r in rows]).T
     left.errorbar(gaps, y, xerr=err, fmt="none", ecolor="grey", capsize=3)
-    left.scatter(gaps, y, c=colours, zorder=3)
+    left.scatter(gaps, y, c=colours, zorder=3, label="accuracy")
+    f1 = np.array([r.f1_gap for r in rows])
+    f1_err = np.array([[r.f1_gap - r.f1_gap_low, r.f1_gap_high - r.f1_gap] for r in rows]).T
+    left.errorbar(f1, y - 0.3, xerr=f1_err, fmt="none", ecolor="lightgrey", capsize=2)
+    left.scatter(f1, y - 0.3, c=colours, marker="x", zorder=3, label="macro-F1")
+    left.legend(loc="lower right", fontsize="small")
     left.axvline(0, color="black", lw=1)
     left.set_yticks(y, names)
     left.set_xlabel("AULC(default) - AULC(random), 95% interval (right of 0: default better)")
+    left.set_title("green: better, orange: tie, red: worse than random", fontsize="small")
     ratios = [r.to99_ratio if r.to99_ratio is not None else np.nan for r in rows]
     lows = [r.to99_ratio_low if r.to99_ratio_low is not None else np.nan for r in rows]
     highs = [r.to99_ratio_high if r.to99_ratio_high is not None else np.nan for r in rows]

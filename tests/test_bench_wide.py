@@ -25,7 +25,8 @@ def test_paired_interval_straddles_zero_only_for_a_noisy_gap() -> None:
 def test_ratio_counts_a_seed_that_never_reached_the_target_as_the_cap() -> None:
     ratio, low, high = _ratio_interval([50, 60, 70], [100, None, 120], cap=150)
     assert ratio == pytest.approx(60 / np.mean([100, 150, 120]))
-    assert low is not None and high is not None and low <= ratio <= high < 1
+    assert ratio is not None and low is not None and high is not None
+    assert low <= ratio <= high < 1
 
 
 @pytest.mark.slow
