@@ -1,4 +1,4 @@
-"""`python -m bench [startup|query|label_studio|turnaround|simulations|routing]`: benchmarks."""
+"""`python -m bench [startup|query|label_studio|turnaround|simulations|routing|embeddings|wide]`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def turnaround() -> None:
     from bench import turnaround as cycle_bench
 
     _run_and_save("turnaround", cycle_bench, width=150)
+
+
+def embeddings() -> None:
+    from bench import embeddings as embedding_bench
+
+    _run_and_save("embeddings", embedding_bench)
 
 
 def _simulate(pool: str, out: str, *args: str) -> None:
@@ -104,6 +110,7 @@ if __name__ == "__main__":
         "turnaround": turnaround,
         "simulations": simulations,
         "routing": routing,
+        "embeddings": embeddings,
         "wide": wide,
     }
     for part in sys.argv[1:] or list(parts):
