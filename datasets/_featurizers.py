@@ -177,9 +177,10 @@ class EmbeddingFeaturizer:
         texts = list(pool.texts)
         if len(texts) <= 200:
             return encoder.encode(texts, batch_size=self.batch_size, normalize=self.normalize)
+        from rich.console import Console
         from rich.progress import Progress
 
-        with Progress(transient=True) as bar:
+        with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("embedding texts", total=len(texts))
             return encoder.encode(
                 texts,

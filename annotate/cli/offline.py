@@ -251,6 +251,9 @@ def simulate(
     if routing:
         _simulate_routing(config, pool, names, seed_list, out_dir)
         return
+    from labelloop.annotate.loop.features import project_features
+
+    project_features(config, pool)  # cached now, with its own progress bar (embeddings)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
