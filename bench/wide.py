@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from bench._suite_pools import SUITE, SuitePool
@@ -69,11 +70,12 @@ class PoolResult:
     seconds_features: float
 
 
-def _config_for(spec: SuitePool, folder: Path, overrides: Sequence[str]) -> Path:
+def _config_for(
+    spec: SuitePool, frame: pd.DataFrame, folder: Path, overrides: Sequence[str]
+) -> Path:
     """Write the pool as a CSV and let init's writer make its config, as a user would."""
     from labelloop.annotate.config.writer import write_config
 
-    frame = spec.load()
     data = folder / f"{spec.name}.csv"
     frame.to_csv(data, index=False)
     path, _ = write_config(spec.name, data, label_column="label", configs_dir=folder, force=True)
@@ -106,15 +108,11 @@ def _one_seed(
 
 
 def _paired_interval(gaps: Sequence[float]) -> tuple[float, float, float]:
-    """Mean of paired differences with a 95% t interval."""
-    from scipy import stats
+    """The shared paired t interval, with NaN bounds for a single seed."""
+    from labelloop.learners import paired_interval
 
-    values = np.asarray(gaps, dtype=float)
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
-    return mean, mean - half, mean + half
+    mean, low, high = paired_interval(gaps)
+    return mean, float("nan") if low is None else low, float("nan") if high is None else high
 
 
 def _ratio_interval(
@@ -149,7 +147,8 @@ def run_pool(
 
     folder = work / "pools"
     folder.mkdir(parents=True, exist_ok=True)
-    path = _config_for(spec, folder, overrides)
+    frame = spec.load()
+    path = _config_for(spec, frame, folder, overrides)
     config = load_config(path)
     strategies = [config.strategy, "random"]
     started = time.perf_counter()
@@ -185,7 +184,6 @@ def run_pool(
     cap = config.budget + config.batch_size
     r95 = _ratio_interval(to95[default], to95[random], cap)
     r99 = _ratio_interval(to99[default], to99[random], cap)
-    frame = spec.load()
     shares = frame["label"].value_counts(normalize=True)
     # Worse when accuracy's or macro-F1's area is below random's beyond its interval, or
     # more labels are needed to reach 99% (on an imbalanced pool accuracy alone hides a

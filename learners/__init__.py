@@ -19,7 +19,13 @@ if TYPE_CHECKING:
         qbc_consensus_entropy,
         qbc_vote_entropy,
     )
-    from labelloop.learners._curves import Spread, area_under_curve, labels_to_reach, spread
+    from labelloop.learners._curves import (
+        Spread,
+        area_under_curve,
+        labels_to_reach,
+        paired_interval,
+        spread,
+    )
     from labelloop.learners._density import information_density_sampling
     from labelloop.learners._diversity import (
         diverse_margin_sampling,
@@ -160,6 +166,7 @@ __all__ = [
     "kmeans_cold_start",
     "labels_saved",
     "labels_to_reach",
+    "paired_interval",
     "least_confidence_sampling",
     "least_confidence_scores",
     "linear_proba",
@@ -243,6 +250,7 @@ _HOMES = {
     "information_density_sampling": "labelloop.learners._density",
     "kmeans_cold_start": "labelloop.learners._diversity",
     "labels_to_reach": "labelloop.learners._curves",
+    "paired_interval": "labelloop.learners._curves",
     "least_confidence_sampling": "labelloop.learners._uncertainty",
     "least_confidence_scores": "labelloop.learners._scores",
     "linear_proba": "labelloop.learners._scores",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Spread", "area_under_curve", "labels_to_reach", "spread"]
+__all__ = ["Spread", "area_under_curve", "labels_to_reach", "paired_interval", "spread"]
 
 
 def area_under_curve(n_labels: Sequence[int], values: Sequence[float]) -> float:
@@ -78,3 +78,27 @@ def spread(values: Sequence[float | int | None]) -> Spread:
     std = float(np.std(present, ddof=1)) if len(present) > 1 else 0.0
     mean = float(np.mean(present)) if len(present) == total else None
     return Spread(mean, std if mean is not None else None, len(present), total)
+
+
+def paired_interval(gaps: Sequence[float]) -> tuple[float, float | None, float | None]:
+    """Mean of paired differences (one per seed) with a 95% t interval.
+
+    Returns
+    -------
+    (mean, low, high)
+        ``low`` and ``high`` are None with fewer than two differences.
+
+    Examples
+    --------
+    >>> mean, low, high = paired_interval([0.02, 0.03, 0.025])
+    >>> round(mean, 3), low < mean < high
+    (0.025, True)
+    """
+    from scipy import stats
+
+    values = np.asarray(gaps, dtype=np.float64)
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, None, None
+    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    return mean, mean - half, mean + half

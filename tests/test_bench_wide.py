@@ -15,6 +15,16 @@ from bench.wide import _paired_interval, _ratio_interval
 ROOT = Path(__file__).parents[1]
 
 
+def wide(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "wide", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_paired_interval_straddles_zero_only_for_a_noisy_gap() -> None:
     clear = _paired_interval([0.02, 0.03, 0.025, 0.028, 0.022])
     noisy = _paired_interval([0.05, -0.04, 0.03, -0.05, 0.01])
@@ -32,26 +42,7 @@ def test_ratio_counts_a_seed_that_never_reached_the_target_as_the_cap() -> None:
 @pytest.mark.slow
 def test_the_command_writes_a_table_json_markdown_and_a_plot(tmp_path: Path) -> None:
     out = tmp_path / "suite"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "wide",
-            "--pools",
-            "wine,iris",
-            "--seeds",
-            "3",
-            "--jobs",
-            "1",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = wide("--pools", "wine,iris", "--seeds", "3", "--jobs", "1", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "Wide benchmark" in done.stdout and "wine" in done.stdout
     assert "worse than random; tune:" in done.stdout and "report:" in done.stdout
@@ -72,21 +63,6 @@ def test_the_command_writes_a_table_json_markdown_and_a_plot(tmp_path: Path) -> 
 
 
 def test_an_unknown_pool_is_named_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "wide",
-            "--pools",
-            "wine,nope",
-            "--out",
-            str(tmp_path / "x"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = wide("--pools", "wine,nope", "--out", str(tmp_path / "x"), timeout=120)
     assert done.returncode == 2
     assert "unknown pool(s): nope" in done.stderr

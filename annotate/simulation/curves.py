@@ -23,6 +23,7 @@ from labelloop.learners import (
     area_under_curve,
     full_pool_metrics,
     labels_to_reach,
+    paired_interval,
     simulate,
     spread,
 )
@@ -200,8 +201,6 @@ def _paired_gap(
     by_run: dict[tuple[str, int], SimulationRun], name: str, seeds: Sequence[int]
 ) -> dict[str, float | int | None]:
     """AULC minus random's on the same seed (same evaluation set), with a 95% t interval."""
-    from scipy import stats
-
     gaps = []
     for seed in seeds:
         other = by_run.get(("random", seed))
@@ -216,8 +215,5 @@ def _paired_gap(
         )
     if not gaps:
         return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = float(np.mean(gaps))
-    if len(gaps) < 2:
-        return {"mean": mean, "low": None, "high": None, "n": 1}
-    half = float(stats.t.ppf(0.975, len(gaps) - 1) * np.std(gaps, ddof=1) / np.sqrt(len(gaps)))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(gaps)}
+    mean, low, high = paired_interval(gaps)
+    return {"mean": mean, "low": low, "high": high, "n": len(gaps)}
