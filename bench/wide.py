@@ -314,7 +314,7 @@ def markdown(rows: Sequence[PoolResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: Sequence[PoolResult], runs: dict[str, list[Any]], path: Path) -> None:
+def plot(rows: Sequence[PoolResult], path: Path) -> None:
     """Left: AULC gap per pool with its interval. Right: labels-to-99% ratio."""
     import matplotlib
 
@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     out.with_suffix(".md").write_text(markdown(rows))
     if rows:
-        plot(rows, all_runs, out.with_suffix(".png"))
+        plot(rows, out.with_suffix(".png"))
     console.print(f"wrote {out.with_suffix('.json')}, .md and .png")
 
 
