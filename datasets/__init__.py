@@ -43,6 +43,12 @@ if TYPE_CHECKING:
         pool_from_frame,
         read_table,
     )
+    from labelloop.datasets._parquet import (
+        HASHING_FEATURES,
+        ParquetPool,
+        is_partitioned_source,
+        parquet_files,
+    )
     from labelloop.datasets._pool import Pool
 
 __labelloop__ = True
@@ -58,10 +64,12 @@ __all__ = [
     "FeatureMatrix",
     "FeatureValueError",
     "Featurizer",
+    "HASHING_FEATURES",
     "LabelError",
     "LabelloopError",
     "MissingExtraError",
     "NumericFeaturizer",
+    "ParquetPool",
     "Pool",
     "SUPPORTED_SUFFIXES",
     "TfidfFeaturizer",
@@ -69,8 +77,10 @@ __all__ = [
     "cache_key",
     "featurize",
     "fitted_featurizer",
+    "is_partitioned_source",
     "load_demo_pool",
     "load_pool",
+    "parquet_files",
     "pool_from_frame",
     "read_table",
 ]
@@ -86,10 +96,12 @@ _HOMES = {
     "FeatureMatrix": "labelloop.datasets._featurizers",
     "FeatureValueError": "labelloop.datasets._errors",
     "Featurizer": "labelloop.datasets._featurizers",
+    "HASHING_FEATURES": "labelloop.datasets._parquet",
     "LabelError": "labelloop.datasets._errors",
     "LabelloopError": "labelloop.datasets._errors",
     "MissingExtraError": "labelloop.datasets._errors",
     "NumericFeaturizer": "labelloop.datasets._featurizers",
+    "ParquetPool": "labelloop.datasets._parquet",
     "Pool": "labelloop.datasets._pool",
     "SUPPORTED_SUFFIXES": "labelloop.datasets._loaders",
     "TfidfFeaturizer": "labelloop.datasets._featurizers",
@@ -97,7 +109,9 @@ _HOMES = {
     "cache_key": "labelloop.datasets._featurizers",
     "featurize": "labelloop.datasets._featurizers",
     "fitted_featurizer": "labelloop.datasets._featurizers",
+    "is_partitioned_source": "labelloop.datasets._parquet",
     "load_demo_pool": "labelloop.datasets._demo",
+    "parquet_files": "labelloop.datasets._parquet",
     "load_pool": "labelloop.datasets._loaders",
     "pool_from_frame": "labelloop.datasets._loaders",
     "read_table": "labelloop.datasets._loaders",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from labelloop.learners._density import information_density_sampling
     from labelloop.learners._diversity import (
         diverse_margin_sampling,
+        k_center_greedy,
         kmeans_cold_start,
         ranked_batch_sampling,
     )
@@ -102,6 +103,19 @@ if TYPE_CHECKING:
         Strategy,
         get_strategy,
     )
+    from labelloop.learners._streaming import (
+        ENGINES,
+        STREAM_STRATEGIES,
+        Candidates,
+        PartitionedPool,
+        StreamQuery,
+        candidate_count,
+        local_cluster,
+        merge_candidates,
+        partition_candidates,
+        stream_query,
+        tie_keys,
+    )
     from labelloop.learners._types import Matrix, ProbabilisticClassifier
     from labelloop.learners._uncertainty import (
         entropy_sampling,
@@ -111,6 +125,18 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ENGINES",
+    "STREAM_STRATEGIES",
+    "Candidates",
+    "PartitionedPool",
+    "StreamQuery",
+    "candidate_count",
+    "local_cluster",
+    "merge_candidates",
+    "partition_candidates",
+    "stream_query",
+    "tie_keys",
+    "k_center_greedy",
     "AuditVerdict",
     "BaggingCommittee",
     "COLD_START_STRATEGIES",
@@ -192,6 +218,18 @@ __all__ = [
 ]
 
 _HOMES = {
+    "ENGINES": "labelloop.learners._streaming",
+    "STREAM_STRATEGIES": "labelloop.learners._streaming",
+    "Candidates": "labelloop.learners._streaming",
+    "PartitionedPool": "labelloop.learners._streaming",
+    "StreamQuery": "labelloop.learners._streaming",
+    "candidate_count": "labelloop.learners._streaming",
+    "local_cluster": "labelloop.learners._streaming",
+    "merge_candidates": "labelloop.learners._streaming",
+    "partition_candidates": "labelloop.learners._streaming",
+    "stream_query": "labelloop.learners._streaming",
+    "tie_keys": "labelloop.learners._streaming",
+    "k_center_greedy": "labelloop.learners._diversity",
     "mean_uncertainty": "labelloop.learners._stopping",
     "prediction_kappa": "labelloop.learners._stopping",
     "draw_stop_set": "labelloop.learners._simulation",

@@ -15,7 +15,12 @@ from labelloop.learners._scores import margin_scores, score_pool
 from labelloop.learners._selection import Query, top_n
 from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
-__all__ = ["diverse_margin_sampling", "kmeans_cold_start", "ranked_batch_sampling"]
+__all__ = [
+    "diverse_margin_sampling",
+    "k_center_greedy",
+    "kmeans_cold_start",
+    "ranked_batch_sampling",
+]
 
 
 def ranked_batch_sampling(
@@ -73,24 +78,62 @@ def diverse_margin_sampling(
     margins = score_pool(model, X, margin_scores)
     n_candidates = min(X.shape[0], max(candidate_factor * n, min_candidates))
     candidates = top_n(margins, n_candidates, rng).indices
-    Xc = X[candidates]
-    norms = _row_norms_squared(Xc)
-    nearest = np.full(n_candidates, np.inf)
-    if X_labelled is not None and X_labelled.shape[0] > 0:
-        reference = X_labelled
-        if reference.shape[0] > max_reference:
-            reference = reference[rng.choice(reference.shape[0], max_reference, replace=False)]
-        nearest = euclidean_distances(Xc, reference, X_norm_squared=norms[:, None]).min(axis=1)
+    reference = X_labelled
+    if reference is not None and reference.shape[0] > max_reference:
+        reference = reference[rng.choice(reference.shape[0], max_reference, replace=False)]
+    picks = k_center_greedy(X[candidates], n, reference=reference)
+    chosen = candidates[picks]
+    return Query(chosen, margins[chosen])
+
+
+def k_center_greedy(
+    candidates: Matrix, n: int, *, reference: Matrix | None = None
+) -> NDArray[np.intp]:
+    """Farthest-first traversal: ``n`` rows of ``candidates``, each farthest from the rest.
+
+    Each next pick is the candidate farthest from everything picked so far and from
+    ``reference`` (the labelled items). With no reference the first pick is row 0, so
+    candidates sorted best first start from the best one. Cost
+    O(rows * (n + reference rows) * features).
+
+    Parameters
+    ----------
+    candidates : array or sparse matrix of shape (rows, features)
+    n : int
+        Picks to make; at most ``rows``.
+    reference : array or sparse matrix, optional
+        Rows already covered.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Positions into ``candidates``, in pick order.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [0.1], [5.0]])
+    >>> k_center_greedy(X, 2).tolist()
+    [0, 2]
+    """
+    if not 0 < n <= candidates.shape[0]:
+        raise ValueError(f"cannot pick {n} of {candidates.shape[0]} candidates")
+    norms = _row_norms_squared(candidates)
+    nearest = np.full(candidates.shape[0], np.inf)
+    if reference is not None and reference.shape[0] > 0:
+        nearest = euclidean_distances(candidates, reference, X_norm_squared=norms[:, None]).min(
+            axis=1
+        )
     picks: list[int] = []
     for _ in range(n):
-        # With no reference yet every distance is inf: argmax takes the most uncertain.
+        # With no reference yet every distance is inf: argmax takes the first candidate.
         pick = int(np.argmax(nearest))
         picks.append(pick)
-        new = euclidean_distances(Xc, Xc[[pick]], X_norm_squared=norms[:, None]).ravel()
+        new = euclidean_distances(
+            candidates, candidates[[pick]], X_norm_squared=norms[:, None]
+        ).ravel()
         nearest = np.minimum(nearest, new)
         nearest[picks] = -np.inf
-    chosen = candidates[np.asarray(picks, dtype=np.intp)]
-    return Query(chosen, margins[chosen])
+    return np.asarray(picks, dtype=np.intp)
 
 
 def _row_norms_squared(X: Matrix) -> NDArray[np.float64]:

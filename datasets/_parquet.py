@@ -1,0 +1,280 @@
+"""Pools in partitioned Parquet, read one row group at a time: never loaded whole.
+
+A directory of ``*.parquet`` files (searched recursively), a glob, or one file is a
+pool of any size: its ids and features stream row group by row group, so memory is one
+row group plus what the caller keeps. Features are computed per row group by a
+stateless featurizer:
+
+- numeric columns as float32, optionally standardized by a mean and scale the caller
+  measured (:meth:`ParquetPool.feature_moments` measures them in one pass);
+- a text column hashed into a fixed number of columns (:class:`HashingVectorizer`:
+  word unigrams and bigrams, sublinear counts, L2 rows), which needs no vocabulary and
+  so no pass over the pool before scoring.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from labelloop.datasets._errors import ColumnError, DataFileError, EmptyTextError
+
+__all__ = ["HASHING_FEATURES", "ParquetPool", "is_partitioned_source", "parquet_files"]
+
+HASHING_FEATURES = 2**18
+
+
+def is_partitioned_source(source: str | Path) -> bool:
+    """Tell whether a source is a directory or a glob: a pool read partition by partition.
+
+    Examples
+    --------
+    >>> is_partitioned_source("pool/*.parquet"), is_partitioned_source("pool.csv")
+    (True, False)
+    """
+    text = str(source)
+    return Path(text).is_dir() or any(c in text for c in "*?[")
+
+
+def parquet_files(source: str | Path) -> list[Path]:
+    """List the Parquet files of a directory (recursively), a glob or one file, sorted.
+
+    Raises
+    ------
+    DataFileError
+        Naming the source when it holds no Parquet file.
+    """
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".parquet", ".pq"))
+    elif any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataFileError(f"{source}: no such file or directory")
+    files = [p for p in files if not p.name.startswith((".", "_"))]
+    if not files:
+        raise DataFileError(f"{source}: holds no .parquet file")
+    return files
+
+
+@dataclass(frozen=True)
+class ParquetPool:
+    """A pool in Parquet files, read row group by row group.
+
+    Build it with :meth:`open`. It pickles (a list of paths and settings), so Dask
+    workers read their own row groups.
+
+    Attributes
+    ----------
+    files : tuple of str
+        The Parquet files, sorted.
+    id_column : str
+        The item id column (ids are compared as text).
+    feature_columns : tuple of str
+        Numeric feature columns, or empty for a text pool.
+    text_column : str, optional
+        The text column of a text pool.
+    label_column : str, optional
+        A column of known labels (simulations).
+    row_groups : tuple of (int, int)
+        Every partition: (file position, row group).
+    n_items : int
+        Rows in all files, from the Parquet footers.
+    mean, scale : tuple of float, optional
+        Standardization of numeric features (``(x - mean) / scale``); none by default.
+    hashing_features : int
+        Columns of the hashed text features.
+    """
+
+    files: tuple[str, ...]
+    id_column: str
+    feature_columns: tuple[str, ...]
+    text_column: str | None
+    label_column: str | None
+    row_groups: tuple[tuple[int, int], ...]
+    n_items: int
+    mean: tuple[float, ...] | None = None
+    scale: tuple[float, ...] | None = None
+    hashing_features: int = HASHING_FEATURES
+
+    @classmethod
+    def open(
+        cls,
+        source: str | Path,
+        *,
+        id_column: str,
+        feature_columns: Sequence[str] = (),
+        text_column: str | None = None,
+        label_column: str | None = None,
+    ) -> ParquetPool:
+        """Open a partitioned pool, checking every file's columns (footers only).
+
+        Raises
+        ------
+        DataFileError
+            A source with no Parquet file, or a file that is not Parquet.
+        ColumnError
+            Naming the file and the column that is missing, or neither text nor
+            feature columns named.
+        """
+        import pyarrow.parquet as pq
+
+        if not feature_columns and text_column is None:
+            raise ColumnError(f"{source}: name a text column or feature columns")
+        files = parquet_files(source)
+        wanted = [id_column, *feature_columns]
+        if text_column is not None:
+            wanted.append(text_column)
+        if label_column is not None:
+            wanted.append(label_column)
+        groups: list[tuple[int, int]] = []
+        n_items = 0
+        for position, path in enumerate(files):
+            try:
+                metadata = pq.ParquetFile(path).metadata
+            except Exception as error:  # pyarrow raises several types for a bad file
+                raise DataFileError(f"{path}: not a Parquet file ({error})") from None
+            names = set(metadata.schema.names)
+            for column in wanted:
+                if column not in names:
+                    raise ColumnError(f"{path}: no column {column!r}")
+            groups.extend((position, g) for g in range(metadata.num_row_groups))
+            n_items += metadata.num_rows
+        return cls(
+            files=tuple(str(p) for p in files),
+            id_column=id_column,
+            feature_columns=tuple(feature_columns),
+            text_column=text_column,
+            label_column=label_column,
+            row_groups=tuple(groups),
+            n_items=n_items,
+        )
+
+    @property
+    def partitions(self) -> tuple[tuple[int, int], ...]:
+        """Every partition: one row group of one file."""
+        return self.row_groups
+
+    def read(self, partition: tuple[int, int], columns: Sequence[str] | None = None) -> Any:
+        """One row group as a :class:`pyarrow.Table` (the named columns only)."""
+        import pyarrow.parquet as pq
+
+        position, group = partition
+        return pq.ParquetFile(self.files[position]).read_row_group(
+            group, columns=list(columns) if columns is not None else None
+        )
+
+    def _ids(self, table: Any, partition: tuple[int, int]) -> NDArray[Any]:
+        column = table.column(self.id_column)
+        if column.null_count:
+            raise DataFileError(
+                f"{self.files[partition[0]]}: row group {partition[1]} has an empty "
+                f"{self.id_column!r}"
+            )
+        return np.asarray(column.cast("string").to_numpy(zero_copy_only=False), dtype=object)
+
+    def load(self, partition: tuple[int, int]) -> tuple[NDArray[Any], Any]:
+        """Item ids and feature rows of one partition.
+
+        Returns
+        -------
+        ids : numpy.ndarray of str
+        X : numpy.ndarray of float32 (numeric) or scipy.sparse.csr_matrix (text)
+        """
+        columns = [self.id_column, *self.feature_columns]
+        if self.text_column is not None:
+            columns.append(self.text_column)
+        table = self.read(partition, columns)
+        ids = self._ids(table, partition)
+        if self.text_column is not None:
+            return ids, self.featurize_texts(table.column(self.text_column), partition)
+        return ids, self.featurize_numbers(table, partition)
+
+    def featurize_numbers(self, table: Any, partition: tuple[int, int] | None = None) -> Any:
+        """Numeric feature columns of a table as float32 rows (standardized if set)."""
+        X = np.empty((table.num_rows, len(self.feature_columns)), dtype=np.float32)
+        for j, name in enumerate(self.feature_columns):
+            column = table.column(name)
+            if column.null_count:
+                where = f"{self.files[partition[0]]}: " if partition is not None else ""
+                raise DataFileError(f"{where}column {name!r} has empty values")
+            X[:, j] = column.to_numpy(zero_copy_only=False)
+        if self.mean is not None and self.scale is not None:
+            X -= np.asarray(self.mean, dtype=np.float32)
+            X /= np.asarray(self.scale, dtype=np.float32)
+        return X
+
+    def featurize_texts(self, column: Any, partition: tuple[int, int] | None = None) -> Any:
+        """Hashed word unigram and bigram counts of texts (sublinear, L2 rows), CSR."""
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        if column.null_count:
+            where = f"{self.files[partition[0]]}: " if partition is not None else ""
+            raise EmptyTextError(f"{where}column {self.text_column!r} has empty texts")
+        texts = column.to_pylist()
+        vectorizer = HashingVectorizer(
+            n_features=self.hashing_features,
+            ngram_range=(1, 2),
+            alternate_sign=False,
+            norm=None,
+            dtype=np.float32,
+        )
+        counts = vectorizer.transform(texts)
+        counts.data = 1.0 + np.log(counts.data)
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        from scipy.sparse import diags
+
+        return (diags((1.0 / norms).astype(np.float32)) @ counts).tocsr()
+
+    def labels(self, partition: tuple[int, int]) -> NDArray[Any]:
+        """Known labels of one partition (a pool with a label column)."""
+        if self.label_column is None:
+            raise ColumnError("this pool has no label column")
+        table = self.read(partition, [self.label_column])
+        return np.asarray(table.column(self.label_column).to_numpy(zero_copy_only=False))
+
+    def feature_moments(self) -> ParquetPool:
+        """Return this pool with numeric features standardized by their mean and scale.
+
+        One pass over the feature columns, one row group at a time (float64 sums).
+        """
+        if not self.feature_columns:
+            return self
+        total = np.zeros(len(self.feature_columns))
+        squares = np.zeros(len(self.feature_columns))
+        plain = replace(self, mean=None, scale=None)
+        for partition in self.partitions:
+            X = plain.featurize_numbers(self.read(partition, self.feature_columns), partition)
+            total += X.sum(axis=0, dtype=np.float64)
+            squares += np.square(X, dtype=np.float64).sum(axis=0)
+        mean = total / max(self.n_items, 1)
+        variance = np.maximum(squares / max(self.n_items, 1) - mean**2, 0.0)
+        scale = np.sqrt(variance)
+        scale[scale == 0] = 1.0
+        return replace(self, mean=tuple(mean.tolist()), scale=tuple(scale.tolist()))
+
+    def head(self, n: int) -> pd.DataFrame:
+        """Return up to ``n`` rows spread over the files (the sample ``init`` reads).
+
+        The first rows of each file, an equal share per file, from the first row group
+        of each file it samples.
+        """
+        share = max(1, -(-n // len(self.files)))
+        frames: list[pd.DataFrame] = []
+        for position in range(len(self.files)):
+            if sum(len(f) for f in frames) >= n:
+                break
+            frames.append(self.read((position, 0)).slice(0, share).to_pandas())
+        sample: pd.DataFrame = pd.concat(frames, ignore_index=True).head(n)
+        return sample
