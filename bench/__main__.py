@@ -1,4 +1,8 @@
-"""`python -m bench [startup|query|label_studio|turnaround|simulations|routing|embeddings|wide]`."""
+"""``python -m bench [PART ...]``: every benchmark, or the parts named.
+
+Parts: startup, query, label_studio, turnaround, simulations, routing, embeddings, wide,
+scale. ``wide`` and ``scale`` take their own options after their name.
+"""
 
 from __future__ import annotations
 
@@ -99,9 +103,16 @@ def wide() -> None:
     wide_bench.main(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "wide" else [])
 
 
+def scale() -> None:
+    """Pools past memory: one query on 10M numeric rows and 2M texts, stream and Dask."""
+    from bench import scale as scale_bench
+
+    scale_bench.main(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "scale" else [])
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "wide":
-        wide()
+    if len(sys.argv) > 1 and sys.argv[1] in ("wide", "scale"):
+        {"wide": wide, "scale": scale}[sys.argv[1]]()
         sys.exit(0)
     parts = {
         "startup": startup,
@@ -112,6 +123,7 @@ if __name__ == "__main__":
         "routing": routing,
         "embeddings": embeddings,
         "wide": wide,
+        "scale": scale,
     }
     for part in sys.argv[1:] or list(parts):
         parts[part]()
