@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         ParquetPool,
         is_partitioned_source,
         parquet_files,
+        sample_parquet,
     )
     from labelloop.datasets._pool import Pool
 
@@ -83,6 +84,7 @@ __all__ = [
     "parquet_files",
     "pool_from_frame",
     "read_table",
+    "sample_parquet",
 ]
 
 _HOMES = {
@@ -115,6 +117,7 @@ _HOMES = {
     "load_pool": "labelloop.datasets._loaders",
     "pool_from_frame": "labelloop.datasets._loaders",
     "read_table": "labelloop.datasets._loaders",
+    "sample_parquet": "labelloop.datasets._parquet",
 }
 
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -35,7 +35,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path : str or Path
-        The data file. Text files must be UTF-8.
+        The data file, or a directory or glob of Parquet files (read in file order).
+        Text files must be UTF-8.
 
     Returns
     -------
@@ -47,6 +48,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     DataFileError
         If the file is missing, has an unknown suffix, is not UTF-8 or cannot be parsed.
     """
+    from labelloop.datasets._parquet import is_partitioned_source
+
+    if is_partitioned_source(path):
+        return _read_parquet_files(path)
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: data file not found")
@@ -77,6 +82,30 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataFileError(f"{path}: the file is empty") from exc
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         raise DataFileError(f"{path}: cannot parse CSV ({_first_line(exc)})") from exc
+
+
+def _read_parquet_files(source: str | Path) -> pd.DataFrame:
+    """Every Parquet file of a directory or glob, in file order, as one frame.
+
+    Every file must hold the first file's columns; a file that lacks one is named.
+    """
+    from labelloop.datasets._parquet import parquet_files
+
+    frames: list[pd.DataFrame] = []
+    for path in parquet_files(source):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise DataFileError(
+                f"{path}: not a readable Parquet file ({_first_line(exc)})"
+            ) from exc
+        if frames:
+            missing = [c for c in frames[0].columns if c not in frame.columns]
+            if missing:
+                raise DataFileError(f"{path}: no column {missing[0]!r} (the other files have it)")
+            frame = frame[list(frames[0].columns)]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -126,7 +155,8 @@ def load_pool(
     Parameters
     ----------
     path : str or Path
-        CSV, Parquet or JSONL file, one item per row.
+        CSV, Parquet or JSONL file, one item per row, or a directory or glob of
+        Parquet files.
     id_column : str, optional
         Column of unique item ids. Without it, ids are generated from a hash of each
         row's content, so they stay the same when the file is reordered.

@@ -26,7 +26,13 @@ from numpy.typing import NDArray
 
 from labelloop.datasets._errors import ColumnError, DataFileError, EmptyTextError
 
-__all__ = ["HASHING_FEATURES", "ParquetPool", "is_partitioned_source", "parquet_files"]
+__all__ = [
+    "HASHING_FEATURES",
+    "ParquetPool",
+    "is_partitioned_source",
+    "parquet_files",
+    "sample_parquet",
+]
 
 HASHING_FEATURES = 2**18
 
@@ -264,17 +270,49 @@ class ParquetPool:
         scale[scale == 0] = 1.0
         return replace(self, mean=tuple(mean.tolist()), scale=tuple(scale.tolist()))
 
-    def head(self, n: int) -> pd.DataFrame:
-        """Return up to ``n`` rows spread over the files (the sample ``init`` reads).
 
-        The first rows of each file, an equal share per file, from the first row group
-        of each file it samples.
-        """
-        share = max(1, -(-n // len(self.files)))
-        frames: list[pd.DataFrame] = []
-        for position in range(len(self.files)):
-            if sum(len(f) for f in frames) >= n:
+def sample_parquet(source: str | Path, n: int) -> tuple[pd.DataFrame, int]:
+    """Read up to ``n`` rows spread over a partitioned pool's files, and count its rows.
+
+    An equal share of rows from the start of each file, read row group by row group
+    until the share is met; the row count comes from the files' footers. This is the
+    sample ``init`` infers columns from. Every file must hold the first file's columns.
+
+    Returns
+    -------
+    (pandas.DataFrame, int)
+
+    Raises
+    ------
+    DataFileError
+        Naming a file that is not Parquet, or a source with no Parquet file.
+    """
+    import pyarrow.parquet as pq
+
+    files = parquet_files(source)
+    opened = []
+    for path in files:
+        try:
+            opened.append(pq.ParquetFile(path))
+        except Exception as error:  # pyarrow raises several types for a bad file
+            raise DataFileError(f"{path}: not a Parquet file ({error})") from None
+    columns = opened[0].schema_arrow.names
+    for path, parquet in zip(files, opened, strict=True):
+        names = set(parquet.schema_arrow.names)
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise DataFileError(f"{path}: no column {missing[0]!r} (the other files have it)")
+    share = max(1, -(-n // len(files)))
+    frames: list[pd.DataFrame] = []
+    for parquet in opened:
+        taken = 0
+        for group in range(parquet.metadata.num_row_groups):
+            if taken >= share or sum(len(f) for f in frames) >= n:
                 break
-            frames.append(self.read((position, 0)).slice(0, share).to_pandas())
-        sample: pd.DataFrame = pd.concat(frames, ignore_index=True).head(n)
-        return sample
+            block = parquet.read_row_group(group).slice(0, share - taken).to_pandas()
+            frames.append(block)
+            taken += len(block)
+    if not frames:
+        raise DataFileError(f"{source}: its Parquet files hold no rows")
+    sample: pd.DataFrame = pd.concat(frames, ignore_index=True).head(n)
+    return sample, sum(p.metadata.num_rows for p in opened)

@@ -22,7 +22,7 @@ __all__ = ["init", "list_strategies", "simulate"]
     "data",
     default=None,
     type=click.Path(path_type=Path),
-    help="CSV, Parquet or JSONL file.",
+    help="CSV, Parquet or JSONL file, or a directory or glob of Parquet files.",
 )
 @click.option(
     "--label-studio-project",
@@ -107,7 +107,7 @@ def init(
     features = (
         tuple(c.strip() for c in feature_columns.split(",") if c.strip()) if feature_columns else ()
     )
-    path, pool = write_config(
+    path, pool, n_items = write_config(
         name,
         data,
         label_column=label_column,
@@ -123,7 +123,10 @@ def init(
         else f"{len(pool.feature_columns)} feature columns"
     )
     classes = ", ".join(pool.classes[:8])
-    click.echo(f"wrote {path}: {len(pool)} items, {kind}, {len(pool.classes)} classes ({classes})")
+    sampled = f" (columns read from {len(pool):,} sampled rows)" if len(pool) < n_items else ""
+    click.echo(
+        f"wrote {path}: {n_items:,} items{sampled}, {kind}, {len(pool.classes)} classes ({classes})"
+    )
 
 
 def _adopt(

@@ -39,7 +39,8 @@ class DataConfig(BaseModel):
     model_config = _FROZEN
 
     source: str = Field(
-        description="a CSV/Parquet/JSONL path (relative to the config) or bundled:NAME"
+        description="a CSV/Parquet/JSONL file, a directory or glob of Parquet files "
+        "(relative to the config), or bundled:NAME"
     )
     id_column: str | None = None
     text_column: str | None = None

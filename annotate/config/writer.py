@@ -12,11 +12,20 @@ import yaml
 
 from labelloop.annotate.config.schema import load_config
 from labelloop.annotate.errors import ConfigError
-from labelloop.datasets import Pool, load_pool, read_table
+from labelloop.datasets import (
+    ParquetPool,
+    Pool,
+    is_partitioned_source,
+    load_pool,
+    pool_from_frame,
+    read_table,
+    sample_parquet,
+)
 
 __all__ = ["default_settings", "infer_columns", "save_config", "write_config"]
 
 _ID_NAMES = ("id", "item_id", "uid", "key", "doc_id")
+SAMPLE_ROWS = 10_000  # rows of a partitioned pool that init reads to infer its columns
 
 
 def infer_columns(
@@ -67,15 +76,21 @@ def write_config(
     id_column: str | None = None,
     configs_dir: Path = Path("configs"),
     force: bool = False,
-) -> tuple[Path, Pool]:
+) -> tuple[Path, Pool, int]:
     """Write ``configs_dir/NAME.yaml`` for a data file, after loading the pool once.
 
     The pool is loaded with the inferred columns first, so a bad file fails here, with
     the same one-line error the other commands give, and nothing is written.
 
+    A directory or glob of Parquet files is a partitioned pool: columns are inferred
+    and checked on a sample of up to 10,000 rows spread over its files, and every
+    file's footer is checked for them; its id column must be named or inferred.
+
     Returns
     -------
-    (path, pool)
+    (path, pool, n_items)
+        The config written, the pool (its sample, for a partitioned pool) and the
+        number of items.
 
     Raises
     ------
@@ -85,7 +100,14 @@ def write_config(
     target = configs_dir / f"{name}.yaml"
     if target.exists() and not force:
         raise ConfigError(f"{target}: config exists already; pass --force to replace it")
-    frame = read_table(data)
+    partitioned = is_partitioned_source(data)
+    n_items: int | None = None
+    if partitioned:
+        # A partitioned pool may be past memory: columns are inferred, and checked, on a
+        # sample; every file's columns are checked from its footer when the pool opens.
+        frame, n_items = sample_parquet(data, SAMPLE_ROWS)
+    else:
+        frame = read_table(data)
     if label_column not in frame.columns:
         known = ", ".join(map(str, frame.columns))
         raise ConfigError(f"{data}: label column {label_column!r} not found; columns are: {known}")
@@ -98,13 +120,33 @@ def write_config(
     )
     if text_column is None and not feature_columns:
         raise ConfigError(f"{data}: found no text or numeric feature column; name one")
-    pool = load_pool(
-        data,
-        id_column=id_column,
-        text_column=text_column,
-        feature_columns=feature_columns,
-        label_column=label_column,
-    )
+    if partitioned:
+        if id_column is None:
+            raise ConfigError(f"{data}: name the id column (--id-column) of a partitioned pool")
+        pool = pool_from_frame(
+            frame,
+            source=str(data),
+            id_column=id_column,
+            text_column=text_column,
+            feature_columns=feature_columns,
+            label_column=label_column,
+        )
+        ParquetPool.open(
+            data,
+            id_column=id_column,
+            feature_columns=feature_columns,
+            text_column=text_column,
+            label_column=label_column,
+        )
+    else:
+        pool = load_pool(
+            data,
+            id_column=id_column,
+            text_column=text_column,
+            feature_columns=feature_columns,
+            label_column=label_column,
+        )
+    n_items = len(pool) if n_items is None else n_items
     settings = default_settings(
         name,
         {
@@ -116,11 +158,11 @@ def write_config(
         },
         text=text_column is not None,
         n_classes=len(pool.classes),
-        n_items=len(pool),
+        n_items=n_items,
     )
     header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
     save_config(target, settings, header)
-    return target, pool
+    return target, pool, n_items
 
 
 def default_settings(

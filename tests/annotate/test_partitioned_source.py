@@ -1,0 +1,152 @@
+"""A directory (or glob) of Parquet files as a project's pool: init, then simulate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from click.testing import CliRunner
+from sklearn.datasets import load_wine
+
+from labelloop.annotate.cli.main import main
+from labelloop.annotate.config import writer
+from labelloop.datasets import DataFileError, read_table
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _wine_parquet(folder: Path, cuts: tuple[int, ...] = (60, 120)) -> Path:
+    wine = load_wine(as_frame=True)
+    frame = wine.frame.rename(columns={"target": "label"})
+    frame.columns = [c.replace("/", "_") for c in frame.columns]
+    frame.insert(0, "item_id", [f"w{i:03d}" for i in range(len(frame))])
+    frame["label"] = frame["label"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    folder.mkdir(parents=True)
+    bounds = [0, *cuts, len(frame)]
+    for number in range(len(bounds) - 1):
+        part = frame.iloc[bounds[number] : bounds[number + 1]]
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        pq.write_table(table, folder / f"part-{number}.parquet", row_group_size=25)
+    return folder
+
+
+def test_init_and_simulate_on_a_directory_of_parquet_files(tmp_path: Path) -> None:
+    pool = _wine_parquet(tmp_path / "wine")
+    configs = tmp_path / "configs"
+    code, out, err = run(
+        "init",
+        "wine",
+        "--data",
+        str(pool),
+        "--label-column",
+        "label",
+        "--configs-dir",
+        str(configs),
+    )
+    assert code == 0, err
+    assert "178 items, 13 feature columns, 3 classes" in out
+    written = yaml.safe_load((configs / "wine.yaml").read_text())
+    assert written["data"]["source"] == "../wine"
+    assert written["data"]["id_column"] == "item_id"
+    assert written["budget"] == 178
+
+    out_dir = tmp_path / "sim"
+    code, out, err = run(
+        "simulate",
+        "--config",
+        str(configs / "wine.yaml"),
+        "--strategies",
+        "margin,random",
+        "--seeds",
+        "1",
+        "--budget",
+        "40",
+        "--out",
+        str(out_dir),
+    )
+    assert code == 0, err
+    assert "margin" in out and "random" in out
+    assert any(out_dir.iterdir())
+
+
+def test_init_reads_a_sample_of_a_big_partitioned_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "SAMPLE_ROWS", 30)
+    pool = _wine_parquet(tmp_path / "wine")
+    code, out, err = run(
+        "init",
+        "wine",
+        "--data",
+        str(tmp_path / "wine" / "*.parquet"),
+        "--label-column",
+        "label",
+        "--configs-dir",
+        str(tmp_path),
+    )
+    assert code == 0, err
+    assert "178 items (columns read from 30 sampled rows)" in out
+    assert (
+        yaml.safe_load((tmp_path / "wine.yaml").read_text())["data"]["source"] == "wine/*.parquet"
+    )
+    assert read_table(tmp_path / "wine" / "*.parquet").shape[0] == 178
+    assert pool.is_dir()
+
+
+def test_a_file_that_lacks_a_column_is_named(tmp_path: Path) -> None:
+    pool = _wine_parquet(tmp_path / "wine")
+    last = pq.read_table(pool / "part-2.parquet").drop(["alcohol"])
+    pq.write_table(last, pool / "part-2.parquet")
+    code, _, err = run(
+        "init",
+        "wine",
+        "--data",
+        str(pool),
+        "--label-column",
+        "label",
+        "--configs-dir",
+        str(tmp_path),
+    )
+    assert code == 1
+    assert err.strip().endswith("part-2.parquet: no column 'alcohol' (the other files have it)")
+    assert not (tmp_path / "wine.yaml").exists()
+    with pytest.raises(DataFileError, match=r"part-2\.parquet: no column 'alcohol'"):
+        read_table(pool)
+
+
+def test_a_directory_without_parquet_files_is_named(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(
+        "init",
+        "x",
+        "--data",
+        str(tmp_path / "empty"),
+        "--label-column",
+        "label",
+        "--configs-dir",
+        str(tmp_path),
+    )
+    assert code == 1 and "empty: holds no .parquet file" in err
+
+
+def test_a_partitioned_pool_needs_an_id_column(tmp_path: Path) -> None:
+    pool = _wine_parquet(tmp_path / "wine")
+    for path in pool.iterdir():
+        pq.write_table(pq.read_table(path).drop(["item_id"]), path)
+    code, _, err = run(
+        "init",
+        "wine",
+        "--data",
+        str(pool),
+        "--label-column",
+        "label",
+        "--configs-dir",
+        str(tmp_path),
+    )
+    assert code == 1 and "name the id column (--id-column) of a partitioned pool" in err
