@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +15,9 @@ from sklearn.datasets import load_wine
 
 from labelloop.annotate.cli.main import main
 from labelloop.annotate.config import writer
+from labelloop.annotate.labelstudio.server import Credentials
 from labelloop.datasets import DataFileError, read_table
+from tests.helpers import api
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -150,3 +154,57 @@ def test_a_partitioned_pool_needs_an_id_column(tmp_path: Path) -> None:
         str(tmp_path),
     )
     assert code == 1 and "name the id column (--id-column) of a partitioned pool" in err
+
+
+@pytest.mark.integration
+def test_a_cycle_on_a_parquet_directory_pushes_and_follows_its_files(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    pool = _wine_parquet(tmp_path / "wine")
+    code, _, err = run(
+        "init",
+        "wines",
+        "--data",
+        str(pool),
+        "--label-column",
+        "label",
+        "--configs-dir",
+        str(tmp_path),
+    )
+    assert code == 0, err
+    config = tmp_path / "wines.yaml"
+    env = {"LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
+
+    def cycle() -> Any:
+        return CliRunner().invoke(
+            main, ["cycle", "--config", str(config), "--workdir", str(workdir)], env=env
+        )
+
+    first = cycle()
+    assert first.exit_code == 0, first.output
+    project_id = int(
+        sqlite3.connect(workdir / "projects" / "wines" / "state.sqlite")
+        .execute("SELECT value FROM meta WHERE key = 'project_id'")
+        .fetchone()[0]
+    )
+    tasks = list(api(credentials).tasks.list(project=project_id, fields="all"))
+    assert len(tasks) >= 10  # the cold-start batch (and evaluation items) arrived
+    assert all(str(t.data["item_id"]).startswith("w") for t in tasks)
+
+    # A new partition lands in the directory: its items join the pool, and one row edited
+    # in an old file is refused in one line before anything is written.
+    extra = pq.read_table(pool / "part-0.parquet").slice(0, 5)
+    extra = extra.set_column(0, "item_id", pa.array([f"new-{i}" for i in range(5)]))
+    pq.write_table(extra, pool / "part-3.parquet")
+    grown = cycle()
+    assert grown.exit_code == 0, grown.output
+    assert "note: 5 new item(s) in wine joined the pool" in grown.stderr
+    first_file = pq.read_table(pool / "part-0.parquet").to_pandas()
+    first_file.loc[0, "alcohol"] = 99.0
+    pq.write_table(pa.Table.from_pandas(first_file, preserve_index=False), pool / "part-0.parquet")
+    n_tasks = len(list(api(credentials).tasks.list(project=project_id)))
+    refused = cycle()
+    assert refused.exit_code == 1
+    assert "data file wine changed since the project was built: 1 item changed" in (refused.stderr)
+    assert len(list(api(credentials).tasks.list(project=project_id))) == n_tasks
