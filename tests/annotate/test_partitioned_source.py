@@ -25,6 +25,13 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def init(name: str, data: Path, configs: Path) -> tuple[int, str, str]:
+    """``labelloop init NAME --data DATA --label-column label --configs-dir CONFIGS``."""
+    return run(
+        "init", name, "--data", str(data), "--label-column", "label", "--configs-dir", str(configs)
+    )
+
+
 def _wine_parquet(folder: Path, cuts: tuple[int, ...] = (60, 120)) -> Path:
     wine = load_wine(as_frame=True)
     frame = wine.frame.rename(columns={"target": "label"})
@@ -43,16 +50,7 @@ def _wine_parquet(folder: Path, cuts: tuple[int, ...] = (60, 120)) -> Path:
 def test_init_and_simulate_on_a_directory_of_parquet_files(tmp_path: Path) -> None:
     pool = _wine_parquet(tmp_path / "wine")
     configs = tmp_path / "configs"
-    code, out, err = run(
-        "init",
-        "wine",
-        "--data",
-        str(pool),
-        "--label-column",
-        "label",
-        "--configs-dir",
-        str(configs),
-    )
+    code, out, err = init("wine", pool, configs)
     assert code == 0, err
     assert "178 items, 13 feature columns, 3 classes" in out
     written = yaml.safe_load((configs / "wine.yaml").read_text())
@@ -84,16 +82,7 @@ def test_init_reads_a_sample_of_a_big_partitioned_pool(
 ) -> None:
     monkeypatch.setattr(writer, "SAMPLE_ROWS", 30)
     pool = _wine_parquet(tmp_path / "wine")
-    code, out, err = run(
-        "init",
-        "wine",
-        "--data",
-        str(tmp_path / "wine" / "*.parquet"),
-        "--label-column",
-        "label",
-        "--configs-dir",
-        str(tmp_path),
-    )
+    code, out, err = init("wine", tmp_path / "wine" / "*.parquet", tmp_path)
     assert code == 0, err
     assert "178 items (columns read from 30 sampled rows)" in out
     assert (
@@ -107,16 +96,7 @@ def test_a_file_that_lacks_a_column_is_named(tmp_path: Path) -> None:
     pool = _wine_parquet(tmp_path / "wine")
     last = pq.read_table(pool / "part-2.parquet").drop(["alcohol"])
     pq.write_table(last, pool / "part-2.parquet")
-    code, _, err = run(
-        "init",
-        "wine",
-        "--data",
-        str(pool),
-        "--label-column",
-        "label",
-        "--configs-dir",
-        str(tmp_path),
-    )
+    code, _, err = init("wine", pool, tmp_path)
     assert code == 1
     assert err.strip().endswith("part-2.parquet: no column 'alcohol' (the other files have it)")
     assert not (tmp_path / "wine.yaml").exists()
@@ -126,16 +106,7 @@ def test_a_file_that_lacks_a_column_is_named(tmp_path: Path) -> None:
 
 def test_a_directory_without_parquet_files_is_named(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    code, _, err = run(
-        "init",
-        "x",
-        "--data",
-        str(tmp_path / "empty"),
-        "--label-column",
-        "label",
-        "--configs-dir",
-        str(tmp_path),
-    )
+    code, _, err = init("x", tmp_path / "empty", tmp_path)
     assert code == 1 and "empty: holds no .parquet file" in err
 
 
@@ -143,16 +114,7 @@ def test_a_partitioned_pool_needs_an_id_column(tmp_path: Path) -> None:
     pool = _wine_parquet(tmp_path / "wine")
     for path in pool.iterdir():
         pq.write_table(pq.read_table(path).drop(["item_id"]), path)
-    code, _, err = run(
-        "init",
-        "wine",
-        "--data",
-        str(pool),
-        "--label-column",
-        "label",
-        "--configs-dir",
-        str(tmp_path),
-    )
+    code, _, err = init("wine", pool, tmp_path)
     assert code == 1 and "name the id column (--id-column) of a partitioned pool" in err
 
 
@@ -162,16 +124,7 @@ def test_a_cycle_on_a_parquet_directory_pushes_and_follows_its_files(
 ) -> None:
     workdir, credentials = label_studio
     pool = _wine_parquet(tmp_path / "wine")
-    code, _, err = run(
-        "init",
-        "wines",
-        "--data",
-        str(pool),
-        "--label-column",
-        "label",
-        "--configs-dir",
-        str(tmp_path),
-    )
+    code, _, err = init("wines", pool, tmp_path)
     assert code == 0, err
     config = tmp_path / "wines.yaml"
     env = {"LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
