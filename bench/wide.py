@@ -78,7 +78,7 @@ def _config_for(
 
     data = folder / f"{spec.name}.csv"
     frame.to_csv(data, index=False)
-    path, _, _ = write_config(spec.name, data, label_column="label", configs_dir=folder, force=True)
+    path = write_config(spec.name, data, label_column="label", configs_dir=folder, force=True).path
     if overrides:
         settings = yaml.safe_load(path.read_text())
         for override in overrides:

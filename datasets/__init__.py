@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from labelloop.datasets._parquet import (
         HASHING_FEATURES,
         ParquetPool,
+        column_values,
         is_partitioned_source,
         parquet_files,
         sample_parquet,
@@ -76,6 +77,7 @@ __all__ = [
     "TfidfFeaturizer",
     "UnknownDemoPoolError",
     "cache_key",
+    "column_values",
     "featurize",
     "fitted_featurizer",
     "is_partitioned_source",
@@ -109,6 +111,7 @@ _HOMES = {
     "TfidfFeaturizer": "labelloop.datasets._featurizers",
     "UnknownDemoPoolError": "labelloop.datasets._errors",
     "cache_key": "labelloop.datasets._featurizers",
+    "column_values": "labelloop.datasets._parquet",
     "featurize": "labelloop.datasets._featurizers",
     "fitted_featurizer": "labelloop.datasets._featurizers",
     "is_partitioned_source": "labelloop.datasets._parquet",

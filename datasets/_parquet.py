@@ -30,6 +30,7 @@ __all__ = [
     "HASHING_FEATURES",
     "ParquetPool",
     "is_partitioned_source",
+    "column_values",
     "parquet_files",
     "sample_parquet",
 ]
@@ -40,17 +41,42 @@ HASHING_FEATURES = 2**18
 def is_partitioned_source(source: str | Path) -> bool:
     """Tell whether a source is a directory or a glob: a pool read partition by partition.
 
+    Parameters
+    ----------
+    source : str or Path
+        A config's ``data.source``, resolved.
+
+    Returns
+    -------
+    bool
+        False for an existing file, even one whose name holds ``[`` or ``*``.
+
     Examples
     --------
     >>> is_partitioned_source("pool/*.parquet"), is_partitioned_source("pool.csv")
     (True, False)
     """
     text = str(source)
-    return Path(text).is_dir() or any(c in text for c in "*?[")
+    path = Path(text)
+    if path.is_file():  # a file whose name holds [ or * is still one file
+        return False
+    return path.is_dir() or any(c in text for c in "*?[")
 
 
 def parquet_files(source: str | Path) -> list[Path]:
     """List the Parquet files of a directory (recursively), a glob or one file, sorted.
+
+    Names starting with ``.`` or ``_`` anywhere below the directory (Spark's
+    ``_SUCCESS`` and ``_temporary/``, ``.ipynb_checkpoints/``) are left out.
+
+    Parameters
+    ----------
+    source : str or Path
+
+    Returns
+    -------
+    list of Path
+        Absolute paths.
 
     Raises
     ------
@@ -59,15 +85,30 @@ def parquet_files(source: str | Path) -> list[Path]:
     """
     text = str(source)
     path = Path(text)
+    if path.is_file():
+        return [path.resolve()]
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".parquet", ".pq"))
+        found = [p for p in path.rglob("*") if p.is_file()]
+        root = path
     elif any(c in text for c in "*?["):
-        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
-    elif path.is_file():
-        files = [path]
+        found = [Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()]
+        prefix = min((text.split(c)[0] for c in "*?["), key=len)  # up to the first wildcard
+        root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
     else:
         raise DataFileError(f"{source}: no such file or directory")
-    files = [p for p in files if not p.name.startswith((".", "_"))]
+
+    def skipped(candidate: Path) -> bool:
+        # Hidden and underscore names (Spark's _SUCCESS, _temporary/, .ipynb_checkpoints/)
+        # anywhere below the root are not data.
+        try:
+            parts = candidate.relative_to(root).parts
+        except ValueError:
+            parts = (candidate.name,)
+        return any(part.startswith((".", "_")) for part in parts)
+
+    files = sorted(
+        p.resolve() for p in found if p.suffix.lower() in (".parquet", ".pq") and not skipped(p)
+    )
     if not files:
         raise DataFileError(f"{source}: holds no .parquet file")
     return files
@@ -145,19 +186,29 @@ class ParquetPool:
             wanted.append(label_column)
         groups: list[tuple[int, int]] = []
         n_items = 0
+        import pyarrow as pa
+
         for position, path in enumerate(files):
             try:
-                metadata = pq.ParquetFile(path).metadata
+                parquet = pq.ParquetFile(path)
             except Exception as error:  # pyarrow raises several types for a bad file
                 raise DataFileError(f"{path}: not a Parquet file ({error})") from None
-            names = set(metadata.schema.names)
+            metadata, schema = parquet.metadata, parquet.schema_arrow
             for column in wanted:
-                if column not in names:
+                if column not in schema.names:
                     raise ColumnError(f"{path}: no column {column!r}")
+            for column in feature_columns:
+                kind = schema.field(column).type
+                if not (
+                    pa.types.is_integer(kind)
+                    or pa.types.is_floating(kind)
+                    or pa.types.is_boolean(kind)
+                ):
+                    raise ColumnError(f"{path}: column {column!r} is {kind}, not numeric")
             groups.extend((position, g) for g in range(metadata.num_row_groups))
             n_items += metadata.num_rows
         return cls(
-            files=tuple(str(p) for p in files),
+            files=tuple(str(p) for p in files),  # absolute: workers elsewhere read them too
             id_column=id_column,
             feature_columns=tuple(feature_columns),
             text_column=text_column,
@@ -172,7 +223,19 @@ class ParquetPool:
         return self.row_groups
 
     def read(self, partition: tuple[int, int], columns: Sequence[str] | None = None) -> Any:
-        """One row group as a :class:`pyarrow.Table` (the named columns only)."""
+        """Read one row group as a :class:`pyarrow.Table`.
+
+        Parameters
+        ----------
+        partition : (int, int)
+            File position and row group.
+        columns : sequence of str, optional
+            Only these columns (all by default).
+
+        Returns
+        -------
+        pyarrow.Table
+        """
         import pyarrow.parquet as pq
 
         position, group = partition
@@ -181,13 +244,24 @@ class ParquetPool:
         )
 
     def _ids(self, table: Any, partition: tuple[int, int]) -> NDArray[Any]:
+        import pyarrow.compute as pc
+
         column = table.column(self.id_column)
+        where = f"{self.files[partition[0]]}: row group {partition[1]}"
         if column.null_count:
-            raise DataFileError(
-                f"{self.files[partition[0]]}: row group {partition[1]} has an empty "
-                f"{self.id_column!r}"
-            )
-        return np.asarray(column.cast("string").to_numpy(zero_copy_only=False), dtype=object)
+            raise DataFileError(f"{where} has an empty {self.id_column!r}")
+        # Ids are text, stripped, as the in-memory loader makes them; whole floats
+        # (an id column read as 7.0) become 7.
+        import pyarrow as pa
+
+        if pa.types.is_floating(column.type):
+            whole = pc.all(pc.equal(column, pc.floor(column))).as_py()
+            if whole:
+                column = column.cast(pa.int64())
+        texts = pc.utf8_trim_whitespace(column.cast(pa.string()))
+        if pc.any(pc.equal(texts, "")).as_py():
+            raise DataFileError(f"{where} has a blank {self.id_column!r}")
+        return np.asarray(texts.to_numpy(zero_copy_only=False), dtype=object)
 
     def load(self, partition: tuple[int, int]) -> tuple[NDArray[Any], Any]:
         """Item ids and feature rows of one partition.
@@ -207,7 +281,18 @@ class ParquetPool:
         return ids, self.featurize_numbers(table, partition)
 
     def featurize_numbers(self, table: Any, partition: tuple[int, int] | None = None) -> Any:
-        """Numeric feature columns of a table as float32 rows (standardized if set)."""
+        """Turn a table's numeric feature columns into float32 rows (standardized if set).
+
+        Parameters
+        ----------
+        table : pyarrow.Table
+        partition : (int, int), optional
+            Named in errors.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (rows, features)
+        """
         X = np.empty((table.num_rows, len(self.feature_columns)), dtype=np.float32)
         for j, name in enumerate(self.feature_columns):
             column = table.column(name)
@@ -221,7 +306,19 @@ class ParquetPool:
         return X
 
     def featurize_texts(self, column: Any, partition: tuple[int, int] | None = None) -> Any:
-        """Hashed word unigram and bigram counts of texts (sublinear, L2 rows), CSR."""
+        """Hash texts into word unigram and bigram counts (sublinear, L2 rows).
+
+        Parameters
+        ----------
+        column : pyarrow.ChunkedArray
+            The texts.
+        partition : (int, int), optional
+            Named in errors.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of float32, shape (rows, hashing_features)
+        """
         from sklearn.feature_extraction.text import HashingVectorizer
 
         if column.null_count:
@@ -244,7 +341,16 @@ class ParquetPool:
         return (diags((1.0 / norms).astype(np.float32)) @ counts).tocsr()
 
     def labels(self, partition: tuple[int, int]) -> NDArray[Any]:
-        """Known labels of one partition (a pool with a label column)."""
+        """Read the known labels of one partition (a pool with a label column).
+
+        Parameters
+        ----------
+        partition : (int, int)
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         if self.label_column is None:
             raise ColumnError("this pool has no label column")
         table = self.read(partition, [self.label_column])
@@ -254,6 +360,11 @@ class ParquetPool:
         """Return this pool with numeric features standardized by their mean and scale.
 
         One pass over the feature columns, one row group at a time (float64 sums).
+
+        Returns
+        -------
+        ParquetPool
+            A copy whose ``mean`` and ``scale`` are set; a text pool is returned as is.
         """
         if not self.feature_columns:
             return self
@@ -273,6 +384,13 @@ class ParquetPool:
 
 def sample_parquet(source: str | Path, n: int) -> tuple[pd.DataFrame, int]:
     """Read up to ``n`` rows spread over a partitioned pool's files, and count its rows.
+
+    Parameters
+    ----------
+    source : str or Path
+        A directory or glob of Parquet files.
+    n : int
+        Rows to read at most.
 
     An equal share of rows from the start of each file, read row group by row group
     until the share is met; the row count comes from the files' footers. This is the
@@ -316,3 +434,39 @@ def sample_parquet(source: str | Path, n: int) -> tuple[pd.DataFrame, int]:
         raise DataFileError(f"{source}: its Parquet files hold no rows")
     sample: pd.DataFrame = pd.concat(frames, ignore_index=True).head(n)
     return sample, sum(p.metadata.num_rows for p in opened)
+
+
+def column_values(source: str | Path, column: str) -> list[str]:
+    """List the distinct non-empty values of one column over every file, as text.
+
+    Only that column is read, row group by row group (a pass over the pool's labels,
+    say, to count its classes without loading the pool).
+
+    Parameters
+    ----------
+    source : str or Path
+        A directory or glob of Parquet files.
+    column : str
+        The column.
+
+    Returns
+    -------
+    list of str
+        Sorted; surrounding spaces stripped, whole floats written as integers.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    seen: set[str] = set()
+    for path in parquet_files(source):
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.metadata.num_row_groups):
+            values = pc.unique(parquet.read_row_group(group, columns=[column]).column(column))
+            if pa.types.is_floating(values.type):
+                values = pc.drop_null(values)
+                if pc.all(pc.equal(values, pc.floor(values))).as_py() is not False:
+                    values = values.cast(pa.int64())
+            texts = pc.utf8_trim_whitespace(values.cast(pa.string()))
+            seen.update(t for t in texts.to_pylist() if t)
+    return sorted(seen)

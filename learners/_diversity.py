@@ -99,6 +99,7 @@ def k_center_greedy(
     Parameters
     ----------
     candidates : array or sparse matrix of shape (rows, features)
+        The rows to choose among, best first.
     n : int
         Picks to make; at most ``rows``.
     reference : array or sparse matrix, optional

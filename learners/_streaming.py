@@ -17,8 +17,15 @@ Two engines run the partitions:
     task reads, featurizes and cuts one partition, so only candidates travel back.
 
 Diversity (``diverse_margin``) keeps ``max(10 n, 500)`` margin candidates with their
-features, then spreads the batch over them by k-center greedy exactly as
-:func:`~labelloop.learners.diverse_margin_sampling` does in memory.
+features, then spreads the batch over them by the k-center greedy of
+:func:`~labelloop.learners.diverse_margin_sampling`. With up to 2,000 labelled rows
+the picks are the in-memory ones; past that both measure distances to a random
+2,000 of them, drawn differently (here from ``seed``), so the picks may differ.
+
+Per-row scores are computed in single precision; the picks are the same across
+layouts and engines as long as a row's score does not depend on the rows scored with
+it, which holds for the BLAS builds these wheels ship (OpenBLAS) but is not promised
+by every BLAS.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -133,6 +140,17 @@ def tie_keys(ids: Sequence[Any] | NDArray[Any], seed: int) -> NDArray[np.uint64]
 
     It depends on the id and the seed only, never on where the item sits in the pool.
 
+    Parameters
+    ----------
+    ids : sequence
+        Item ids (compared as text).
+    seed : int
+        The salt of the hash.
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+
     Examples
     --------
     >>> a = tie_keys(["x", "y"], 0)
@@ -151,6 +169,21 @@ def candidate_count(n: int, strategy: str) -> int:
     """How many candidates a query of ``n`` keeps per partition and in the end.
 
     Margin needs exactly ``n``; diverse margin keeps ``max(10 n, 500)``, as in memory.
+
+    Parameters
+    ----------
+    n : int
+        Items to pick.
+    strategy : {"margin", "diverse_margin"}
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        For a strategy that cannot stream.
     """
     if strategy == "margin":
         return n
@@ -185,6 +218,7 @@ def partition_candidates(
     seed: int,
     keep_features: bool = False,
     n_threads: int = 2,
+    exclude: frozenset[str] | None = None,
 ) -> Candidates:
     """Score one partition by margin and keep its best ``k`` rows.
 
@@ -204,6 +238,8 @@ def partition_candidates(
         Keep the kept rows' features (for diversity).
     n_threads : int
         Threads for scoring (see :func:`~labelloop.learners.score_pool`).
+    exclude : frozenset of str, optional
+        Ids never to keep (labelled or queued items); dropped before the cut.
 
     Returns
     -------
@@ -212,14 +248,34 @@ def partition_candidates(
     ids = np.asarray(ids, dtype=object)
     if ids.shape[0] != X.shape[0]:
         raise ValueError(f"{ids.shape[0]} ids but {X.shape[0]} feature rows")
+    n_scored = int(ids.shape[0])
+    if exclude:
+        allowed = np.fromiter((str(i) not in exclude for i in ids), dtype=bool, count=n_scored)
+        if not allowed.all():
+            rows = np.flatnonzero(allowed)
+            ids, X = ids[rows], X[rows]
     scores = score_pool(model, X, margin_scores, n_threads=n_threads)
     keep, ties = _best(scores, ids, k, seed)
     features = X[keep] if keep_features else None
-    return Candidates(ids[keep], scores[keep], ties, features, n_scored=int(ids.shape[0]))
+    return Candidates(ids[keep], scores[keep], ties, features, n_scored=n_scored)
 
 
 def merge_candidates(parts: Sequence[Candidates], k: int) -> Candidates:
     """Merge partitions' candidates into the best ``k`` overall (exact).
+
+    The order is score descending, then tie hash ascending: a total order, so merging
+    in any grouping (as partitions finish) gives the same result.
+
+    Parameters
+    ----------
+    parts : sequence of Candidates
+    k : int
+        Rows to keep.
+
+    Returns
+    -------
+    Candidates
+        Features are kept when every part has them.
 
     Examples
     --------
@@ -269,11 +325,19 @@ def _partition_task(
     seed: int,
     keep_features: bool,
     n_threads: int,
+    exclude: frozenset[str],
 ) -> tuple[Candidates, float]:
     started = time.perf_counter()
     ids, X = pool.load(partition)
     found = partition_candidates(
-        model, ids, X, k, seed=seed, keep_features=keep_features, n_threads=n_threads
+        model,
+        ids,
+        X,
+        k,
+        seed=seed,
+        keep_features=keep_features,
+        n_threads=n_threads,
+        exclude=exclude,
     )
     return found, time.perf_counter() - started
 
@@ -290,7 +354,7 @@ def stream_query(
     scheduler: str | None = None,
     n_workers: int = 2,
     client: Any = None,
-    exclude: set[str] | None = None,
+    exclude: Collection[str] | None = None,
     on_partition: Callable[[int], None] | None = None,
 ) -> StreamQuery:
     """Pick ``n`` items of a partitioned pool by margin or diverse margin.
@@ -318,9 +382,9 @@ def stream_query(
         Worker processes of the local cluster (one thread each).
     client : distributed.Client, optional
         A connected Dask client to run on (its cluster stays up); overrides ``scheduler``.
-    exclude : set of str, optional
-        Item ids never to pick (labelled, queued); the cut keeps ``k + len(exclude)``
-        per partition so excluded items cannot crowd the picks out.
+    exclude : collection of str, optional
+        Item ids never to pick (labelled, queued). Each partition drops them before
+        its cut (on the workers, with Dask), so they never crowd the picks out.
     on_partition : callable, optional
         Called with each finished partition's row count (progress).
 
@@ -333,51 +397,46 @@ def stream_query(
     if n <= 0:
         raise ValueError(f"cannot pick {n} items")
     k = candidate_count(n, strategy)
-    exclude = exclude or set()
-    k_cut = k + len(exclude)
+    excluded = frozenset(str(i) for i in exclude or ())
     keep_features = strategy == "diverse_margin"
     partitions = list(pool.partitions)
     started = time.perf_counter()
+    # A running merge: memory is the best k so far plus one partition's cut.
+    best: Candidates | None = None
+    n_scored = 0
+    partition_seconds: list[float] = []
+
+    def take(found: Candidates, seconds: float) -> None:
+        nonlocal best, n_scored
+        best = found if best is None else merge_candidates([best, found], k)
+        n_scored += found.n_scored
+        partition_seconds.append(seconds)
+        if on_partition is not None:
+            on_partition(found.n_scored)
+
     if engine == "stream":
-        found = []
         for partition in partitions:
-            found.append(_partition_task(pool, partition, model, k_cut, seed, keep_features, 2))
-            if on_partition is not None:
-                on_partition(found[-1][0].n_scored)
+            take(*_partition_task(pool, partition, model, k, seed, keep_features, 2, excluded))
     else:
-        found = _run_on_dask(
-            pool,
+        _run_on_dask(
+            (pool, model, excluded),
             partitions,
-            model,
-            k_cut,
-            seed,
-            keep_features,
+            (k, seed, keep_features),
             client or scheduler,
             n_workers,
-            on_partition,
+            take,
         )
-    parts = [c for c, _ in found]
-    if exclude:
-        parts = [_without(c, exclude) for c in parts]
-    merged = merge_candidates(parts, k)
-    if merged.ids.size < n:
-        raise ValueError(f"the pool has {merged.ids.size} items to pick from; asked for {n}")
-    ids, scores = _finish(merged, n, strategy, X_labelled, seed)
+    if best is None or best.ids.size < n:
+        have = 0 if best is None else best.ids.size
+        raise ValueError(f"the pool has {have} items to pick from; asked for {n}")
+    ids, scores = _finish(best, n, strategy, X_labelled, seed)
     return StreamQuery(
         ids,
         np.asarray(scores, dtype=np.float64),
-        n_scored=sum(c.n_scored for c in parts),
+        n_scored=n_scored,
         n_partitions=len(partitions),
         seconds=time.perf_counter() - started,
-        partition_seconds=[s for _, s in found],
-    )
-
-
-def _without(found: Candidates, exclude: set[str]) -> Candidates:
-    keep = np.array([str(i) not in exclude for i in found.ids], dtype=bool)
-    features = found.features[np.flatnonzero(keep)] if found.features is not None else None
-    return Candidates(
-        found.ids[keep], found.scores[keep], found.ties[keep], features, found.n_scored
+        partition_seconds=partition_seconds,
     )
 
 
@@ -385,6 +444,15 @@ def local_cluster(n_workers: int = 2) -> Any:
     """Start a Dask cluster of ``n_workers`` processes (one thread each) on 127.0.0.1.
 
     No dashboard, and Dask's own log lines stay quiet. Close it when done.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes.
+
+    Returns
+    -------
+    distributed.LocalCluster
     """
     try:
         from distributed import LocalCluster
@@ -405,52 +473,40 @@ def local_cluster(n_workers: int = 2) -> Any:
 
 
 def _run_on_dask(
-    pool: PartitionedPool,
+    shared: tuple[PartitionedPool, ProbabilisticClassifier, frozenset[str]],
     partitions: list[Any],
-    model: ProbabilisticClassifier,
-    k: int,
-    seed: int,
-    keep_features: bool,
+    settings: tuple[int, int, bool],
     target: Any,
     n_workers: int,
-    on_partition: Callable[[int], None] | None,
-) -> list[tuple[Candidates, float]]:
+    take: Callable[[Candidates, float], None],
+) -> None:
     from distributed import Client, as_completed
 
+    k, seed, keep_features = settings
     cluster = None
     client = target if isinstance(target, Client) else None
-    if client is None:
-        address = target or os.environ.get("DASK_SCHEDULER_ADDRESS")
-        if address is None:
-            cluster = local_cluster(n_workers)
-        client = Client(cluster if cluster is not None else address)
+    futures: list[Any] = []
     try:
-        shared_pool, shared_model = client.scatter([pool, model], broadcast=True)
+        if client is None:
+            address = target or os.environ.get("DASK_SCHEDULER_ADDRESS")
+            if address is None:
+                cluster = local_cluster(n_workers)
+            client = Client(cluster if cluster is not None else address)
+        # The pool, the model and the excluded ids go to every worker once.
+        pool, model, excluded = client.scatter(list(shared), broadcast=True)
         futures = [
             client.submit(
-                _partition_task,
-                shared_pool,
-                partition,
-                shared_model,
-                k,
-                seed,
-                keep_features,
-                1,
-                pure=False,
+                _partition_task, pool, p, model, k, seed, keep_features, 1, excluded, pure=False
             )
-            for partition in partitions
+            for p in partitions
         ]
-        position = {f.key: i for i, f in enumerate(futures)}
-        out: list[tuple[Candidates, float] | None] = [None] * len(futures)
         for future in as_completed(futures):
-            result = future.result()
-            out[position[future.key]] = result
-            if on_partition is not None:
-                on_partition(result[0].n_scored)
+            take(*future.result())
             future.release()
     finally:
-        if client is not target:
+        if client is not None and futures:
+            client.cancel(futures)
+        if client is not None and client is not target:
             client.close()
         if cluster is not None:
             cluster.close()
-    return [r for r in out if r is not None]

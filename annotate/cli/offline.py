@@ -107,7 +107,7 @@ def init(
     features = (
         tuple(c.strip() for c in feature_columns.split(",") if c.strip()) if feature_columns else ()
     )
-    path, pool, n_items = write_config(
+    written = write_config(
         name,
         data,
         label_column=label_column,
@@ -117,15 +117,17 @@ def init(
         configs_dir=configs_dir,
         force=force,
     )
+    pool, n_items, classes = written.pool, written.n_items, written.classes
     kind = (
         f"text column {pool.text_column!r}"
         if pool.text_column
         else f"{len(pool.feature_columns)} feature columns"
     )
-    classes = ", ".join(pool.classes[:8])
+    shown = ", ".join(classes[:8])
     sampled = f" (columns read from {len(pool):,} sampled rows)" if len(pool) < n_items else ""
     click.echo(
-        f"wrote {path}: {n_items:,} items{sampled}, {kind}, {len(pool.classes)} classes ({classes})"
+        f"wrote {written.path}: {n_items:,} items{sampled}, {kind}, "
+        f"{len(classes)} classes ({shown})"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from labelloop.annotate.errors import ConfigError
 from labelloop.datasets import (
     ParquetPool,
     Pool,
+    column_values,
     is_partitioned_source,
     load_pool,
     pool_from_frame,
@@ -22,10 +24,32 @@ from labelloop.datasets import (
     sample_parquet,
 )
 
-__all__ = ["default_settings", "infer_columns", "save_config", "write_config"]
+__all__ = ["Written", "default_settings", "infer_columns", "save_config", "write_config"]
 
 _ID_NAMES = ("id", "item_id", "uid", "key", "doc_id")
 SAMPLE_ROWS = 10_000  # rows of a partitioned pool that init reads to infer its columns
+
+
+@dataclass(frozen=True)
+class Written:
+    """What ``init`` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The config file.
+    pool : Pool
+        The pool as loaded; for a partitioned pool, the sample its columns came from.
+    n_items : int
+        Items in the pool.
+    classes : list of str
+        The label column's classes (over the whole pool).
+    """
+
+    path: Path
+    pool: Pool
+    n_items: int
+    classes: list[str]
 
 
 def infer_columns(
@@ -76,7 +100,7 @@ def write_config(
     id_column: str | None = None,
     configs_dir: Path = Path("configs"),
     force: bool = False,
-) -> tuple[Path, Pool, int]:
+) -> Written:
     """Write ``configs_dir/NAME.yaml`` for a data file, after loading the pool once.
 
     The pool is loaded with the inferred columns first, so a bad file fails here, with
@@ -88,9 +112,9 @@ def write_config(
 
     Returns
     -------
-    (path, pool, n_items)
-        The config written, the pool (its sample, for a partitioned pool) and the
-        number of items.
+    Written
+        The config written, the pool (its sample, for a partitioned pool), the number
+        of items and the classes.
 
     Raises
     ------
@@ -123,13 +147,23 @@ def write_config(
     if partitioned:
         if id_column is None:
             raise ConfigError(f"{data}: name the id column (--id-column) of a partitioned pool")
+        # Classes come from one pass over the label column, not from the sample, which
+        # may miss a class (files sorted by label); the sample's labels are checked only
+        # when it holds two classes or more.
+        classes = column_values(data, label_column)
+        if len(classes) < 2:
+            raise ConfigError(
+                f"{data}: label column {label_column!r} has {len(classes)} class(es); "
+                "need at least 2"
+            )
+        sample_labels = frame[label_column].dropna().astype(str).str.strip()
         pool = pool_from_frame(
             frame,
             source=str(data),
             id_column=id_column,
             text_column=text_column,
             feature_columns=feature_columns,
-            label_column=label_column,
+            label_column=label_column if sample_labels[sample_labels != ""].nunique() > 1 else None,
         )
         ParquetPool.open(
             data,
@@ -146,6 +180,7 @@ def write_config(
             feature_columns=feature_columns,
             label_column=label_column,
         )
+        classes = list(pool.classes)
     n_items = len(pool) if n_items is None else n_items
     settings = default_settings(
         name,
@@ -157,12 +192,12 @@ def write_config(
             "label_column": label_column,
         },
         text=text_column is not None,
-        n_classes=len(pool.classes),
+        n_classes=len(classes),
         n_items=n_items,
     )
     header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
     save_config(target, settings, header)
-    return target, pool, n_items
+    return Written(target, pool, n_items, classes)
 
 
 def default_settings(

@@ -81,7 +81,7 @@ def test_init_reads_a_sample_of_a_big_partitioned_pool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer, "SAMPLE_ROWS", 30)
-    pool = _wine_parquet(tmp_path / "wine")
+    _wine_parquet(tmp_path / "wine")
     code, out, err = init("wine", tmp_path / "wine" / "*.parquet", tmp_path)
     assert code == 0, err
     assert "178 items (columns read from 30 sampled rows)" in out
@@ -89,7 +89,9 @@ def test_init_reads_a_sample_of_a_big_partitioned_pool(
         yaml.safe_load((tmp_path / "wine.yaml").read_text())["data"]["source"] == "wine/*.parquet"
     )
     assert read_table(tmp_path / "wine" / "*.parquet").shape[0] == 178
-    assert pool.is_dir()
+    # The sample (the first 10 rows of each file, sorted by class) holds 2 classes; the
+    # label column, read whole, holds 3.
+    assert "3 classes (barbera, barolo, grignolino)" in out
 
 
 def test_a_file_that_lacks_a_column_is_named(tmp_path: Path) -> None:
