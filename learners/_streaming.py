@@ -249,13 +249,22 @@ def partition_candidates(
     if ids.shape[0] != X.shape[0]:
         raise ValueError(f"{ids.shape[0]} ids but {X.shape[0]} feature rows")
     n_scored = int(ids.shape[0])
-    if exclude:
-        allowed = np.fromiter((str(i) not in exclude for i in ids), dtype=bool, count=n_scored)
-        if not allowed.all():
-            rows = np.flatnonzero(allowed)
-            ids, X = ids[rows], X[rows]
     scores = score_pool(model, X, margin_scores, n_threads=n_threads)
-    keep, ties = _best(scores, ids, k, seed)
+    if exclude:
+        # Excluded rows can take at most len(exclude) places: look them up only among
+        # the best k + len(exclude), never row by row over the whole partition.
+        wide = min(n_scored, k + len(exclude))
+        if wide < n_scored:
+            cutoff = scores[np.argpartition(-scores, wide - 1)[wide - 1]]
+            near = np.flatnonzero(scores >= cutoff)
+        else:
+            near = np.arange(n_scored)
+        allowed = np.fromiter((str(i) not in exclude for i in ids[near]), bool, near.size)
+        near = near[allowed].astype(np.intp)
+        chosen, ties = _best(scores[near], ids[near], k, seed)
+        keep = near[chosen]
+    else:
+        keep, ties = _best(scores, ids, k, seed)
     features = X[keep] if keep_features else None
     return Candidates(ids[keep], scores[keep], ties, features, n_scored=n_scored)
 
