@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -322,9 +323,19 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def _checked_labels(column: pd.Series, ids: list[str], source: str, name: str) -> pd.Series:
-    values = [
-        _label_text(value, source, name, ids[row], row + 1) for row, value in enumerate(column)
-    ]
+    # A label column holds few distinct values: each is read once (a bad one still fails
+    # at its first row, naming that row's id).
+    seen: dict[tuple[type, object], str | None] = {}
+    values: list[str | None] = []
+    for row, value in enumerate(column):
+        try:
+            key = (type(value), value)
+            values.append(seen[key])
+        except (KeyError, TypeError):  # not seen yet, or not hashable (a list)
+            text = _label_text(value, source, name, ids[row], row + 1)
+            with contextlib.suppress(TypeError):
+                seen[(type(value), value)] = text
+            values.append(text)
     _refuse_spelling_variants(values, source, name)
     classes = sorted({v for v in values if v is not None})
     if len(classes) < 2:
