@@ -90,22 +90,19 @@ def _read_parquet_files(source: str | Path) -> pd.DataFrame:
 
     Every file must hold the first file's columns; a file that lacks one is named.
     """
-    from labelloop.datasets._parquet import parquet_files
+    from labelloop.datasets._parquet import open_parquet_files, parquet_files
 
+    files = parquet_files(source)
+    opened = open_parquet_files(files, same_columns=True)
+    columns = opened[0].schema_arrow.names
     frames: list[pd.DataFrame] = []
-    for path in parquet_files(source):
+    for path, parquet in zip(files, opened, strict=True):
         try:
-            frame = pd.read_parquet(path)
+            frames.append(parquet.read(columns=columns).to_pandas())
         except Exception as exc:  # pyarrow raises several unrelated types
             raise DataFileError(
                 f"{path}: not a readable Parquet file ({_first_line(exc)})"
             ) from exc
-        if frames:
-            missing = [c for c in frames[0].columns if c not in frame.columns]
-            if missing:
-                raise DataFileError(f"{path}: no column {missing[0]!r} (the other files have it)")
-            frame = frame[list(frames[0].columns)]
-        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

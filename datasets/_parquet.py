@@ -31,6 +31,7 @@ __all__ = [
     "ParquetPool",
     "is_partitioned_source",
     "column_values",
+    "open_parquet_files",
     "parquet_files",
     "sample_parquet",
 ]
@@ -174,8 +175,6 @@ class ParquetPool:
             Naming the file and the column that is missing, or neither text nor
             feature columns named.
         """
-        import pyarrow.parquet as pq
-
         if not feature_columns and text_column is None:
             raise ColumnError(f"{source}: name a text column or feature columns")
         files = parquet_files(source)
@@ -188,11 +187,9 @@ class ParquetPool:
         n_items = 0
         import pyarrow as pa
 
-        for position, path in enumerate(files):
-            try:
-                parquet = pq.ParquetFile(path)
-            except Exception as error:  # pyarrow raises several types for a bad file
-                raise DataFileError(f"{path}: not a Parquet file ({error})") from None
+        for position, (path, parquet) in enumerate(
+            zip(files, open_parquet_files(files), strict=True)
+        ):
             metadata, schema = parquet.metadata, parquet.schema_arrow
             for column in wanted:
                 if column not in schema.names:
@@ -250,15 +247,7 @@ class ParquetPool:
         where = f"{self.files[partition[0]]}: row group {partition[1]}"
         if column.null_count:
             raise DataFileError(f"{where} has an empty {self.id_column!r}")
-        # Ids are text, stripped, as the in-memory loader makes them; whole floats
-        # (an id column read as 7.0) become 7.
-        import pyarrow as pa
-
-        if pa.types.is_floating(column.type):
-            whole = pc.all(pc.equal(column, pc.floor(column))).as_py()
-            if whole:
-                column = column.cast(pa.int64())
-        texts = pc.utf8_trim_whitespace(column.cast(pa.string()))
+        texts = _as_text(column)
         if pc.any(pc.equal(texts, "")).as_py():
             raise DataFileError(f"{where} has a blank {self.id_column!r}")
         return np.asarray(texts.to_numpy(zero_copy_only=False), dtype=object)
@@ -405,21 +394,8 @@ def sample_parquet(source: str | Path, n: int) -> tuple[pd.DataFrame, int]:
     DataFileError
         Naming a file that is not Parquet, or a source with no Parquet file.
     """
-    import pyarrow.parquet as pq
-
     files = parquet_files(source)
-    opened = []
-    for path in files:
-        try:
-            opened.append(pq.ParquetFile(path))
-        except Exception as error:  # pyarrow raises several types for a bad file
-            raise DataFileError(f"{path}: not a Parquet file ({error})") from None
-    columns = opened[0].schema_arrow.names
-    for path, parquet in zip(files, opened, strict=True):
-        names = set(parquet.schema_arrow.names)
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise DataFileError(f"{path}: no column {missing[0]!r} (the other files have it)")
+    opened = open_parquet_files(files, same_columns=True)
     share = max(1, -(-n // len(files)))
     frames: list[pd.DataFrame] = []
     for parquet in opened:
@@ -454,19 +430,61 @@ def column_values(source: str | Path, column: str) -> list[str]:
     list of str
         Sorted; surrounding spaces stripped, whole floats written as integers.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     seen: set[str] = set()
-    for path in parquet_files(source):
-        parquet = pq.ParquetFile(path)
+    for parquet in open_parquet_files(parquet_files(source)):
         for group in range(parquet.metadata.num_row_groups):
             values = pc.unique(parquet.read_row_group(group, columns=[column]).column(column))
-            if pa.types.is_floating(values.type):
-                values = pc.drop_null(values)
-                if pc.all(pc.equal(values, pc.floor(values))).as_py() is not False:
-                    values = values.cast(pa.int64())
-            texts = pc.utf8_trim_whitespace(values.cast(pa.string()))
+            texts = _as_text(pc.drop_null(values))
             seen.update(t for t in texts.to_pylist() if t)
     return sorted(seen)
+
+
+def open_parquet_files(files: Sequence[Path], *, same_columns: bool = False) -> list[Any]:
+    """Open Parquet files (footers only), naming the first one that is not Parquet.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        From :func:`parquet_files`.
+    same_columns : bool
+        Also require every file to hold the first file's columns.
+
+    Returns
+    -------
+    list of pyarrow.parquet.ParquetFile
+
+    Raises
+    ------
+    DataFileError
+        ``FILE: not a Parquet file (...)``, or ``FILE: no column 'c' (the other files
+        have it)``.
+    """
+    import pyarrow.parquet as pq
+
+    opened = []
+    for path in files:
+        try:
+            opened.append(pq.ParquetFile(path))
+        except Exception as error:  # pyarrow raises several types for a bad file
+            raise DataFileError(f"{path}: not a Parquet file ({error})") from None
+    if same_columns and opened:
+        columns = opened[0].schema_arrow.names
+        for path, parquet in zip(files, opened, strict=True):
+            names = set(parquet.schema_arrow.names)
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise DataFileError(f"{path}: no column {missing[0]!r} (the other files have it)")
+    return opened
+
+
+def _as_text(column: Any) -> Any:
+    """Ids or labels as stripped text, whole floats (7.0, read from a float column) as 7."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    whole = pa.types.is_floating(column.type) and len(column)
+    if whole and pc.all(pc.equal(column, pc.floor(column))).as_py() is not False:
+        column = column.cast(pa.int64())
+    return pc.utf8_trim_whitespace(column.cast(pa.string()))
