@@ -32,10 +32,12 @@ __all__ = [
     "EmbeddingFeaturizer",
     "FeatureMatrix",
     "Featurizer",
+    "HashingFeaturizer",
     "NumericFeaturizer",
     "TfidfFeaturizer",
     "featurize",
     "fitted_featurizer",
+    "hashing_pipeline",
     "raw_text_frame",
 ]
 
@@ -127,6 +129,8 @@ class NumericFeaturizer:
 
     scale: bool = True
     kind: str = "numeric"
+    mean: tuple[float, ...] | None = None  # measured elsewhere (a partitioned pool's moments)
+    std: tuple[float, ...] | None = None
 
     def settings(self) -> dict[str, Any]:
         """Return the settings that change the output."""
@@ -144,8 +148,79 @@ class NumericFeaturizer:
         step = StandardScaler() if self.scale else "passthrough"
         transformer = ColumnTransformer([("numeric", step, columns)], sparse_threshold=0.0)
         frame = pool.frame.loc[:, columns].astype(np.float64)
-        X = transformer.fit_transform(frame)
+        transformer.fit(frame)
+        if self.scale and self.mean is not None and self.std is not None:
+            # Moments of the whole pool, measured by a pass the pool did not need to
+            # fit in memory for: the subset in hand must not move them.
+            scaler = transformer.named_transformers_["numeric"]
+            scaler.mean_ = np.asarray(self.mean, dtype=np.float64)
+            scaler.scale_ = np.asarray(self.std, dtype=np.float64)
+            scaler.var_ = scaler.scale_**2
+        X = transformer.transform(frame)
         return np.ascontiguousarray(X, dtype=np.float64), transformer
+
+
+@dataclass(frozen=True)
+class HashingFeaturizer:
+    """Hashed word unigrams and bigrams of the text column: no vocabulary to fit.
+
+    Sublinear counts (``1 + log tf``), L2-normalized rows, ``n_features`` columns
+    (float32 CSR). Stateless, so a pool too big for memory is featurized partition by
+    partition with the same result (:class:`~labelloop.datasets.ParquetPool`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"t": ["red apple", "green apple"]}, index=["a", "b"])
+    >>> HashingFeaturizer().fit_transform(Pool(frame, text_column="t")).shape
+    (2, 262144)
+    """
+
+    n_features: int = 2**18
+    kind: str = "hashing"
+
+    def settings(self) -> dict[str, Any]:
+        """Return the settings that change the output."""
+        return asdict(self)
+
+    def fit_transform(self, pool: Pool) -> FeatureMatrix:
+        """Return the hashed features of the pool's texts."""
+        return self.fit(pool)[0]
+
+    def fit(self, pool: Pool) -> tuple[FeatureMatrix, ColumnTransformer]:
+        """Return the hashed features and the transformer of raw rows (pure scikit-learn)."""
+        if pool.text_column is None:
+            raise ValueError(f"pool {pool.source} has no text column")
+        transformer = ColumnTransformer(
+            [("hashing", hashing_pipeline(self.n_features), pool.text_column)],
+            sparse_threshold=1.0,
+        )
+        X = sp.csr_matrix(transformer.fit_transform(raw_text_frame(pool)), dtype=np.float32)
+        return X, transformer
+
+
+def hashing_pipeline(n_features: int = 2**18) -> Any:
+    """Return the unfitted scikit-learn steps of :class:`HashingFeaturizer` for a text list.
+
+    Examples
+    --------
+    >>> X = hashing_pipeline(2**10).fit_transform(["a red apple", "a car"])
+    >>> X.shape, round(float((X.multiply(X)).sum(axis=1).max()), 5)
+    ((2, 1024), 1.0)
+    """
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        HashingVectorizer(
+            n_features=n_features,
+            ngram_range=(1, 2),
+            alternate_sign=False,
+            norm=None,
+            dtype=np.float32,
+        ),
+        TfidfTransformer(use_idf=False, sublinear_tf=True, norm="l2"),
+    )
 
 
 @dataclass(frozen=True)

@@ -345,6 +345,103 @@ class ParquetPool:
         table = self.read(partition, [self.label_column])
         return np.asarray(table.column(self.label_column).to_numpy(zero_copy_only=False))
 
+    def rows(self, ids: Sequence[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Read the rows of some items in one filtered pass, indexed by item id.
+
+        Only the id column of each row group is read whole; the other columns are read
+        for row groups that hold a wanted id.
+
+        Parameters
+        ----------
+        ids : sequence of str
+            The items; ids not in the pool are left out of the result.
+        columns : sequence of str, optional
+            The columns to return (by default the feature, text and label columns).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per item found, indexed by id (as text), in pool order.
+
+        Raises
+        ------
+        DataFileError
+            An id found twice in the pool, naming it and its files.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if columns is None:
+            columns = [*self.feature_columns]
+            columns += [c for c in (self.text_column, self.label_column) if c is not None]
+        wanted = pa.array(sorted({str(i) for i in ids}), type=pa.string())
+        frames: list[pd.DataFrame] = []
+        where: dict[str, int] = {}
+        for partition in self.partitions if len(wanted) else ():
+            keys = _as_text(self.read(partition, [self.id_column]).column(self.id_column))
+            hit = pc.is_in(keys, value_set=wanted)
+            if not pc.any(hit).as_py():
+                continue
+            mask = hit.combine_chunks() if hasattr(hit, "combine_chunks") else hit
+            found = keys.filter(mask).to_pylist()
+            for item in found:
+                if item in where:
+                    raise DataFileError(
+                        f"{self.files[partition[0]]}: id {item!r} is also in "
+                        f"{self.files[where[item]]} (ids must be unique)"
+                    )
+                where[item] = partition[0]
+            table = self.read(partition, [c for c in columns if c != self.id_column])
+            frame = table.filter(mask).to_pandas()
+            frame.index = pd.Index(found, dtype=object)
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=list(columns), index=pd.Index([], dtype=object))
+        return pd.concat(frames)
+
+    def ids_at(self, positions: Sequence[int] | NDArray[np.intp]) -> list[str]:
+        """Return the ids at some positions of the pool (files in order, then rows).
+
+        Parameters
+        ----------
+        positions : sequence of int
+            Row positions in ``range(n_items)``, in any order.
+
+        Returns
+        -------
+        list of str
+            The ids, in the order of ``positions``.
+        """
+        import pyarrow.parquet as pq
+
+        order = np.asarray(positions, dtype=np.int64)
+        out = np.empty(len(order), dtype=object)
+        start = 0
+        for partition in self.partitions:
+            position, group = partition
+            n = pq.ParquetFile(self.files[position]).metadata.row_group(group).num_rows
+            inside = np.flatnonzero((order >= start) & (order < start + n))
+            if len(inside):
+                ids = self._ids(self.read(partition, [self.id_column]), partition)
+                out[inside] = ids[order[inside] - start]
+            start += n
+        return [str(i) for i in out]
+
+    def signature(self) -> str:
+        """Return a digest of the files' paths, sizes and modification times.
+
+        It changes when a file is added, removed or rewritten (what cached moments of
+        the features depend on).
+        """
+        import hashlib
+        import os
+
+        digest = hashlib.sha1()
+        for path in self.files:
+            stat = os.stat(path)
+            digest.update(f"{path}\x1f{stat.st_size}\x1f{stat.st_mtime_ns}\x1e".encode())
+        return digest.hexdigest()
+
     def feature_moments(self) -> ParquetPool:
         """Return this pool with numeric features standardized by their mean and scale.
 

@@ -113,7 +113,10 @@ def open_project(
     folder = resolve_workdir(workdir)
     if lock is not None:
         take_project_lock(folder, config.name, lock)
-    pool = load_project_pool(config)
+    from labelloop.annotate.loop.scale import is_partitioned
+
+    # A partitioned pool is never loaded whole: the project reads its working set.
+    pool = None if is_partitioned(config) else load_project_pool(config)
     opened = open_labelling_project(config, pool, folder, config_file=config_path)
     click.get_current_context().call_on_close(opened.close)
     if opened.added_items:
@@ -124,3 +127,12 @@ def open_project(
     if opened.left_out:
         say_on_stderr(f"note: new tasks in project {opened.project_id}: {opened.left_out}")
     return opened
+
+
+def project_matrix(opened: LabellingProject) -> Any:
+    """Return the project's features: the working set's for a partitioned pool."""
+    if opened.working is not None:
+        return opened.working.X
+    from labelloop.annotate.loop.features import default_cache_dir, project_features
+
+    return project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))

@@ -12,6 +12,7 @@ from labelloop.annotate.cli.common import (
     config_option,
     one_line_errors,
     open_project,
+    project_matrix,
     workdir_option,
 )
 
@@ -129,13 +130,12 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
       labelloop push --config configs/bbc_news.yaml --route review --n 500
     """
     from labelloop.annotate.labelstudio.sync import prepare_batch, push_pending
-    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.project import payload_function, pick_batch
     from labelloop.annotate.loop.queue import refresh_in_pick_order, refresh_with_champion
 
     opened = open_project(config_path, workdir, lock="push")
     payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
-    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
+    X = project_matrix(opened)
     if opened.state.pending_batch() is None:
         pick = pick_batch(opened, X, n_items or opened.config.batch_size, only_route=route)
         if not pick.drafts:

@@ -15,6 +15,7 @@ from labelloop.annotate.cli.common import (
     lock_wait_s,
     one_line_errors,
     open_project,
+    project_matrix,
     workdir_option,
 )
 from labelloop.annotate.cli.common import say_on_stderr as say
@@ -38,13 +39,12 @@ def cycle(config_path: Path, workdir: Path | None) -> None:
     """
     startup = _Stopwatch()
     from labelloop.annotate.loop.cycle import run_cycle
-    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.tracking import Tracker
 
     opened = open_project(config_path, workdir, lock="cycle")
     folder = opened.state.path.parents[2]
     startup.lap("project")
-    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
+    X = project_matrix(opened)
     startup.lap("features")
     tracker = Tracker(folder, opened.config.name)
     startup.lap("MLflow")
@@ -99,7 +99,6 @@ def run(
     from labelloop.annotate.labelstudio.sync import pull_labels
     from labelloop.annotate.loop.adopted import has_new_tasks
     from labelloop.annotate.loop.cycle import run_cycle
-    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.outage import outlast
     from labelloop.annotate.loop.stopping import stop_verdict
     from labelloop.annotate.loop.tracking import Tracker
@@ -112,7 +111,7 @@ def run(
     generation = opened.state.get_meta("data_generation")  # of the pool it loaded
     folder = opened.state.path.parents[2]
     startup.lap("project")
-    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
+    X = project_matrix(opened)
     startup.lap("features")
     tracker = wait_out(lambda: Tracker(folder, opened.config.name))
     startup.lap("MLflow")
@@ -137,7 +136,7 @@ def run(
             if reload:
                 opened.close()
                 opened = wait_out(lambda: open_project(config_path, workdir))
-                X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
+                X = project_matrix(opened)
                 generation = opened.state.get_meta("data_generation")
             stop, reason = stop_verdict(opened)
             if stop:
@@ -207,7 +206,6 @@ def demo(
     from labelloop.annotate.labelstudio.server import stop_server as stop
     from labelloop.annotate.loop.annotator import SimulatedAnnotator, champion_summary
     from labelloop.annotate.loop.cycle import run_cycle
-    from labelloop.annotate.loop.features import default_cache_dir, project_features
     from labelloop.annotate.loop.stopping import stop_verdict
     from labelloop.annotate.loop.tracking import Tracker
     from labelloop.annotate.reporting.status import status_tables
@@ -218,7 +216,7 @@ def demo(
         click.echo("starting Label Studio (the first start takes about 40 s) ...")
         state, _, _ = start_server(folder, port=free_port_from(port))
     opened = open_project(config_path, folder)
-    X = project_features(opened.config, opened.pool, default_cache_dir(opened.workdir))
+    X = project_matrix(opened)
     tracker = Tracker(folder, opened.config.name)
     annotator = SimulatedAnnotator(opened, folder, error_rate=error_rate)
     total_wrong = 0

@@ -25,6 +25,7 @@ __all__ = [
     "ModelConfig",
     "ProjectConfig",
     "RoutingConfig",
+    "ScoringConfig",
     "StoppingConfig",
     "build_estimator",
     "load_config",
@@ -63,11 +64,28 @@ class FeaturizerConfig(BaseModel):
 
     model_config = _FROZEN
 
-    kind: Literal["tfidf", "numeric", "embeddings"] = "tfidf"
+    kind: Literal["tfidf", "hashing", "numeric", "embeddings"] = "tfidf"
     max_features: int | None = Field(20_000, gt=0)
     ngram_max: int = Field(1, ge=1, le=3)
     min_df: int = Field(2, ge=1)
     scale: bool = True
+
+
+class ScoringConfig(BaseModel):
+    """How a partitioned pool (a directory or glob of Parquet files) is scored."""
+
+    model_config = _FROZEN
+
+    engine: Literal["stream", "dask"] = Field(
+        "stream",
+        description="stream: one process, one row group at a time; dask: a Dask cluster",
+    )
+    scheduler: str | None = Field(
+        None,
+        description="a Dask scheduler address (else $DASK_SCHEDULER_ADDRESS, else a local "
+        "cluster on 127.0.0.1)",
+    )
+    workers: int = Field(2, gt=0, description="worker processes of the local Dask cluster")
 
 
 class ModelConfig(BaseModel):
@@ -225,6 +243,7 @@ class ProjectConfig(BaseModel):
     stopping: StoppingConfig = StoppingConfig()
     labelling: LabellingConfig = LabellingConfig()
     routing: RoutingConfig = RoutingConfig()
+    scoring: ScoringConfig = ScoringConfig()
     label_studio: AdoptedProject | None = None
     base_dir: Path = Field(Path("."), exclude=True)
 

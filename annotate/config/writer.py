@@ -28,6 +28,7 @@ __all__ = ["Written", "default_settings", "infer_columns", "save_config", "write
 
 _ID_NAMES = ("id", "item_id", "uid", "key", "doc_id")
 SAMPLE_ROWS = 10_000  # rows of a partitioned pool that init reads to infer its columns
+PARTITIONED_EVAL = 1_000  # the most evaluation items init draws from a partitioned pool
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,13 @@ def write_config(
         n_classes=len(classes),
         n_items=n_items,
     )
+    if partitioned:
+        # Never loaded whole: hashed texts (no vocabulary), the labels from the pass
+        # over the label column, and an evaluation set people can label.
+        if text_column is not None:
+            settings["featurizer"] = {"kind": "hashing"}
+        settings["labelling"] = {"labels": classes}
+        settings["evaluation"] = {"size": max(1, min(int(0.2 * n_items), PARTITIONED_EVAL))}
     header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
     save_config(target, settings, header)
     return Written(target, pool, n_items, classes)

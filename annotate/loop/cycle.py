@@ -71,6 +71,10 @@ class CycleReport:
 
 def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> CycleReport:
     """Run (or resume) one cycle and return what it did."""
+    if project.working is not None:  # a partitioned pool: its working set, brought up to date
+        project.working.refresh()
+        project.pool = project.working.pool
+    X = project.features(X)
     config, state, pool = project.config, project.state, project.pool
     seconds: dict[str, float] = {}
     payload = payload_function(project.kind, pool, config.labelling.image_side)
@@ -210,6 +214,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         drafts, strategy, version = next_batch(
             project, X, config.batch_size, model=model, model_version=version
         )
+        X = project.features(X)  # a partitioned pool's picks joined its working set
         drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts), set(resolved))
         if routing is not None:
             drafts = drafts + audit_drafts(project, cycle, drafts)
@@ -220,6 +225,7 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
 
     start = time.perf_counter()
     failpoint("push")
+    payload = payload_function(project.kind, project.pool, config.labelling.image_side)
     push_pending(project.gateway, state, project.project_id, kind=project.kind, payload_of=payload)
     # Counted from the state: a rerun after a kill past the push sends nothing new.
     batch_rows = state.batch_items(batch_id) if batch_id is not None else []

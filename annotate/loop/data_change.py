@@ -18,7 +18,15 @@ from labelloop.annotate.errors import DataChangedError
 from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import Pool
 
-__all__ = ["Accepted", "DataChange", "accept_data", "check_data", "compare", "item_fingerprints"]
+__all__ = [
+    "Accepted",
+    "DataChange",
+    "accept_data",
+    "check_data",
+    "compare",
+    "item_fingerprints",
+    "refuse_unaccepted",
+]
 
 
 def item_fingerprints(pool: Pool) -> dict[str, str]:
@@ -110,6 +118,23 @@ def check_data(
         state.add_fingerprints(current)
         return None
     change = compare(stored, current)
+    refuse_unaccepted(change, config, config_file)
+    if change.added:
+        state.add_fingerprints({i: current[i] for i in change.added})
+        return change
+    return None
+
+
+def refuse_unaccepted(
+    change: DataChange, config: ProjectConfig, config_file: Path | None = None
+) -> None:
+    """Raise when items changed or went away: labels are at stake until someone accepts.
+
+    Raises
+    ------
+    DataChangedError
+        One line: the source, what changed, and the command that accepts it.
+    """
     if change.needs_accepting:
         where = config_file if config_file is not None else "CONFIG"
         raise DataChangedError(
@@ -117,10 +142,6 @@ def check_data(
             f"{change.summary()}; run `labelloop accept-data --config {where}` to accept "
             "(changed items go back to people)"
         )
-    if change.added:
-        state.add_fingerprints({i: current[i] for i in change.added})
-        return change
-    return None
 
 
 @dataclass(frozen=True)

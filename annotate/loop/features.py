@@ -8,10 +8,13 @@ from typing import Any
 
 from labelloop.annotate.config.schema import ProjectConfig
 from labelloop.datasets import (
+    HASHING_FEATURES,
     EmbeddingFeaturizer,
     FeatureMatrix,
     Featurizer,
+    HashingFeaturizer,
     NumericFeaturizer,
+    ParquetPool,
     Pool,
     TfidfFeaturizer,
     featurize,
@@ -43,14 +46,24 @@ def load_project_pool(config: ProjectConfig) -> Pool:
     )
 
 
-def make_featurizer(config: ProjectConfig) -> Featurizer:
-    """Build the featurizer the config asks for."""
+def make_featurizer(config: ProjectConfig, source: ParquetPool | None = None) -> Featurizer:
+    """Build the featurizer the config asks for.
+
+    With ``source`` (a partitioned pool whose moments were measured), numeric features
+    are standardized by the whole pool's mean and scale, as the streaming scorer does.
+    """
     settings = config.featurizer
     if settings.kind == "tfidf":
         return TfidfFeaturizer(
             max_features=settings.max_features, ngram_max=settings.ngram_max, min_df=settings.min_df
         )
+    if settings.kind == "hashing":
+        return HashingFeaturizer(
+            n_features=source.hashing_features if source is not None else HASHING_FEATURES
+        )
     if settings.kind == "numeric":
+        if source is not None and settings.scale:
+            return NumericFeaturizer(scale=True, mean=source.mean, std=source.scale)
         return NumericFeaturizer(scale=settings.scale)
     return EmbeddingFeaturizer()
 
@@ -70,15 +83,35 @@ def default_cache_dir(workdir: Path | None = None) -> Path:
 
 
 def project_features(
-    config: ProjectConfig, pool: Pool, cache_dir: Path | None = None
+    config: ProjectConfig,
+    pool: Pool,
+    cache_dir: Path | None = None,
+    *,
+    source: ParquetPool | None = None,
 ) -> FeatureMatrix:
-    """Compute (or load from the cache) the pool's features."""
+    """Compute (or load from the cache) the pool's features.
+
+    With ``source``, ``pool`` is the working set of that partitioned pool: its features
+    are computed as the streaming scorer computes them, and not cached (the working
+    set changes every cycle).
+    """
+    if source is not None:
+        return featurize(pool, make_featurizer(config, source))
     return featurize(pool, make_featurizer(config), cache_dir or default_cache_dir())
 
 
-def project_featurizer(config: ProjectConfig, pool: Pool, cache_dir: Path | None = None) -> Any:
+def project_featurizer(
+    config: ProjectConfig,
+    pool: Pool,
+    cache_dir: Path | None = None,
+    *,
+    source: ParquetPool | None = None,
+) -> Any:
     """Return the config's featurizer fitted on the pool, as a transformer of raw rows.
 
-    None for a stateless featurizer (embeddings). Cached beside the features.
+    None for a stateless featurizer (embeddings). Cached beside the features, except
+    for the working set of a partitioned pool (``source``).
     """
+    if source is not None:
+        return fitted_featurizer(pool, make_featurizer(config, source))
     return fitted_featurizer(pool, make_featurizer(config), cache_dir or default_cache_dir())

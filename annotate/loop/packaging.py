@@ -219,7 +219,7 @@ def project_package(
 
     config, pool = project.config, project.pool
     inputs = model_inputs(pool)
-    features = project_featurizer(config, pool, cache_dir)
+    features = project_featurizer(config, pool, cache_dir, source=project.source)
     kind = config.featurizer.kind
     settings = {"kind": kind, **config.featurizer.model_dump(exclude={"kind"})}
     return package_model(

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -18,8 +18,11 @@ from labelloop.annotate.labelstudio.translate import ItemKind, image_data_uri, l
 from labelloop.annotate.loop.data_change import check_data
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
-from labelloop.datasets import FeatureMatrix, Pool
+from labelloop.datasets import FeatureMatrix, ParquetPool, Pool
 from labelloop.learners import PoolLearner, aligned_proba
+
+if TYPE_CHECKING:
+    from labelloop.annotate.loop.scale import WorkingSet
 
 __all__ = [
     "LabellingProject",
@@ -109,6 +112,24 @@ class LabellingProject:
     # (from_name, to_name) of an adopted project's Choices; None for labelloop's own.
     names: tuple[str, str] | None = None
     left_out: str = ""  # new tasks of an adopted project left out of the pool, and why
+    # A partitioned pool: ``pool`` is its working set, the rest is streamed.
+    working: WorkingSet | None = None
+
+    @property
+    def source(self) -> ParquetPool | None:
+        """The whole partitioned pool, when ``pool`` is only its working set."""
+        return self.working.source if self.working is not None else None
+
+    def features(self, X: FeatureMatrix | None = None) -> FeatureMatrix:
+        """Return the features of ``pool``: the working set's own for a partitioned pool.
+
+        ``X`` (the in-memory pool's features) is returned as it is otherwise.
+        """
+        if self.working is not None:
+            return self.working.X
+        if X is None:
+            raise ValueError("an in-memory pool's features are computed by the caller")
+        return X
 
     @property
     def adopted(self) -> bool:
@@ -133,9 +154,12 @@ class LabellingProject:
 
 
 def open_project(
-    config: ProjectConfig, pool: Pool, workdir: Path, *, config_file: Path | None = None
+    config: ProjectConfig, pool: Pool | None, workdir: Path, *, config_file: Path | None = None
 ) -> LabellingProject:
     """Connect, then find or create the Label Studio project; state is written only after.
+
+    ``pool`` is None for a partitioned pool (a directory or glob of Parquet files): the
+    project then opens its working set (:mod:`~labelloop.annotate.loop.scale`).
 
     The pool is checked against the payloads the project was built on first
     (:func:`~labelloop.annotate.loop.data_change.check_data`); ``config_file`` only
@@ -152,23 +176,38 @@ def open_project(
     """
     from labelloop.annotate.config.rules import check_routing
 
-    kind = item_kind(config, pool)
-    labels = label_set(config, pool)
-    if config.routing.enabled:
-        check_routing(config, pool, labels)
-    xml = labeling_config(kind, labels, multiple=config.labelling.multiple)
+    working: WorkingSet | None = None
+    if pool is None:  # a partitioned pool: checked before anything is touched
+        from labelloop.annotate.loop.scale import check_streamable
+
+        check_streamable(config)
+    else:
+        kind = item_kind(config, pool)
+        labels = label_set(config, pool)
+        if config.routing.enabled:
+            check_routing(config, pool, labels)
     gateway = connect(workdir)  # fails before any state is touched
     path = state_path(workdir, config)
     state = StateStore(path)
     stored = state.get_meta("project_id")
     names = None
     left_out = ""
+    added = None
     try:
+        if pool is None:
+            from labelloop.annotate.loop.scale import open_working_set
+
+            working = open_working_set(config, state, config_file)
+            pool = working.pool
+            kind = item_kind(config, pool)
+            labels = _partitioned_labels(config, working)
+        xml = labeling_config(kind, labels, multiple=config.labelling.multiple)
         if config.label_studio is not None:
             pool, project_id, left_out = _open_adopted(config, pool, gateway, state, labels)
             names = (config.label_studio.from_name, config.label_studio.to_name)
             created = False
-        added = check_data(state, config, pool, config_file)
+        if working is None:
+            added = check_data(state, config, pool, config_file)
         if config.label_studio is None:
             project_id, created = gateway.find_or_create_project(
                 title=f"labelloop: {config.name}",
@@ -190,8 +229,36 @@ def open_project(
     if names is not None:
         state.set_meta(FROM_NAME_KEY, names[0])
     n_added = 0 if added is None else len(added.added)
+    if working is not None:
+        n_added = working.added
     return LabellingProject(
-        config, pool, gateway, state, project_id, kind, labels, created, n_added, names, left_out
+        config,
+        pool,
+        gateway,
+        state,
+        project_id,
+        kind,
+        labels,
+        created,
+        n_added,
+        names,
+        left_out,
+        working,
+    )
+
+
+def _partitioned_labels(config: ProjectConfig, working: WorkingSet) -> list[str]:
+    """Return the config's labels, else the classes of the whole label column (one pass)."""
+    if config.labelling.labels:
+        return list(config.labelling.labels)
+    if config.data.label_column is not None:
+        from labelloop.datasets import column_values
+
+        classes = column_values(config.data_path(), config.data.label_column)
+        if len(classes) >= 2:
+            return classes
+    raise ConfigError(
+        "labelling.labels: give the label set (the pool has no gold labels to infer it from)"
     )
 
 
@@ -298,6 +365,8 @@ def pick_batch(
         machine |= set(pool.ids.tolist()) - set(state.in_place())
     queued = state.queued_item_ids() | evaluation | machine
     seed = config.seed + int(state.get_meta("batches_made") or 0)
+    if project.working is not None:
+        return _pick_partitioned(project, n, resolved, queued, seed, model, model_version)
     learner = PoolLearner(
         build_estimator(config.model),
         X,
@@ -315,16 +384,33 @@ def pick_batch(
     if n == 0:
         return Pick([], config.strategy, model_version, model)
     query = learner.query(n)
-    model = learner.model_
-    predicted: list[str | None] = [None] * len(query)
-    confidence: list[float | None] = [None] * len(query)
-    version = None
+    return _drafts(
+        project,
+        X,
+        learner.model_,
+        (list(query.ids), list(query.scores), query.strategy),
+        model_version or f"{config.name}-{len(resolved)}-labels",
+        routes,
+    )
+
+
+def _drafts(
+    project: LabellingProject,
+    X: FeatureMatrix,
+    model: Any,
+    picked: tuple[list[str], list[float], str],
+    version: str,
+    routes: Mapping[str, str],
+) -> Pick:
+    """Turn picks into drafts, with the model's guess and confidence when one exists."""
+    ids, scores, strategy = picked
+    predicted: list[str | None] = [None] * len(ids)
+    confidence: list[float | None] = [None] * len(ids)
     if model is not None:
-        proba = aligned_proba(model, X[pool.positions(query.ids)], project.labels)
+        proba = aligned_proba(model, X[project.pool.positions(ids)], project.labels)
         best = proba.argmax(axis=1)
         predicted = [project.labels[k] for k in best]
         confidence = [float(p) for p in proba.max(axis=1)]
-        version = model_version or f"{config.name}-{len(resolved)}-labels"
     drafts = [
         TaskDraft(
             item,
@@ -335,6 +421,44 @@ def pick_batch(
             confidence[rank],
             route=routes.get(item),
         )
-        for rank, (item, score) in enumerate(zip(query.ids, query.scores, strict=True))
+        for rank, (item, score) in enumerate(zip(ids, scores, strict=True))
     ]
-    return Pick(drafts, query.strategy, version, model)
+    return Pick(drafts, strategy, version if model is not None else None, model)
+
+
+def _pick_partitioned(
+    project: LabellingProject,
+    n: int,
+    resolved: dict[str, str],
+    queued: set[str],
+    seed: int,
+    model: Any,
+    model_version: str | None,
+) -> Pick:
+    """Pick from a whole partitioned pool by streaming it; the picks join the working set."""
+    from sklearn.base import clone
+
+    from labelloop.annotate.loop.scale import pick_streamed
+
+    working, config = project.working, project.config
+    assert working is not None
+    X = working.X
+    rows = project.pool.positions(list(resolved))
+    if model is None and len(set(resolved.values())) >= 2:
+        model = clone(build_estimator(config.model)).fit(X[rows], list(resolved.values()))
+    exclude = queued | set(resolved)
+    n = min(n, working.source.n_items - len(exclude))
+    if n <= 0:
+        return Pick([], config.strategy, model_version, model)
+    picked = pick_streamed(
+        working, model, n, exclude=exclude, X_labelled=X[rows] if len(rows) else None, seed=seed
+    )
+    project.pool = working.pool
+    return _drafts(
+        project,
+        working.X,
+        model,
+        picked,
+        model_version or f"{config.name}-{len(resolved)}-labels",
+        {},
+    )

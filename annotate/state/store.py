@@ -639,6 +639,19 @@ class StateStore:
                 list(digests.items()),
             )
 
+    def keep_fingerprints(self, digests: Mapping[str, str]) -> None:
+        """Record the digests of items that joined a partitioned pool's working set.
+
+        Unlike :meth:`add_fingerprints` the last model stays valid: the features of a
+        partitioned pool do not depend on which items are in memory.
+        """
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO fingerprints VALUES (?, ?) "
+                "ON CONFLICT (item_id) DO UPDATE SET digest = excluded.digest",
+                list(digests.items()),
+            )
+
     def accept_data(
         self, digests: Mapping[str, str], *, changed: Iterable[str], removed: Iterable[str]
     ) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -16,8 +17,9 @@ from sklearn.datasets import load_wine
 from labelloop.annotate.cli.main import main
 from labelloop.annotate.config import writer
 from labelloop.annotate.labelstudio.server import Credentials
+from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import DataFileError, read_table
-from tests.helpers import api
+from tests.helpers import api, label_tasks
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -121,7 +123,7 @@ def test_a_partitioned_pool_needs_an_id_column(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_a_cycle_on_a_parquet_directory_pushes_and_follows_its_files(
+def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
     workdir, credentials = label_studio
@@ -129,37 +131,93 @@ def test_a_cycle_on_a_parquet_directory_pushes_and_follows_its_files(
     code, _, err = init("wines", pool, tmp_path)
     assert code == 0, err
     config = tmp_path / "wines.yaml"
+    written = yaml.safe_load(config.read_text())
+    # Classes from the pass over the label column; an evaluation set of 20% (at most 1,000).
+    assert written["labelling"]["labels"] == ["barbera", "barolo", "grignolino"]
+    assert written["evaluation"]["size"] == 35
     env = {"LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
+    state_file = workdir / "projects" / "wines" / "state.sqlite"
+    truth = read_table(pool).set_index("item_id")["label"].to_dict()
 
     def cycle() -> Any:
         return CliRunner().invoke(
             main, ["cycle", "--config", str(config), "--workdir", str(workdir)], env=env
         )
 
+    def count(sql: str) -> int:
+        db = sqlite3.connect(state_file)
+        try:
+            return int(db.execute(sql).fetchone()[0])
+        finally:
+            db.close()
+
     first = cycle()
     assert first.exit_code == 0, first.output
     project_id = int(
-        sqlite3.connect(workdir / "projects" / "wines" / "state.sqlite")
+        sqlite3.connect(state_file)
         .execute("SELECT value FROM meta WHERE key = 'project_id'")
         .fetchone()[0]
     )
     tasks = list(api(credentials).tasks.list(project=project_id, fields="all"))
-    assert len(tasks) >= 10  # the cold-start batch (and evaluation items) arrived
+    assert len(tasks) == 20  # the cold-start batch and the first evaluation items
     assert all(str(t.data["item_id"]).startswith("w") for t in tasks)
+    # Digests are kept for the items people met (and the next evaluation items), not
+    # for every item of the pool.
+    assert count("SELECT COUNT(*) FROM fingerprints") == 30
 
-    # A new partition lands in the directory: its items join the pool, and one row edited
-    # in an old file is refused in one line before anything is written.
+    # People label every task; the next cycle trains, streams the pool and picks.
+    state = StateStore(state_file)
+    try:
+        labelled = label_tasks(SimpleNamespace(state=state), credentials, lambda i, _: truth[i])
+    finally:
+        state.close()
+    assert labelled == 20
+    second = cycle()
+    assert second.exit_code == 0, second.output
+    assert "10 labels" in second.stdout, second.stdout
+    batches = sqlite3.connect(state_file).execute(
+        "SELECT strategy, model_version FROM batches ORDER BY rowid"
+    )
+    strategies = [(s, v) for s, v in batches]
+    assert strategies[-1][0] == "margin" and strategies[-1][1] is not None, strategies
+    assert len(list(api(credentials).tasks.list(project=project_id))) == 40
+
+    # A new partition lands in the directory: its items join the pool. A row nobody was
+    # shown may change; one that was labelled is refused in one line, nothing written.
     extra = pq.read_table(pool / "part-0.parquet").slice(0, 5)
     extra = extra.set_column(0, "item_id", pa.array([f"new-{i}" for i in range(5)]))
     pq.write_table(extra, pool / "part-3.parquet")
+    met = {
+        str(r[0]) for r in sqlite3.connect(state_file).execute("SELECT item_id FROM fingerprints")
+    }
+    first_file = pq.read_table(pool / "part-0.parquet").to_pandas()
+    unseen = next(i for i, item in enumerate(first_file["item_id"]) if item not in met)
+    first_file.loc[unseen, "alcohol"] = 99.0
+    pq.write_table(pa.Table.from_pandas(first_file, preserve_index=False), pool / "part-0.parquet")
     grown = cycle()
     assert grown.exit_code == 0, grown.output
     assert "note: 5 new item(s) in wine joined the pool" in grown.stderr
-    first_file = pq.read_table(pool / "part-0.parquet").to_pandas()
-    first_file.loc[0, "alcohol"] = 99.0
+    seen = next(i for i, item in enumerate(first_file["item_id"]) if item in met)
+    first_file.loc[seen, "alcohol"] = 99.0
     pq.write_table(pa.Table.from_pandas(first_file, preserve_index=False), pool / "part-0.parquet")
     n_tasks = len(list(api(credentials).tasks.list(project=project_id)))
     refused = cycle()
     assert refused.exit_code == 1
     assert "data file wine changed since the project was built: 1 item changed" in (refused.stderr)
     assert len(list(api(credentials).tasks.list(project=project_id))) == n_tasks
+
+
+def test_a_partitioned_pool_refuses_what_needs_it_whole(tmp_path: Path) -> None:
+    pool = _wine_parquet(tmp_path / "wine")
+    assert init("wines", pool, tmp_path)[0] == 0
+    config = tmp_path / "wines.yaml"
+    settings = yaml.safe_load(config.read_text())
+    for change, message in (
+        ({"strategy": "entropy"}, "strategy: entropy cannot stream a partitioned pool"),
+        ({"routing": {"enabled": True}}, "routing.enabled: routing needs the pool in memory"),
+    ):
+        config.write_text(yaml.safe_dump({**settings, **change}))
+        code, _, err = run("cycle", "--config", str(config), "--workdir", str(tmp_path / "w"))
+        assert code == 1
+        assert message in err, err
+        assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,341 @@
+"""A partitioned pool in a project: a small working set in memory, the rest streamed.
+
+A pool given as a directory or glob of Parquet files may be past memory, so a project
+never loads it whole. It holds a *working set*: the rows of the items the project has
+met (pushed, queued or labelled items, the stop set, the next evaluation items). The
+cycle trains, evaluates and packages on the working set exactly as on an in-memory
+pool; the batch is picked by streaming the whole pool
+(:func:`~labelloop.learners.stream_query`, one row group at a time or on Dask), and
+the picks join the working set.
+
+What grows with the pool stays out of the state: digests of payloads are kept for the
+items people saw or will see, not for every item; a row nobody was shown may change
+freely, while a changed row somebody labelled is refused as on any pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelloop.annotate.config.schema import ProjectConfig, build_estimator
+from labelloop.annotate.errors import ConfigError
+from labelloop.annotate.loop.data_change import compare, item_fingerprints, refuse_unaccepted
+from labelloop.annotate.state.store import StateStore
+from labelloop.datasets import FeatureMatrix, ParquetPool, Pool, is_partitioned_source
+
+log = logging.getLogger("labelloop")
+
+__all__ = [
+    "STREAMING_STRATEGIES",
+    "WorkingSet",
+    "check_streamable",
+    "is_partitioned",
+    "met_items",
+    "open_working_set",
+    "stop_items",
+]
+
+STREAMING_STRATEGIES = ("margin", "diverse_margin")
+COLD_START_SAMPLE = 2_000  # rows drawn at random for the first batch's cold start
+_MOMENTS_KEY = "source_moments"
+_ITEMS_KEY = "source_items"
+
+
+def is_partitioned(config: ProjectConfig) -> bool:
+    """Whether the config's pool is a directory or glob of Parquet files."""
+    source = config.data.source
+    return not source.startswith("bundled:") and is_partitioned_source(config.data_path())
+
+
+def check_streamable(config: ProjectConfig) -> None:
+    """Refuse, in one line, what a partitioned pool cannot do (yet).
+
+    Raises
+    ------
+    ConfigError
+        Naming the setting: routing, an adopted project, a strategy that cannot
+        stream, a featurizer that needs the whole pool, or no id column.
+    """
+    where = f"data.source {config.data.source} is partitioned"
+    if config.data.id_column is None:
+        raise ConfigError(f"data.id_column: {where}; name its id column")
+    if config.routing.enabled:
+        raise ConfigError(f"routing.enabled: routing needs the pool in memory ({where})")
+    if config.label_studio is not None:
+        raise ConfigError(
+            f"label_studio: an adopted project cannot have a partitioned pool ({where})"
+        )
+    if config.strategy not in STREAMING_STRATEGIES:
+        raise ConfigError(
+            f"strategy: {config.strategy} cannot stream a partitioned pool; use "
+            f"{' or '.join(STREAMING_STRATEGIES)}"
+        )
+    kind = config.featurizer.kind
+    if config.data.text_column is not None and kind != "hashing":
+        raise ConfigError(
+            f"featurizer.kind: {kind} needs the whole pool in memory; a partitioned text "
+            "pool uses hashing"
+        )
+    if config.data.text_column is None and kind != "numeric":
+        raise ConfigError(f"featurizer.kind: {kind}; a partitioned pool of numbers uses numeric")
+
+
+@dataclass
+class WorkingSet:
+    """The rows of a partitioned pool that a project holds, and their features.
+
+    Attributes
+    ----------
+    source : ParquetPool
+        The whole pool, read partition by partition (with its feature moments).
+    pool : Pool
+        The working set's rows (ids, payload columns, gold labels if any).
+    X : FeatureMatrix
+        The working set's features, computed as the streaming scorer computes them.
+    added : int
+        Items that joined the pool's files since the project last opened them.
+    """
+
+    config: ProjectConfig
+    state: StateStore
+    source: ParquetPool
+    pool: Pool
+    X: FeatureMatrix
+    added: int = 0
+
+    def refresh(self) -> None:
+        """Read the rows of items the project came to hold since (the next evaluation ones)."""
+        met = met_items(self.config, self.state)
+        self.grow(sorted(met | stop_items(self.state)), met=met)
+
+    def grow(self, ids: list[str], met: set[str] | None = None) -> None:
+        """Read some items' rows into the working set, recording their digests.
+
+        Only the digests of ``met`` items are recorded when given (else of all); an
+        item already in the working set (the stop set) gets its digest when met.
+        """
+        import pandas as pd
+
+        ids = list(dict.fromkeys(ids))
+        have = set(self.pool.ids.tolist())
+        new = [i for i in ids if i not in have]
+        if new:
+            rows = _read_pool(self.config, self.source, new)
+            if len(rows) != len(new):
+                missing = sorted(set(new) - set(rows.ids.tolist()))
+                raise ConfigError(f"{self.config.data.source}: item {missing[0]!r} is gone")
+            self.pool = _as_pool(self.config, pd.concat([self.pool.frame, rows.frame]))
+            self.X = _features(self.config, self.pool, self.source)
+        stored = self.state.fingerprints()
+        unrecorded = [i for i in ids if i not in stored and (met is None or i in met)]
+        if unrecorded:
+            pool = self.pool
+            subset = Pool(
+                pool.frame.loc[unrecorded],
+                text_column=pool.text_column,
+                feature_columns=pool.feature_columns,
+                label_column=pool.label_column,
+                source=pool.source,
+            )
+            self.state.keep_fingerprints(item_fingerprints(subset))
+
+
+def open_working_set(
+    config: ProjectConfig, state: StateStore, config_file: Path | None = None
+) -> WorkingSet:
+    """Open a partitioned pool and read the rows the project holds.
+
+    On a project's first open the evaluation set and the stop set are drawn over the
+    whole pool (their ids read by position). Then the held items' rows are read in one
+    filtered pass and their payloads compared with the digests kept when people first
+    met them.
+
+    Raises
+    ------
+    DataChangedError
+        An item people met changed or went away since it was accepted.
+    ConfigError, DataError
+        A setting a partitioned pool cannot take; a file or column that is wrong.
+    """
+    check_streamable(config)
+    data = config.data
+    source = ParquetPool.open(
+        config.data_path(),
+        id_column=str(data.id_column),
+        feature_columns=data.feature_columns,
+        text_column=data.text_column,
+        label_column=data.label_column,
+    )
+    source = _with_moments(config, state, source)
+    _draw_sets(config, state, source)
+    met = met_items(config, state)
+    pool = _read_pool(config, source, sorted(met | stop_items(state)))
+    current = {i: d for i, d in item_fingerprints(pool).items() if i in met}
+    stored = state.fingerprints()
+    change = compare(stored, current)
+    refuse_unaccepted(change, config, config_file)
+    if change.added:
+        state.keep_fingerprints({i: current[i] for i in change.added})
+    known = state.get_meta(_ITEMS_KEY)
+    added = max(source.n_items - int(known), 0) if known is not None else 0
+    if known is None or int(known) != source.n_items:
+        state.set_meta(_ITEMS_KEY, str(source.n_items))
+    return WorkingSet(config, state, source, pool, _features(config, pool, source), added)
+
+
+def met_items(config: ProjectConfig, state: StateStore) -> set[str]:
+    """Return the items people met or are about to meet: their payloads are kept.
+
+    Pushed, queued and labelled items, items met before (their digests are kept), and
+    the evaluation items the next batch will carry.
+    """
+    met = set(state.fingerprints()) | state.queued_item_ids() | set(state.resolutions())
+    per_batch = config.evaluation.per_batch or config.batch_size
+    waiting = [i for i in state.eval_order() if i not in met]
+    return met | set(waiting[:per_batch])
+
+
+def stop_items(state: StateStore) -> set[str]:
+    """Return the stop set's items (read to watch predictions, never shown)."""
+    stop = state.get_meta("stop_set")
+    return set(json.loads(stop)) if stop is not None else set()
+
+
+def pick_streamed(
+    working: WorkingSet,
+    model: Any,
+    n: int,
+    *,
+    exclude: set[str],
+    X_labelled: FeatureMatrix | None,
+    seed: int,
+) -> tuple[list[str], list[float], str]:
+    """Pick ``n`` items of the whole pool; they join the working set.
+
+    With a model, the pool is streamed and scored (the config's strategy and engine).
+    Before one exists, the config's cold start runs on a random sample of
+    :data:`COLD_START_SAMPLE` rows.
+
+    Returns
+    -------
+    (ids, scores, strategy name)
+    """
+    config = working.config
+    if model is None:
+        ids, scores, name = _cold_start(working, n, exclude=exclude, seed=seed)
+    else:
+        from labelloop.learners import stream_query
+
+        scoring = config.scoring
+        query = stream_query(
+            working.source,
+            model,
+            n,
+            strategy=config.strategy,
+            seed=seed,
+            X_labelled=X_labelled if config.strategy == "diverse_margin" else None,
+            engine=scoring.engine,
+            scheduler=scoring.scheduler,
+            n_workers=scoring.workers,
+            exclude=exclude,
+        )
+        ids, scores, name = list(query.ids), [float(s) for s in query.scores], config.strategy
+    working.grow(ids)
+    return ids, scores, name
+
+
+def _cold_start(
+    working: WorkingSet, n: int, *, exclude: set[str], seed: int
+) -> tuple[list[str], list[float], str]:
+    """Run the config's cold start on a random sample of the pool."""
+    from labelloop.learners import PoolLearner
+
+    source, config = working.source, working.config
+    rng = np.random.default_rng(seed)
+    size = min(source.n_items, max(COLD_START_SAMPLE, 20 * n) + len(exclude))
+    positions = np.sort(rng.choice(source.n_items, size=size, replace=False))
+    drawn = [i for i in source.ids_at(positions) if i not in exclude]
+    sample = _read_pool(config, source, drawn)
+    X = _features(config, sample, source)
+    learner = PoolLearner(
+        build_estimator(config.model),
+        X,
+        sample.ids,
+        strategy=config.strategy,
+        cold_start=config.cold_start,
+        random_state=seed,
+    )
+    query = learner.query(min(n, len(sample)))
+    return list(query.ids), list(query.scores), query.strategy
+
+
+def _with_moments(config: ProjectConfig, state: StateStore, source: ParquetPool) -> ParquetPool:
+    """Standardize numeric features by the whole pool's moments, measured once per files.
+
+    The moments are kept in the state with a signature of the files; files added or
+    rewritten measure them anew (and the last model, fitted on the old scale, is not
+    kept).
+    """
+    if not source.feature_columns or not config.featurizer.scale:
+        return source
+    signature = source.signature()
+    kept = json.loads(state.get_meta(_MOMENTS_KEY) or "null")
+    if kept is not None and kept["signature"] == signature:
+        return replace(source, mean=tuple(kept["mean"]), scale=tuple(kept["scale"]))
+    measured = source.feature_moments()
+    moments = {"signature": signature, "mean": measured.mean, "scale": measured.scale}
+    with state.transaction() as db:
+        if kept is not None:
+            db.execute("DELETE FROM meta WHERE key = 'last_model'")
+        state.set_meta(_MOMENTS_KEY, json.dumps(moments), db)
+    return measured
+
+
+def _draw_sets(config: ProjectConfig, state: StateStore, source: ParquetPool) -> None:
+    """Draw the evaluation set and the stop set over the whole pool, once."""
+    from labelloop.annotate.loop.stopping import evaluation_positions, stop_positions
+
+    if not state.eval_items():
+        positions = evaluation_positions(config, source.n_items, config.seed)
+        state.set_eval_items(source.ids_at(positions))
+    if state.get_meta("stop_set") is None:
+        positions = stop_positions(config, source.n_items, config.seed)
+        state.set_meta("stop_set", json.dumps(source.ids_at(positions)))
+
+
+def _read_pool(config: ProjectConfig, source: ParquetPool, ids: list[str]) -> Pool:
+    """Read some items' rows as a checked pool (blank texts, bad values refused).
+
+    Gold labels are left out: a cycle learns from people's labels only.
+    """
+    columns = [*source.feature_columns]
+    if source.text_column is not None:
+        columns.append(source.text_column)
+    return _as_pool(config, source.rows(ids, columns))
+
+
+def _as_pool(config: ProjectConfig, frame: Any) -> Pool:
+    from labelloop.datasets import pool_from_frame
+
+    data = config.data
+    frame = frame.drop(columns=[str(data.id_column)], errors="ignore")
+    frame.insert(0, str(data.id_column), frame.index.astype(str))
+    return pool_from_frame(
+        frame.reset_index(drop=True),
+        source=data.source,
+        id_column=data.id_column,
+        text_column=data.text_column,
+        feature_columns=data.feature_columns,
+    )
+
+
+def _features(config: ProjectConfig, pool: Pool, source: ParquetPool) -> FeatureMatrix:
+    from labelloop.annotate.loop.features import project_features
+
+    return project_features(config, pool, source=source)
