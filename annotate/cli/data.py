@@ -38,6 +38,7 @@ def accept_data(config_path: Path, workdir: Path | None) -> None:
     from labelloop.annotate.loop.data_change import accept_data as accept
     from labelloop.annotate.loop.features import load_project_pool
     from labelloop.annotate.loop.project import state_path
+    from labelloop.annotate.loop.scale import accept_partitioned, is_partitioned
     from labelloop.annotate.state.store import StateStore
 
     config = load_config(config_path)
@@ -46,10 +47,11 @@ def accept_data(config_path: Path, workdir: Path | None) -> None:
     if not path.is_file():
         raise ConfigError(f"{config_path}: project {config.name!r} has no state in {folder} yet")
     take_project_lock(folder, config.name, "accept-data")
-    pool = load_project_pool(config)
+    partitioned = is_partitioned(config)
+    pool = None if partitioned else load_project_pool(config)
     state = StateStore(path)
     try:
-        accepted = accept(state, pool)
+        accepted = accept_partitioned(config, state) if pool is None else accept(state, pool)
     finally:
         state.close()
     change = accepted.change

@@ -25,7 +25,12 @@ import numpy as np
 
 from labelloop.annotate.config.schema import ProjectConfig, build_estimator
 from labelloop.annotate.errors import ConfigError
-from labelloop.annotate.loop.data_change import compare, item_fingerprints, refuse_unaccepted
+from labelloop.annotate.loop.data_change import (
+    Accepted,
+    compare,
+    item_fingerprints,
+    refuse_unaccepted,
+)
 from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import FeatureMatrix, ParquetPool, Pool, is_partitioned_source
 
@@ -33,10 +38,12 @@ log = logging.getLogger("labelloop")
 
 __all__ = [
     "STREAMING_STRATEGIES",
+    "accept_partitioned",
     "WorkingSet",
     "check_streamable",
     "is_partitioned",
     "met_items",
+    "open_source",
     "open_working_set",
     "stop_items",
 ]
@@ -164,15 +171,7 @@ def open_working_set(
         A setting a partitioned pool cannot take; a file or column that is wrong.
     """
     check_streamable(config)
-    data = config.data
-    source = ParquetPool.open(
-        config.data_path(),
-        id_column=str(data.id_column),
-        feature_columns=data.feature_columns,
-        text_column=data.text_column,
-        label_column=data.label_column,
-    )
-    source = _with_moments(config, state, source)
+    source = _with_moments(config, state, open_source(config))
     _draw_sets(config, state, source)
     met = met_items(config, state)
     pool = _read_pool(config, source, sorted(met | stop_items(state)))
@@ -187,6 +186,32 @@ def open_working_set(
     if known is None or int(known) != source.n_items:
         state.set_meta(_ITEMS_KEY, str(source.n_items))
     return WorkingSet(config, state, source, pool, _features(config, pool, source), added)
+
+
+def open_source(config: ProjectConfig) -> ParquetPool:
+    """Open the config's partitioned pool (every file's footer checked)."""
+    data = config.data
+    return ParquetPool.open(
+        config.data_path(),
+        id_column=str(data.id_column),
+        feature_columns=data.feature_columns,
+        text_column=data.text_column,
+        label_column=data.label_column,
+    )
+
+
+def accept_partitioned(config: ProjectConfig, state: StateStore) -> Accepted:
+    """Accept a partitioned pool's changed files: changed items met go back to people.
+
+    Only the items people met have digests, so only they are compared (one filtered
+    pass); items nobody met join or change freely and are never reported.
+    """
+    stored = state.fingerprints()
+    pool = _read_pool(config, open_source(config), sorted(stored))
+    current = item_fingerprints(pool)
+    change = compare(stored, current)
+    retired = state.accept_data(current, changed=change.changed, removed=change.removed)
+    return Accepted(change, retired)
 
 
 def met_items(config: ProjectConfig, state: StateStore) -> set[str]:

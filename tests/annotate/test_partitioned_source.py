@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,8 +18,9 @@ from sklearn.datasets import load_wine
 from labelloop.annotate.cli.main import main
 from labelloop.annotate.config import writer
 from labelloop.annotate.labelstudio.server import Credentials
+from labelloop.annotate.loop.tracking import Tracker
 from labelloop.annotate.state.store import StateStore
-from labelloop.datasets import DataFileError, read_table
+from labelloop.datasets import DataFileError, ParquetPool, read_table
 from tests.helpers import api, label_tasks
 
 
@@ -181,6 +183,20 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     strategies = [(s, v) for s, v in batches]
     assert strategies[-1][0] == "margin" and strategies[-1][1] is not None, strategies
     assert len(list(api(credentials).tasks.list(project=project_id))) == 40
+    # The registered model scores raw rows as the streaming scorer does: standardized by
+    # the whole pool's moments, not by the few rows the project holds.
+    tracker = Tracker(workdir, "wines")
+    served = tracker.load_model(f"models:/{tracker.model_name}@champion")
+    whole = read_table(pool).set_index("item_id")
+    inputs = list(served.unwrap_python_model().inputs)
+    scored = served.predict(whole[inputs])
+    guessed = scored.columns.to_numpy()[scored.to_numpy().argmax(axis=1)]
+    streamed = ParquetPool.open(
+        pool, id_column="item_id", feature_columns=written["data"]["feature_columns"]
+    ).feature_moments()
+    classifier = served.unwrap_python_model().pipeline[-1]
+    X = np.vstack([streamed.load(p)[1] for p in streamed.partitions])
+    assert (classifier.classes_[classifier.predict_proba(X).argmax(axis=1)] == guessed).all()
 
     # A new partition lands in the directory: its items join the pool. A row nobody was
     # shown may change; one that was labelled is refused in one line, nothing written.
@@ -205,6 +221,12 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     assert refused.exit_code == 1
     assert "data file wine changed since the project was built: 1 item changed" in (refused.stderr)
     assert len(list(api(credentials).tasks.list(project=project_id))) == n_tasks
+
+    # Accepting the files sends the changed item back to people; the loop goes on.
+    code, out, err = run("accept-data", "--config", str(config), "--workdir", str(workdir))
+    assert code == 0, err
+    assert "accepted wine: 1 item changed, 0 added, 0 removed" in out, out
+    assert cycle().exit_code == 0
 
 
 def test_a_partitioned_pool_refuses_what_needs_it_whole(tmp_path: Path) -> None:
