@@ -1,7 +1,8 @@
 """``python -m bench [PART ...]``: every benchmark, or the parts named.
 
 Parts: startup, query, label_studio, turnaround, simulations, routing, embeddings, wide,
-scale. ``wide`` and ``scale`` take their own options after their name.
+scale, scale_cycle. ``wide``, ``scale`` and ``scale_cycle`` take their own options after
+their name.
 """
 
 from __future__ import annotations
@@ -110,9 +111,17 @@ def scale() -> None:
     scale_bench.main(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "scale" else [])
 
 
+def scale_cycle() -> None:
+    """The loop's commands on 10M Parquet rows against a real Label Studio."""
+    from bench import scale_cycle as scale_cycle_bench
+
+    named = len(sys.argv) > 1 and sys.argv[1] == "scale_cycle"
+    scale_cycle_bench.main(sys.argv[2:] if named else [])
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] in ("wide", "scale"):
-        {"wide": wide, "scale": scale}[sys.argv[1]]()
+    if len(sys.argv) > 1 and sys.argv[1] in ("wide", "scale", "scale_cycle"):
+        {"wide": wide, "scale": scale, "scale_cycle": scale_cycle}[sys.argv[1]]()
         sys.exit(0)
     parts = {
         "startup": startup,
@@ -124,6 +133,7 @@ if __name__ == "__main__":
         "embeddings": embeddings,
         "wide": wide,
         "scale": scale,
+        "scale_cycle": scale_cycle,
     }
     for part in sys.argv[1:] or list(parts):
         parts[part]()
