@@ -198,6 +198,23 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     X = np.vstack([streamed.load(p)[1] for p in streamed.partitions])
     assert (classifier.classes_[classifier.predict_proba(X).argmax(axis=1)] == guessed).all()
 
+    # The other commands work on the working set too: a batch pushed by hand (streamed),
+    # the status, the labels exported, the report.
+    w = ("--config", str(config), "--workdir", str(workdir))
+    code, out, err = run("push", *w, "--n", "5")
+    assert code == 0, err
+    assert len(list(api(credentials).tasks.list(project=project_id))) == 45
+    code, out, err = run("status", *w)
+    assert code == 0 and "20" in out, err
+    code, out, err = run("export", *w, "--out", str(tmp_path / "labels.csv"))
+    assert code == 0, err
+    exported = read_table(tmp_path / "labels.csv")
+    assert len(exported) == 20
+    assert (exported["label"].astype(str) == exported["item_id"].map(truth)).all()
+    code, out, err = run("report", *w, "--out", str(tmp_path / "report.html"))
+    assert code == 0, err
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+
     # A new partition lands in the directory: its items join the pool. A row nobody was
     # shown may change; one that was labelled is refused in one line, nothing written.
     extra = pq.read_table(pool / "part-0.parquet").slice(0, 5)
