@@ -205,3 +205,43 @@ def test_hidden_and_underscore_folders_are_not_read_and_a_file_is_one_file(
     odd = tmp_path / "data[2024].parquet"
     (folder / "part-0.parquet").rename(odd)
     assert _open(odd).n_items == 100
+
+
+def test_rows_are_read_by_id_and_ids_by_position(tmp_path: Path) -> None:
+    ids, X, _ = _numeric_pool(1_000)
+    pool = _open(_write(tmp_path / "p", ids, X, [300, 700], row_group=128), n_features=3)
+    wanted = ["item-0000999", "item-0000005", "item-0000450", "not-there"]
+    rows = pool.rows(wanted)
+    assert sorted(rows.index) == ["item-0000005", "item-0000450", "item-0000999"]
+    np.testing.assert_array_equal(rows.loc["item-0000450", ["f00", "f01", "f02"]], X[450, :3])
+    assert pool.ids_at([999, 0, 301, 128]) == [
+        "item-0000999",
+        "item-0000000",
+        "item-0000301",
+        "item-0000128",
+    ]
+    # The same id in two files is named when it is read.
+    copied = ids.copy()
+    copied[500] = "item-0000003"
+    twice = _open(_write(tmp_path / "q", copied, X, [300], row_group=128), n_features=3)
+    with pytest.raises(DataFileError, match=r"id 'item-0000003' is also in .*part-0.parquet"):
+        twice.rows(["item-0000003"])
+
+
+def test_hashed_texts_in_memory_equal_the_streamed_ones(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from labelloop.datasets import HashingFeaturizer, Pool
+
+    texts = ["the cat sat on the mat", "a dog, a dog and a cat", "Zebra crossing"]
+    folder = tmp_path / "t"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts}), folder / "t.parquet")
+    pool = ParquetPool.open(folder, id_column="id", text_column="text")
+    _, streamed = pool.load(pool.partitions[0])
+    frame = pd.DataFrame({"text": texts}, index=["a", "b", "c"])
+    in_memory, transformer = HashingFeaturizer().fit(Pool(frame, text_column="text"))
+    np.testing.assert_allclose(in_memory.toarray(), streamed.toarray(), atol=1e-6)
+    # The fitted transformer (what a registered model carries) maps raw rows the same way.
+    served = transformer.transform(pd.DataFrame({"text": texts[::-1]}))
+    np.testing.assert_allclose(served.toarray(), streamed.toarray()[::-1], atol=1e-6)
