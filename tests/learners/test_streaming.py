@@ -241,7 +241,8 @@ def test_hashed_texts_in_memory_equal_the_streamed_ones(tmp_path: Path) -> None:
     _, streamed = pool.load(pool.partitions[0])
     frame = pd.DataFrame({"text": texts}, index=["a", "b", "c"])
     in_memory, transformer = HashingFeaturizer().fit(Pool(frame, text_column="text"))
-    np.testing.assert_allclose(in_memory.toarray(), streamed.toarray(), atol=1e-6)
+    assert sp.issparse(in_memory)
+    np.testing.assert_allclose(sp.csr_matrix(in_memory).toarray(), streamed.toarray(), atol=1e-6)
     # The fitted transformer (what a registered model carries) maps raw rows the same way.
     served = transformer.transform(pd.DataFrame({"text": texts[::-1]}))
     np.testing.assert_allclose(served.toarray(), streamed.toarray()[::-1], atol=1e-6)
