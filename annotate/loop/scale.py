@@ -52,6 +52,7 @@ STREAMING_STRATEGIES = ("margin", "diverse_margin")
 COLD_START_SAMPLE = 2_000  # rows drawn at random for the first batch's cold start
 _MOMENTS_KEY = "source_moments"
 _ITEMS_KEY = "source_items"
+_CHECKED_KEY = "source_ids_checked"  # the files' signature when their ids were found unique
 
 
 def is_partitioned(config: ProjectConfig) -> bool:
@@ -171,7 +172,7 @@ def open_working_set(
         A setting a partitioned pool cannot take; a file or column that is wrong.
     """
     check_streamable(config)
-    source = _with_moments(config, state, open_source(config))
+    source = _with_moments(config, state, _checked(state, open_source(config)))
     _draw_sets(config, state, source)
     met = met_items(config, state)
     pool = _read_pool(config, source, sorted(met | stop_items(state)))
@@ -298,6 +299,15 @@ def _cold_start(
     )
     query = learner.query(min(n, len(sample)))
     return list(query.ids), list(query.scores), query.strategy
+
+
+def _checked(state: StateStore, source: ParquetPool) -> ParquetPool:
+    """Check the pool's ids are unique, once per version of its files."""
+    signature = source.signature()
+    if state.get_meta(_CHECKED_KEY) != signature:
+        source.check_unique_ids()
+        state.set_meta(_CHECKED_KEY, signature)
+    return source
 
 
 def _with_moments(config: ProjectConfig, state: StateStore, source: ParquetPool) -> ParquetPool:

@@ -226,6 +226,9 @@ def test_rows_are_read_by_id_and_ids_by_position(tmp_path: Path) -> None:
     twice = _open(_write(tmp_path / "q", copied, X, [300], row_group=128), n_features=3)
     with pytest.raises(DataFileError, match=r"id 'item-0000003' is also in .*part-0.parquet"):
         twice.rows(["item-0000003"])
+    with pytest.raises(DataFileError, match=r"part-1.parquet: id 'item-0000003' is also in"):
+        twice.check_unique_ids()
+    pool.check_unique_ids()  # unique: nothing said
 
 
 def test_hashed_texts_in_memory_equal_the_streamed_ones(tmp_path: Path) -> None:
