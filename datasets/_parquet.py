@@ -15,7 +15,7 @@ stateless featurizer:
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,12 @@ class ParquetPool:
         Standardization of numeric features (``(x - mean) / scale``); none by default.
     hashing_features : int
         Columns of the hashed text features.
+    text_features : {"hashing", "embeddings"}
+        How texts become features: hashed, or embedded by the packaged MiniLM model
+        (384 float32 columns, unit rows), one row group at a time.
+    cache_dir : str, optional
+        Where embeddings are kept, one file per row group keyed by the file's path,
+        size and modification time: a file added embeds only its own row groups.
     """
 
     files: tuple[str, ...]
@@ -154,6 +160,8 @@ class ParquetPool:
     mean: tuple[float, ...] | None = None
     scale: tuple[float, ...] | None = None
     hashing_features: int = HASHING_FEATURES
+    text_features: str = "hashing"
+    cache_dir: str | None = None
 
     @classmethod
     def open(
@@ -295,7 +303,10 @@ class ParquetPool:
         return X
 
     def featurize_texts(self, column: Any, partition: tuple[int, int] | None = None) -> Any:
-        """Hash texts into word unigram and bigram counts (sublinear, L2 rows).
+        """Turn texts into features: hashed, or embedded (see ``text_features``).
+
+        Hashing gives word unigram and bigram counts (sublinear, L2 rows). Embeddings of
+        a whole partition are read from, or written to, ``cache_dir``.
 
         Parameters
         ----------
@@ -314,6 +325,8 @@ class ParquetPool:
             where = f"{self.files[partition[0]]}: " if partition is not None else ""
             raise EmptyTextError(f"{where}column {self.text_column!r} has empty texts")
         texts = column.to_pylist()
+        if self.text_features == "embeddings":
+            return self._embedded(texts, partition)
         vectorizer = HashingVectorizer(
             n_features=self.hashing_features,
             ngram_range=(1, 2),
@@ -328,6 +341,88 @@ class ParquetPool:
         from scipy.sparse import diags
 
         return (diags((1.0 / norms).astype(np.float32)) @ counts).tocsr()
+
+    def _embedded(self, texts: list[str], partition: tuple[int, int] | None) -> Any:
+        """Embed texts; a whole partition's embeddings go through the cache."""
+        target = self.embedding_file(partition) if partition is not None else None
+        if target is not None and target.is_file():
+            cached = np.load(target)
+            if len(cached) == len(texts):
+                return cached
+        X = _encoder().encode(texts, normalize=True)
+        if target is not None:
+            import os
+            import tempfile
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(dir=target.parent, suffix=".partial.npy")
+            with os.fdopen(handle, "wb") as out:
+                np.save(out, X)
+            os.replace(partial, target)
+        return X
+
+    def embedding_file(self, partition: tuple[int, int]) -> Path | None:
+        """Return the cache file of a partition's embeddings (None without ``cache_dir``).
+
+        Keyed by the file's path, size and modification time, and the row group.
+        """
+        if self.cache_dir is None:
+            return None
+        import hashlib
+        import os
+
+        path = self.files[partition[0]]
+        stat = os.stat(path)
+        key = f"{path}\x1f{stat.st_size}\x1f{stat.st_mtime_ns}\x1f{partition[1]}\x1fminilm-l6"
+        return Path(self.cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()}.npy"
+
+    def features_of(
+        self, ids: Sequence[str], on_partition: Callable[[], None] | None = None
+    ) -> tuple[list[str], Any]:
+        """Return features of some items, exactly as :meth:`load` computes them, in one pass.
+
+        Embeddings come from each partition's cache (a partition not cached yet is
+        embedded whole, then cached). ``on_partition`` is called as each partition is
+        done (a progress bar).
+
+        Returns
+        -------
+        (list of str, matrix)
+            The ids found, in pool order, and their feature rows.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import scipy.sparse as sp
+
+        wanted = pa.array(sorted({str(i) for i in ids}), type=pa.string())
+        found: list[str] = []
+        blocks: list[Any] = []
+        for partition in self.partitions if len(wanted) else ():
+            keys = _as_text(self.read(partition, [self.id_column]).column(self.id_column))
+            hit = pc.is_in(keys, value_set=wanted)
+            if on_partition is not None:
+                on_partition()
+            if not pc.any(hit).as_py():
+                continue
+            mask = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+            if self.text_column is not None and self.text_features == "embeddings":
+                blocks.append(self.load(partition)[1][mask])
+            else:
+                columns = [*self.feature_columns]
+                if self.text_column is not None:
+                    columns.append(self.text_column)
+                table = self.read(partition, columns).filter(pa.array(mask))
+                if self.text_column is not None:
+                    blocks.append(self.featurize_texts(table.column(self.text_column)))
+                else:
+                    blocks.append(self.featurize_numbers(table, partition))
+            found.extend(str(i) for i in np.asarray(keys.to_pylist(), dtype=object)[mask])
+        if not blocks:
+            width = len(self.feature_columns) or 0
+            return [], np.empty((0, width), dtype=np.float32)
+        if sp.issparse(blocks[0]):
+            return found, sp.vstack(blocks, format="csr")
+        return found, np.vstack(blocks)
 
     def labels(self, partition: tuple[int, int]) -> NDArray[Any]:
         """Read the known labels of one partition (a pool with a label column).
@@ -493,6 +588,21 @@ class ParquetPool:
         scale = np.sqrt(variance)
         scale[scale == 0] = 1.0
         return replace(self, mean=tuple(mean.tolist()), scale=tuple(scale.tolist()))
+
+
+_ENCODERS: list[Any] = []  # one MiniLM encoder per process, loaded on first use
+
+
+def _encoder() -> Any:
+    if not _ENCODERS:
+        from labelloop.datasets._errors import MissingExtraError
+        from labelloop.datasets._minilm import MiniLMEncoder
+
+        try:
+            _ENCODERS.append(MiniLMEncoder())
+        except ImportError as exc:
+            raise MissingExtraError(str(exc)) from exc
+    return _ENCODERS[0]
 
 
 def sample_parquet(source: str | Path, n: int) -> tuple[pd.DataFrame, int]:

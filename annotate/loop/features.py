@@ -113,5 +113,7 @@ def project_featurizer(
     for the working set of a partitioned pool (``source``).
     """
     if source is not None:
+        if config.featurizer.kind == "embeddings":
+            return None  # stateless: nothing to fit (and no need to embed the pool here)
         return fitted_featurizer(pool, make_featurizer(config, source))
     return fitted_featurizer(pool, make_featurizer(config), cache_dir or default_cache_dir())

@@ -85,10 +85,10 @@ def check_streamable(config: ProjectConfig) -> None:
             f"{' or '.join(STREAMING_STRATEGIES)}"
         )
     kind = config.featurizer.kind
-    if config.data.text_column is not None and kind != "hashing":
+    if config.data.text_column is not None and kind not in ("hashing", "embeddings"):
         raise ConfigError(
             f"featurizer.kind: {kind} needs the whole pool in memory; a partitioned text "
-            "pool uses hashing"
+            "pool uses hashing or embeddings"
         )
     if config.data.text_column is None and kind != "numeric":
         raise ConfigError(f"featurizer.kind: {kind}; a partitioned pool of numbers uses numeric")
@@ -172,7 +172,8 @@ def open_working_set(
         A setting a partitioned pool cannot take; a file or column that is wrong.
     """
     check_streamable(config)
-    source = _with_moments(config, state, _checked(state, open_source(config)))
+    source = open_source(config, cache_dir=partition_cache(state))
+    source = _with_moments(config, state, _checked(state, source))
     _draw_sets(config, state, source)
     met = met_items(config, state)
     pool = _read_pool(config, source, sorted(met | stop_items(state)))
@@ -189,16 +190,30 @@ def open_working_set(
     return WorkingSet(config, state, source, pool, _features(config, pool, source), added)
 
 
-def open_source(config: ProjectConfig) -> ParquetPool:
-    """Open the config's partitioned pool (every file's footer checked)."""
+def open_source(config: ProjectConfig, cache_dir: Path | None = None) -> ParquetPool:
+    """Open the config's partitioned pool (every file's footer checked).
+
+    With embeddings, each row group's embeddings are cached in ``cache_dir``.
+    """
     data = config.data
-    return ParquetPool.open(
+    source = ParquetPool.open(
         config.data_path(),
         id_column=str(data.id_column),
         feature_columns=data.feature_columns,
         text_column=data.text_column,
         label_column=data.label_column,
     )
+    if data.text_column is not None and config.featurizer.kind == "embeddings":
+        cache = str(cache_dir) if cache_dir is not None else None
+        return replace(source, text_features="embeddings", cache_dir=cache)
+    return source
+
+
+def partition_cache(state: StateStore) -> Path:
+    """Return the folder of per-row-group embeddings, beside the feature cache."""
+    from labelloop.annotate.loop.features import default_cache_dir
+
+    return default_cache_dir(state.path.parents[2]) / "partitions"
 
 
 def accept_partitioned(config: ProjectConfig, state: StateStore) -> Accepted:
@@ -334,13 +349,14 @@ def _with_moments(config: ProjectConfig, state: StateStore, source: ParquetPool)
 
 def _draw_sets(config: ProjectConfig, state: StateStore, source: ParquetPool) -> None:
     """Draw the evaluation set and the stop set over the whole pool, once."""
-    from labelloop.annotate.loop.stopping import evaluation_positions, stop_positions
+    # The same draws as an in-memory pool's (annotate.loop.stopping), over every row.
+    from labelloop.learners import draw_evaluation_set, draw_stop_set
 
     if not state.eval_items():
-        positions = evaluation_positions(config, source.n_items, config.seed)
+        positions = draw_evaluation_set(source.n_items, config.evaluation.size, config.seed)
         state.set_eval_items(source.ids_at(positions))
     if state.get_meta("stop_set") is None:
-        positions = stop_positions(config, source.n_items, config.seed)
+        positions = draw_stop_set(source.n_items, config.stopping.stop_set_size, config.seed)
         state.set_meta("stop_set", json.dumps(source.ids_at(positions)))
 
 
@@ -371,6 +387,30 @@ def _as_pool(config: ProjectConfig, frame: Any) -> Pool:
 
 
 def _features(config: ProjectConfig, pool: Pool, source: ParquetPool) -> FeatureMatrix:
-    from labelloop.annotate.loop.features import project_features
+    """Return the pool's features as the streaming scorer computes them."""
+    if source.text_features != "embeddings":
+        from labelloop.annotate.loop.features import project_features
 
-    return project_features(config, pool, source=source)
+        return project_features(config, pool, source=source)
+    # Embeddings come from the per-row-group cache; row groups not cached yet are
+    # embedded whole (the first open embeds the pool once, with a progress bar).
+    uncached = [p for p in source.partitions if not _cached(source, p)]
+    if not uncached:
+        found, X = source.features_of(pool.ids.tolist())
+    else:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(
+                f"embedding {len(uncached)} row group(s), cached once", total=len(source.partitions)
+            )
+            found, X = source.features_of(pool.ids.tolist(), on_partition=lambda: bar.advance(task))
+    where = {item: k for k, item in enumerate(found)}
+    ordered: FeatureMatrix = X[[where[i] for i in pool.ids.tolist()]]
+    return ordered
+
+
+def _cached(source: ParquetPool, partition: tuple[int, int]) -> bool:
+    target = source.embedding_file(partition)
+    return target is not None and target.is_file()

@@ -43,7 +43,8 @@ def write(tmp_path: Path, text: str) -> Path:
         (GOOD + "colour: red\n", "colour: unknown field"),
         (
             GOOD.replace("kind: numeric", "kind: bert"),
-            "featurizer.kind: Input should be 'tfidf', 'numeric' or 'embeddings' (got 'bert')",
+            "featurizer.kind: Input should be 'tfidf', 'hashing', 'numeric' or 'embeddings' "
+            "(got 'bert')",
         ),
         ("data: {source: 'bundled:wine'}\n", "name: Field required"),
         ("name: x\ndata: {source: pool.csv}\n", "data: name text_column or feature_columns"),

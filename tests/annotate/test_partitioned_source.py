@@ -260,3 +260,64 @@ def test_a_partitioned_pool_refuses_what_needs_it_whole(tmp_path: Path) -> None:
         assert code == 1
         assert message in err, err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_a_text_pool_in_parquet_cycles_on_embeddings_cached_per_row_group(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    topics = {
+        "sport": ["the team won the match", "a late goal settled the final", "the coach"],
+        "money": ["the bank raised its rates", "shares fell on the market", "the budget"],
+    }
+    rows = []
+    for k in range(60):
+        label = "sport" if k % 2 else "money"
+        body = f"{topics[label][k % 3]}, day {k}"
+        rows.append({"doc": f"d{k:02d}", "body": body, "label": label})
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for part in range(3):
+        table = pa.Table.from_pylist(rows[20 * part : 20 * (part + 1)])
+        pq.write_table(table, folder / f"part-{part}.parquet", row_group_size=10)
+    code, _, err = run(
+        "init", "news", "--data", str(folder), "--label-column", "label", "--id-column", "doc",
+        "--configs-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    config = tmp_path / "news.yaml"
+    settings = yaml.safe_load(config.read_text())
+    assert settings["featurizer"] == {"kind": "hashing"}  # init's default: no vocabulary
+    settings["featurizer"] = {"kind": "embeddings"}
+    config.write_text(yaml.safe_dump(settings))
+    cache = tmp_path / "cache"
+    env = {"LABELLOOP_CACHE_DIR": str(cache)}
+    argv = ["cycle", "--config", str(config), "--workdir", str(workdir)]
+
+    first = CliRunner().invoke(main, argv, env=env)
+    assert first.exit_code == 0, first.output
+    assert len(list((cache / "partitions").glob("*.npy"))) == 6  # one per row group
+    state_file = workdir / "projects" / "news" / "state.sqlite"
+    project_id = int(
+        sqlite3.connect(state_file)
+        .execute("SELECT value FROM meta WHERE key = 'project_id'")
+        .fetchone()[0]
+    )
+    tasks = list(api(credentials).tasks.list(project=project_id, fields="all"))
+    truth = {r["doc"]: r for r in rows}
+    assert tasks and all(t.data["text"] == truth[t.data["item_id"]]["body"] for t in tasks)
+
+    state = StateStore(state_file)
+    try:
+        label_tasks(
+            SimpleNamespace(state=state),
+            credentials,
+            lambda i, _: truth[i]["label"],
+            to_name="text",
+        )
+    finally:
+        state.close()
+    second = CliRunner().invoke(main, argv, env=env)
+    assert second.exit_code == 0, second.output
+    assert "model labelloop-news:v1" in second.stdout, second.stdout
+    assert len(list((cache / "partitions").glob("*.npy"))) == 6  # read back, not redone

@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -249,3 +250,52 @@ def test_hashed_texts_in_memory_equal_the_streamed_ones(tmp_path: Path) -> None:
     # The fitted transformer (what a registered model carries) maps raw rows the same way.
     served = transformer.transform(pd.DataFrame({"text": texts[::-1]}))
     np.testing.assert_allclose(served.toarray(), streamed.toarray()[::-1], atol=1e-6)
+
+
+def test_embeddings_are_cached_per_row_group_and_a_new_file_embeds_only_itself(
+    tmp_path: Path,
+) -> None:
+    from labelloop.datasets import EmbeddingFeaturizer, Pool
+
+    topics = {"sport": "the team won the match", "money": "the bank raised its rates"}
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    texts, labels, ids = [], [], []
+    for k in range(24):
+        label = "sport" if k % 2 else "money"
+        texts.append(f"{topics[label]} on day {k}")
+        labels.append(label)
+        ids.append(f"t{k:02d}")
+    for part in range(2):
+        rows = slice(12 * part, 12 * (part + 1))
+        table = pa.table({"id": ids[rows], "text": texts[rows]})
+        pq.write_table(table, folder / f"p{part}.parquet", row_group_size=6)
+    cache = tmp_path / "cache"
+    pool = ParquetPool.open(folder, id_column="id", text_column="text")
+    pool = ParquetPool(**{**pool.__dict__, "text_features": "embeddings", "cache_dir": str(cache)})
+    X = np.vstack([pool.load(p)[1] for p in pool.partitions])
+    frame = pd.DataFrame({"text": texts}, index=ids)
+    expected = np.asarray(EmbeddingFeaturizer().fit_transform(Pool(frame, text_column="text")))
+    np.testing.assert_allclose(X, expected, atol=1e-5)
+    files = {f: f.stat().st_mtime_ns for f in cache.glob("*.npy")}
+    assert len(files) == 4  # one per row group
+
+    model = LogisticRegression().fit(X[:8], labels[:8])
+    picks = stream_query(pool, model, 3, exclude=ids[:8])
+    assert len(picks.ids) == 3 and not set(picks.ids) & set(ids[:8])
+    assert {f: f.stat().st_mtime_ns for f in cache.glob("*.npy")} == files  # all from cache
+
+    # A file lands: only its row group is embedded; the others are read back.
+    pq.write_table(pa.table({"id": ["n0", "n1"], "text": texts[:2]}), folder / "p2.parquet")
+    grown = ParquetPool(
+        **{
+            **ParquetPool.open(folder, id_column="id", text_column="text").__dict__,
+            "text_features": "embeddings",
+            "cache_dir": str(cache),
+        }
+    )
+    found, rows = grown.features_of(["n1", "t05", "t13"])
+    assert found == ["t05", "t13", "n1"]
+    np.testing.assert_allclose(rows, expected[[5, 13, 1]], atol=1e-5)
+    after = {f: f.stat().st_mtime_ns for f in cache.glob("*.npy")}
+    assert len(after) == 5 and all(after[f] == t for f, t in files.items())
