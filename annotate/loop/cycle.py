@@ -218,6 +218,10 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts), set(resolved))
         if routing is not None:
             drafts = drafts + audit_drafts(project, cycle, drafts)
+        if project.working is not None:  # audits of a partitioned pool join its working set
+            project.working.grow([d.item_id for d in drafts])
+            project.pool = project.working.pool
+            X = project.features(X)
         if drafts:
             batch_id = prepare_batch(state, drafts, strategy=strategy, model_version=version)
             state.cycle_batch(cycle, batch_id)

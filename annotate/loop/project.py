@@ -201,6 +201,8 @@ def open_project(
             pool = working.pool
             kind = item_kind(config, pool)
             labels = _partitioned_labels(config, working)
+            if config.routing.enabled:
+                check_routing(config, pool, labels)
         xml = labeling_config(kind, labels, multiple=config.labelling.multiple)
         if config.label_studio is not None:
             pool, project_id, left_out = _open_adopted(config, pool, gateway, state, labels)
@@ -354,6 +356,11 @@ def pick_batch(
     routes = state.route_of() if config.routing.enabled else {}
     machine = {i for i, r in routes.items() if r == "auto"}
     if only_route is not None:
+        if project.working is not None:
+            raise ConfigError(
+                f"--route {only_route}: a partitioned pool keeps only machine labels' routes; "
+                "its batches are picked from the whole pool (push without --route)"
+            )
         if not routes:
             raise ConfigError(
                 f"--route {only_route}: no routes yet (routing.enabled and a trained model "
@@ -454,11 +461,16 @@ def _pick_partitioned(
         working, model, n, exclude=exclude, X_labelled=X[rows] if len(rows) else None, seed=seed
     )
     project.pool = working.pool
+    routes: dict[str, str] = {}
+    if config.routing.enabled and model is not None:
+        from labelloop.annotate.loop.routing import routes_of_picks
+
+        routes = routes_of_picks(project, working.X, model, picked[0])
     return _drafts(
         project,
         working.X,
         model,
         picked,
         model_version or f"{config.name}-{len(resolved)}-labels",
-        {},
+        routes,
     )

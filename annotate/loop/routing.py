@@ -37,6 +37,7 @@ __all__ = [
     "class_rows",
     "corrections",
     "metric_name",
+    "routes_of_picks",
     "routing_metrics",
 ]
 
@@ -110,10 +111,17 @@ def apply_routing(
     closed = resolved | state.eval_items() | state.queued_item_ids()
     if project.adopted:  # an adopted project's items whose task was deleted stay out
         closed |= set(pool.ids.tolist()) - set(state.in_place())
-    open_mask = ~np.isin(pool.ids, list(closed))
-    open_ids = pool.ids[open_mask]
     rows: list[tuple[str, str, str | None, float | None, bool, str]] = []
     counts = {"auto": 0, "review": 0, "human": 0}
+    n_pool = len(pool)
+    if project.working is not None:
+        # A partitioned pool: routed row group by row group; only machine labels (and
+        # the items eligible for one, from which audits are drawn while automatic
+        # labelling is suspended) are stored. Other routes are computed when asked.
+        rows, counts = _route_partitioned(project, model, thresholds, verdict, closed)
+        n_pool = project.working.source.n_items
+    open_mask = ~np.isin(pool.ids, list(closed))
+    open_ids = pool.ids[open_mask] if project.working is None else pool.ids[:0]
     if open_ids.size:
         keep = human_rule_mask(pool.frame, routing.always_human)[open_mask]
         routed = route_items(
@@ -150,11 +158,96 @@ def apply_routing(
         "n_eval_labelled": len(tested),
         "thresholds": {label: asdict(t) for label, t in thresholds.items()},
         "counts": counts,
-        "n_pool": len(pool),
+        "n_pool": n_pool,
         "audit": asdict(verdict),
     }
     state.replace_routes(rows, model_version=model_version, cycle=cycle, summary=summary)
     return summary
+
+
+def _route_partitioned(
+    project: LabellingProject,
+    model: Any,
+    thresholds: dict[str, Any],
+    verdict: AuditVerdict,
+    closed: set[str],
+) -> tuple[list[tuple[str, str, str | None, float | None, bool, str]], dict[str, int]]:
+    """Route a partitioned pool's open items one row group at a time.
+
+    Returns the rows to store (machine labels and items eligible for one) and the
+    counts of every route.
+    """
+    from labelloop.annotate.loop.scale import rule_columns
+
+    working = project.working
+    assert working is not None
+    routing, labels, source = project.config.routing, project.labels, working.source
+    columns = rule_columns(project.config)
+    shut = np.asarray(sorted(closed), dtype=object)
+    rows: list[tuple[str, str, str | None, float | None, bool, str]] = []
+    counts: Counter[str] = Counter({"auto": 0, "review": 0, "human": 0})
+    for partition in source.partitions:
+        ids, X = source.load(partition)
+        open_mask = ~np.isin(ids, shut) if shut.size else np.ones(len(ids), dtype=bool)
+        if not open_mask.any():
+            continue
+        keep = None
+        if columns:
+            frame = source.read(partition, columns).to_pandas()
+            keep = human_rule_mask(frame, routing.always_human)[open_mask]
+        routed = route_items(
+            aligned_proba(model, X[np.flatnonzero(open_mask)], labels),
+            labels,
+            thresholds,
+            review_min_confidence=routing.review_min_confidence,
+            always_human=keep,
+            always_human_classes=routing.always_human_classes,
+            auto_allowed=not verdict.suspended,
+        )
+        counts.update(routed.counts())
+        stored = (routed.routes == "auto") | routed.eligible
+        for k in np.flatnonzero(stored):
+            rows.append(
+                (
+                    str(ids[open_mask][k]),
+                    str(routed.routes[k]),
+                    str(routed.predicted[k]),
+                    float(routed.confidence[k]),
+                    bool(routed.eligible[k]),
+                    str(routed.reasons[k]),
+                )
+            )
+    return rows, dict(counts)
+
+
+def routes_of_picks(
+    project: LabellingProject, X: FeatureMatrix, model: Any, ids: Sequence[str]
+) -> dict[str, str]:
+    """Route some picked items with the thresholds of the last routing (``review``/``human``).
+
+    A partitioned pool stores only machine labels' routes: a batch's items get theirs
+    here, from the same thresholds, rules and model, so annotators see a guess exactly
+    where the route says so.
+    """
+    from labelloop.learners import ClassThreshold
+
+    summary = project.state.routing_summary()
+    if summary is None or not ids:
+        return {}
+    routing, labels = project.config.routing, project.labels
+    thresholds = {k: ClassThreshold(**v) for k, v in summary["thresholds"].items()}
+    rows = project.pool.positions(list(ids))
+    keep = human_rule_mask(project.pool.frame.iloc[rows], routing.always_human)
+    routed = route_items(
+        aligned_proba(model, X[rows], labels),
+        labels,
+        thresholds,
+        review_min_confidence=routing.review_min_confidence,
+        always_human=keep,
+        always_human_classes=routing.always_human_classes,
+        auto_allowed=False,  # a picked item goes to people whatever its confidence
+    )
+    return {str(i): str(r) for i, r in zip(ids, routed.routes, strict=True)}
 
 
 def audit_drafts(

@@ -39,12 +39,14 @@ log = logging.getLogger("labelloop")
 __all__ = [
     "STREAMING_STRATEGIES",
     "accept_partitioned",
+    "check_rule_columns",
     "WorkingSet",
     "check_streamable",
     "is_partitioned",
     "met_items",
     "open_source",
     "open_working_set",
+    "rule_columns",
     "stop_items",
 ]
 
@@ -67,14 +69,12 @@ def check_streamable(config: ProjectConfig) -> None:
     Raises
     ------
     ConfigError
-        Naming the setting: routing, an adopted project, a strategy that cannot
-        stream, a featurizer that needs the whole pool, or no id column.
+        Naming the setting: an adopted project, a strategy that cannot stream, a
+        featurizer that needs the whole pool, or no id column.
     """
     where = f"data.source {config.data.source} is partitioned"
     if config.data.id_column is None:
         raise ConfigError(f"data.id_column: {where}; name its id column")
-    if config.routing.enabled:
-        raise ConfigError(f"routing.enabled: routing needs the pool in memory ({where})")
     if config.label_studio is not None:
         raise ConfigError(
             f"label_studio: an adopted project cannot have a partitioned pool ({where})"
@@ -92,6 +92,7 @@ def check_streamable(config: ProjectConfig) -> None:
         )
     if config.data.text_column is None and kind != "numeric":
         raise ConfigError(f"featurizer.kind: {kind}; a partitioned pool of numbers uses numeric")
+    check_rule_columns(config)
 
 
 @dataclass
@@ -368,7 +369,38 @@ def _read_pool(config: ProjectConfig, source: ParquetPool, ids: list[str]) -> Po
     columns = [*source.feature_columns]
     if source.text_column is not None:
         columns.append(source.text_column)
+    columns += [c for c in rule_columns(config) if c not in columns]
     return _as_pool(config, source.rows(ids, columns))
+
+
+def rule_columns(config: ProjectConfig) -> list[str]:
+    """Return the columns routing's always-human rules read (none without routing)."""
+    if not config.routing.enabled:
+        return []
+    return sorted({rule.column for rule in config.routing.always_human})
+
+
+def check_rule_columns(config: ProjectConfig) -> None:
+    """Refuse a routing rule on a column the files do not have, naming it.
+
+    Raises
+    ------
+    ConfigError
+        ``routing.always_human.K.column: 'c' is not a column of SOURCE (columns: ...)``.
+    """
+    if not config.routing.enabled or not config.routing.always_human:
+        return
+    import pyarrow.parquet as pq
+
+    from labelloop.datasets import parquet_files
+
+    names = pq.ParquetFile(parquet_files(config.data_path())[0]).schema_arrow.names
+    for k, rule in enumerate(config.routing.always_human if config.routing.enabled else ()):
+        if rule.column not in names:
+            raise ConfigError(
+                f"routing.always_human.{k}.column: {rule.column!r} is not a column of "
+                f"{config.data.source} (columns: {', '.join(names)})"
+            )
 
 
 def _as_pool(config: ProjectConfig, frame: Any) -> Pool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -253,7 +255,10 @@ def test_a_partitioned_pool_refuses_what_needs_it_whole(tmp_path: Path) -> None:
     settings = yaml.safe_load(config.read_text())
     for change, message in (
         ({"strategy": "entropy"}, "strategy: entropy cannot stream a partitioned pool"),
-        ({"routing": {"enabled": True}}, "routing.enabled: routing needs the pool in memory"),
+        (
+            {"routing": {"enabled": True, "always_human": [{"column": "grape", "equals": "x"}]}},
+            "routing.always_human.0.column: 'grape' is not a column of",
+        ),
     ):
         config.write_text(yaml.safe_dump({**settings, **change}))
         code, _, err = run("cycle", "--config", str(config), "--workdir", str(tmp_path / "w"))
@@ -321,3 +326,91 @@ def test_a_text_pool_in_parquet_cycles_on_embeddings_cached_per_row_group(
     assert second.exit_code == 0, second.output
     assert "model labelloop-news:v1" in second.stdout, second.stdout
     assert len(list((cache / "partitions").glob("*.npy"))) == 6  # read back, not redone
+
+
+def test_routing_a_partitioned_pool_stores_only_machine_labels(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    rng = np.random.default_rng(0)
+    n = 2_000
+    y = rng.integers(0, 2, n)
+    X = rng.normal(0.0, 1.0, (n, 4)) + 2.5 * y[:, None]
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame.insert(0, "key", [f"k{i:04d}" for i in range(n)])
+    frame["label"] = np.where(y == 1, "high", "low")
+    frame["region"] = np.where(np.arange(n) % 10 == 0, "north", "south")
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    for part in range(4):
+        piece = frame.iloc[500 * part : 500 * (part + 1)]
+        pq.write_table(
+            pa.Table.from_pandas(piece, preserve_index=False),
+            folder / f"part-{part}.parquet",
+            row_group_size=200,
+        )
+    code, _, err = run(
+        "init", "blobs", "--data", str(folder), "--label-column", "label", "--id-column", "key",
+        "--feature-columns", "a,b,c,d", "--configs-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    config = tmp_path / "blobs.yaml"
+    settings = yaml.safe_load(config.read_text())
+    settings["evaluation"] = {"size": 150, "per_batch": 150}
+    settings["routing"] = {
+        "enabled": True,
+        "target_precision": 0.9,
+        "always_human": [{"column": "region", "equals": "north"}],
+    }
+    config.write_text(yaml.safe_dump(settings))
+    truth = dict(zip(frame["key"], frame["label"], strict=True))
+    state_file = workdir / "projects" / "blobs" / "state.sqlite"
+    w = ("--config", str(config), "--workdir", str(workdir))
+
+    def label_all() -> None:
+        state = StateStore(state_file)
+        try:
+            label_tasks(SimpleNamespace(state=state), credentials, lambda i, _: truth[i])
+        finally:
+            state.close()
+
+    for _ in range(3):  # cold start; first model; a model with the whole evaluation set
+        code, _, err = run("cycle", *w)
+        assert code == 0, err
+        label_all()
+    code, _, err = run("cycle", *w)
+    assert code == 0, err
+    db = sqlite3.connect(state_file)
+    summary = json.loads(db.execute("SELECT value FROM meta WHERE key = 'routing'").fetchone()[0])
+    counts = summary["counts"]
+    # Routing ran before this cycle's batch (its picks and audits) was queued.
+    last = db.execute("SELECT batch_id FROM batches ORDER BY rowid DESC").fetchone()[0]
+    this_batch = {
+        r[0] for r in db.execute("SELECT item_id FROM batch_items WHERE batch_id = ?", (last,))
+    }
+    n_closed = len(
+        {r[0] for r in db.execute("SELECT item_id FROM annotations")}
+        | {r[0] for r in db.execute("SELECT item_id FROM eval_items")}
+        | ({r[0] for r in db.execute("SELECT item_id FROM tasks")} - this_batch)
+    )
+    # Every open item of the pool was routed; most go to the machine on such data.
+    assert sum(counts.values()) == n - n_closed
+    assert counts["auto"] > 1_000, counts
+    assert summary["n_pool"] == n
+    stored = list(db.execute("SELECT item_id, route, eligible FROM routes"))
+    # Only machine labels (and items eligible for one) are stored, never a human route.
+    assert len(stored) == counts["auto"], (len(stored), counts)
+    assert {r[1] for r in stored} == {"auto"}
+    # The rule keeps every northern item for people.
+    north = set(frame.loc[frame["region"] == "north", "key"])
+    assert not north & {r[0] for r in stored}
+    # The machine labels are exported with their source.
+    code, _, err = run("export", *w, "--out", str(tmp_path / "labels.csv"))
+    assert code == 0, err
+    exported = read_table(tmp_path / "labels.csv")
+    machine = exported[exported["source"] == "machine"]
+    assert len(machine) == counts["auto"]
+    assert (machine["label"] == machine["item_id"].map(truth)).mean() > 0.9
+    # --route needs every item's route, which a partitioned pool does not keep.
+    code, _, err = run("push", *w, "--route", "review")
+    assert code == 1 and "--route review: a partitioned pool keeps only" in err, err
