@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from labelloop.datasets._errors import ColumnError, DataFileError, EmptyTextError
+from labelloop.datasets._errors import (
+    ColumnError,
+    DataFileError,
+    EmptyTextError,
+    FeatureValueError,
+)
 
 __all__ = [
     "HASHING_FEATURES",
@@ -297,6 +302,11 @@ class ParquetPool:
                 where = f"{self.files[partition[0]]}: " if partition is not None else ""
                 raise DataFileError(f"{where}column {name!r} has empty values")
             X[:, j] = column.to_numpy(zero_copy_only=False)
+            if not np.isfinite(X[:, j]).all():
+                where = f"{self.files[partition[0]]}: " if partition is not None else ""
+                raise FeatureValueError(
+                    f"{where}column {name!r} has a value that is not a finite number"
+                )
         if self.mean is not None and self.scale is not None:
             X -= np.asarray(self.mean, dtype=np.float32)
             X /= np.asarray(self.scale, dtype=np.float32)
@@ -319,9 +329,11 @@ class ParquetPool:
         -------
         scipy.sparse.csr_matrix of float32, shape (rows, hashing_features)
         """
+        import pyarrow.compute as pc
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        if column.null_count:
+        blank = column.null_count or pc.any(pc.equal(pc.utf8_trim_whitespace(column), "")).as_py()
+        if blank:  # as the loader refuses them: an empty text is no item to label
             where = f"{self.files[partition[0]]}: " if partition is not None else ""
             raise EmptyTextError(f"{where}column {self.text_column!r} has empty texts")
         texts = column.to_pylist()

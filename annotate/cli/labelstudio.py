@@ -134,7 +134,6 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
     from labelloop.annotate.loop.queue import refresh_in_pick_order, refresh_with_champion
 
     opened = open_project(config_path, workdir, lock="push")
-    payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
     X = project_matrix(opened)
     if opened.state.pending_batch() is None:
         pick = pick_batch(opened, X, n_items or opened.config.batch_size, only_route=route)
@@ -142,6 +141,9 @@ def push(config_path: Path, n_items: int | None, route: str | None, workdir: Pat
             click.echo(f"nothing to push{f' on route {route}' if route else ''}")
             return
         prepare_batch(opened.state, pick.drafts, strategy=pick.strategy, model_version=pick.version)
+        X = opened.features(X)  # a partitioned pool's picks joined its working set
+    # Built after the pick: a partitioned pool's picks are read into its working set.
+    payload = payload_function(opened.kind, opened.pool, opened.config.labelling.image_side)
     report = push_pending(
         opened.gateway, opened.state, opened.project_id, kind=opened.kind, payload_of=payload
     )

@@ -128,6 +128,9 @@ def run(
             if reload:
                 # `accept-data` ran while we slept: the pool and its features are stale.
                 say("the data file was accepted anew (labelloop accept-data): reloading the pool")
+            elif opened.working is not None and opened.working.stale():
+                say(f"the Parquet files of {opened.config.data.source} changed: reloading")
+                reload = True
             elif opened.adopted and wait_out(
                 partial(has_new_tasks, opened.config, opened.gateway, opened.state)
             ):

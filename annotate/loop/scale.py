@@ -44,6 +44,7 @@ __all__ = [
     "check_streamable",
     "is_partitioned",
     "met_items",
+    "next_evaluation",
     "open_source",
     "open_working_set",
     "rule_columns",
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 STREAMING_STRATEGIES = ("margin", "diverse_margin")
+MAX_EVALUATION = 10_000  # evaluation items a partitioned pool's project may draw
 COLD_START_SAMPLE = 2_000  # rows drawn at random for the first batch's cold start
 _MOMENTS_KEY = "source_moments"
 _ITEMS_KEY = "source_items"
@@ -117,11 +119,25 @@ class WorkingSet:
     pool: Pool
     X: FeatureMatrix
     added: int = 0
+    signature: str = ""  # of the files when opened
+
+    def stale(self) -> bool:
+        """Whether files were added, removed or rewritten since the pool was opened."""
+        from labelloop.datasets import parquet_files
+
+        try:
+            listed = [str(p) for p in parquet_files(self.config.data_path())]
+        except Exception:  # the folder itself went away: reopening says so in one line
+            return True
+        if listed != list(self.source.files):
+            return True
+        return self.source.signature() != self.signature
 
     def refresh(self) -> None:
         """Read the rows of items the project came to hold since (the next evaluation ones)."""
-        met = met_items(self.config, self.state)
-        self.grow(sorted(met | stop_items(self.state)), met=met)
+        met = met_items(self.state)
+        wanted = met | next_evaluation(self.config, self.state, met) | stop_items(self.state)
+        self.grow(sorted(wanted), met=met)
 
     def grow(self, ids: list[str], met: set[str] | None = None) -> None:
         """Read some items' rows into the working set, recording their digests.
@@ -176,10 +192,17 @@ def open_working_set(
     source = open_source(config, cache_dir=partition_cache(state))
     source = _with_moments(config, state, _checked(state, source))
     _draw_sets(config, state, source)
-    met = met_items(config, state)
-    pool = _read_pool(config, source, sorted(met | stop_items(state)))
-    current = {i: d for i, d in item_fingerprints(pool).items() if i in met}
+    met = met_items(state)
+    wanted = met | next_evaluation(config, state, met) | stop_items(state)
+    pool = _read_pool(config, source, sorted(wanted))
     stored = state.fingerprints()
+    # Evaluation or stop-set items that left the files before anyone saw them leave
+    # those sets; items people saw are refused below until someone accepts.
+    unshown = wanted - set(pool.ids.tolist()) - set(stored)
+    if unshown:
+        state.forget_unshown(unshown)
+        met -= unshown
+    current = {i: d for i, d in item_fingerprints(pool).items() if i in met}
     change = compare(stored, current)
     refuse_unaccepted(change, config, config_file)
     if change.added:
@@ -188,7 +211,8 @@ def open_working_set(
     added = max(source.n_items - int(known), 0) if known is not None else 0
     if known is None or int(known) != source.n_items:
         state.set_meta(_ITEMS_KEY, str(source.n_items))
-    return WorkingSet(config, state, source, pool, _features(config, pool, source), added)
+    X = _features(config, pool, source)
+    return WorkingSet(config, state, source, pool, X, added, source.signature())
 
 
 def open_source(config: ProjectConfig, cache_dir: Path | None = None) -> ParquetPool:
@@ -231,16 +255,15 @@ def accept_partitioned(config: ProjectConfig, state: StateStore) -> Accepted:
     return Accepted(change, retired)
 
 
-def met_items(config: ProjectConfig, state: StateStore) -> set[str]:
-    """Return the items people met or are about to meet: their payloads are kept.
+def met_items(state: StateStore) -> set[str]:
+    """Return the items people met: pushed, queued or labelled. Their digests are kept."""
+    return set(state.fingerprints()) | state.queued_item_ids() | set(state.resolutions())
 
-    Pushed, queued and labelled items, items met before (their digests are kept), and
-    the evaluation items the next batch will carry.
-    """
-    met = set(state.fingerprints()) | state.queued_item_ids() | set(state.resolutions())
+
+def next_evaluation(config: ProjectConfig, state: StateStore, met: set[str]) -> set[str]:
+    """Return the evaluation items the next batch will carry (read, not yet met)."""
     per_batch = config.evaluation.per_batch or config.batch_size
-    waiting = [i for i in state.eval_order() if i not in met]
-    return met | set(waiting[:per_batch])
+    return set([i for i in state.eval_order() if i not in met][:per_batch])
 
 
 def stop_items(state: StateStore) -> set[str]:
@@ -354,7 +377,14 @@ def _draw_sets(config: ProjectConfig, state: StateStore, source: ParquetPool) ->
     from labelloop.learners import draw_evaluation_set, draw_stop_set
 
     if not state.eval_items():
-        positions = draw_evaluation_set(source.n_items, config.evaluation.size, config.seed)
+        size = config.evaluation.size
+        count = round(size * source.n_items) if size < 1 else int(size)
+        if count > MAX_EVALUATION:
+            raise ConfigError(
+                f"evaluation.size: {size:g} is {count:,} of {source.n_items:,} items; give a "
+                f"count of at most {MAX_EVALUATION:,} for a partitioned pool"
+            )
+        positions = draw_evaluation_set(source.n_items, size, config.seed)
         state.set_eval_items(source.ids_at(positions))
     if state.get_meta("stop_set") is None:
         positions = draw_stop_set(source.n_items, config.stopping.stop_set_size, config.seed)

@@ -639,6 +639,21 @@ class StateStore:
                 list(digests.items()),
             )
 
+    def forget_unshown(self, item_ids: Iterable[str]) -> None:
+        """Drop items nobody was shown from the evaluation set and the stop set.
+
+        For a partitioned pool whose files no longer hold them: nothing was labelled,
+        so nothing needs accepting. The stop set's kept predictions go with them.
+        """
+        gone = set(item_ids)
+        with self.transaction() as db:
+            db.executemany("DELETE FROM eval_items WHERE item_id = ?", [(i,) for i in gone])
+            stop_set = self.get_meta("stop_set")
+            if stop_set is not None and set(json.loads(stop_set)) & gone:
+                kept = [i for i in json.loads(stop_set) if i not in gone]
+                self.set_meta("stop_set", json.dumps(kept), db)
+                db.execute("DELETE FROM meta WHERE key = 'stop_predictions'")
+
     def keep_fingerprints(self, digests: Mapping[str, str]) -> None:
         """Record the digests of items that joined a partitioned pool's working set.
 

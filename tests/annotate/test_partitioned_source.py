@@ -139,6 +139,9 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     # Classes from the pass over the label column; an evaluation set of 20% (at most 1,000).
     assert written["labelling"]["labels"] == ["barbera", "barolo", "grignolino"]
     assert written["evaluation"]["size"] == 35
+    # A stop set smaller than the pool: picks come from outside the working set.
+    written["stopping"]["stop_set_size"] = 10
+    config.write_text(yaml.safe_dump(written))
     env = {"LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
     state_file = workdir / "projects" / "wines" / "state.sqlite"
     truth = read_table(pool).set_index("item_id")["label"].to_dict()
@@ -165,9 +168,8 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     tasks = list(api(credentials).tasks.list(project=project_id, fields="all"))
     assert len(tasks) == 20  # the cold-start batch and the first evaluation items
     assert all(str(t.data["item_id"]).startswith("w") for t in tasks)
-    # Digests are kept for the items people met (and the next evaluation items), not
-    # for every item of the pool.
-    assert count("SELECT COUNT(*) FROM fingerprints") == 30
+    # Digests are kept for the items people met (the 20 pushed), not for every item.
+    assert count("SELECT COUNT(*) FROM fingerprints") == 20
 
     # People label every task; the next cycle trains, streams the pool and picks.
     state = StateStore(state_file)
@@ -414,3 +416,49 @@ def test_routing_a_partitioned_pool_stores_only_machine_labels(
     # --route needs every item's route, which a partitioned pool does not keep.
     code, _, err = run("push", *w, "--route", "review")
     assert code == 1 and "--route review: a partitioned pool keeps only" in err, err
+
+
+def test_items_nobody_saw_may_leave_the_files_those_people_saw_may_not(tmp_path: Path) -> None:
+    from labelloop.annotate.config.schema import load_config
+    from labelloop.annotate.errors import DataChangedError
+    from labelloop.annotate.loop.scale import open_working_set
+
+    pool = _wine_parquet(tmp_path / "wine")
+    assert init("wines", pool, tmp_path)[0] == 0
+    settings = yaml.safe_load((tmp_path / "wines.yaml").read_text())
+    settings["stopping"]["stop_set_size"] = 10
+    (tmp_path / "wines.yaml").write_text(yaml.safe_dump(settings))
+    config = load_config(tmp_path / "wines.yaml")
+
+    def rewrite(name: str, drop: set[str]) -> None:
+        frame = pq.read_table(pool / name).to_pandas()
+        kept = frame[~frame["item_id"].isin(drop)]
+        pq.write_table(pa.Table.from_pandas(kept, preserve_index=False), pool / name)
+
+    state = StateStore(tmp_path / "state.sqlite")
+    try:
+        working = open_working_set(config, state)
+        stop = set(json.loads(state.get_meta("stop_set") or "[]"))
+        upcoming = set(state.eval_order()[:10])  # the next batch's evaluation items
+        assert set(working.pool.ids.tolist()) == stop | upcoming  # 20 rows at most of 178
+        assert len(stop) == 10
+        assert not state.fingerprints()  # nobody saw anything yet
+        # Rows nobody was shown leave a file: they leave the stop and evaluation sets.
+        last = set(pq.read_table(pool / "part-2.parquet").column("item_id").to_pylist())
+        unseen = last & (stop | upcoming)
+        assert unseen
+        rewrite("part-2.parquet", unseen)
+        working = open_working_set(config, state)
+        assert set(json.loads(state.get_meta("stop_set") or "[]")) == stop - unseen
+        assert not unseen & state.eval_items()
+        # Items joining a batch are recorded as met; one of them leaves the files: the
+        # project refuses to open until someone accepts.
+        batch = sorted(set(working.pool.ids.tolist()) - stop - unseen)[:3]
+        working.grow(batch)
+        assert set(state.fingerprints()) == set(batch)
+        for name in ("part-0.parquet", "part-1.parquet", "part-2.parquet"):
+            rewrite(name, {batch[0]})
+        with pytest.raises(DataChangedError, match="0 items changed, 0 added, 1 removed"):
+            open_working_set(config, state)
+    finally:
+        state.close()

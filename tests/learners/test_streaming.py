@@ -13,7 +13,13 @@ import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from labelloop.datasets import ColumnError, DataFileError, EmptyTextError, ParquetPool
+from labelloop.datasets import (
+    ColumnError,
+    DataFileError,
+    EmptyTextError,
+    FeatureValueError,
+    ParquetPool,
+)
 from labelloop.learners import (
     diverse_margin_sampling,
     margin_sampling,
@@ -299,3 +305,19 @@ def test_embeddings_are_cached_per_row_group_and_a_new_file_embeds_only_itself(
     np.testing.assert_allclose(rows, expected[[5, 13, 1]], atol=1e-5)
     after = {f: f.stat().st_mtime_ns for f in cache.glob("*.npy")}
     assert len(after) == 5 and all(after[f] == t for f, t in files.items())
+
+
+def test_blank_texts_and_non_finite_numbers_are_refused_while_streaming(tmp_path: Path) -> None:
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["fine words", "   "]}), texts / "t.parquet")
+    pool = ParquetPool.open(texts, id_column="id", text_column="text")
+    with pytest.raises(EmptyTextError, match=r"t\.parquet: column 'text' has empty texts"):
+        pool.load(pool.partitions[0])
+    numbers = tmp_path / "numbers"
+    numbers.mkdir()
+    table = pa.table({"id": ["a", "b"], "f00": [1.0, float("nan")]})
+    pq.write_table(table, numbers / "n.parquet")
+    pool = _open(numbers, n_features=1)
+    with pytest.raises(FeatureValueError, match=r"n\.parquet: column 'f00' has a value that"):
+        pool.load(pool.partitions[0])
