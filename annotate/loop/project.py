@@ -463,9 +463,11 @@ def _pick_partitioned(
     project.pool = working.pool
     routes: dict[str, str] = {}
     if config.routing.enabled and model is not None:
-        from labelloop.annotate.loop.routing import routes_of_picks
+        from labelloop.annotate.loop.scale import routes_of_picks
 
-        routes = routes_of_picks(project, working.X, model, picked[0])
+        routes = routes_of_picks(
+            config, project.state, project.labels, working.pool, working.X, model, picked[0]
+        )
     return _drafts(
         project,
         working.X,

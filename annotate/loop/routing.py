@@ -37,7 +37,6 @@ __all__ = [
     "class_rows",
     "corrections",
     "metric_name",
-    "routes_of_picks",
     "routing_metrics",
 ]
 
@@ -218,36 +217,6 @@ def _route_partitioned(
                 )
             )
     return rows, dict(counts)
-
-
-def routes_of_picks(
-    project: LabellingProject, X: FeatureMatrix, model: Any, ids: Sequence[str]
-) -> dict[str, str]:
-    """Route some picked items with the thresholds of the last routing (``review``/``human``).
-
-    A partitioned pool stores only machine labels' routes: a batch's items get theirs
-    here, from the same thresholds, rules and model, so annotators see a guess exactly
-    where the route says so.
-    """
-    from labelloop.learners import ClassThreshold
-
-    summary = project.state.routing_summary()
-    if summary is None or not ids:
-        return {}
-    routing, labels = project.config.routing, project.labels
-    thresholds = {k: ClassThreshold(**v) for k, v in summary["thresholds"].items()}
-    rows = project.pool.positions(list(ids))
-    keep = human_rule_mask(project.pool.frame.iloc[rows], routing.always_human)
-    routed = route_items(
-        aligned_proba(model, X[rows], labels),
-        labels,
-        thresholds,
-        review_min_confidence=routing.review_min_confidence,
-        always_human=keep,
-        always_human_classes=routing.always_human_classes,
-        auto_allowed=False,  # a picked item goes to people whatever its confidence
-    )
-    return {str(i): str(r) for i, r in zip(ids, routed.routes, strict=True)}
 
 
 def audit_drafts(

@@ -47,6 +47,7 @@ __all__ = [
     "next_evaluation",
     "open_source",
     "open_working_set",
+    "routes_of_picks",
     "rule_columns",
     "stop_items",
 ]
@@ -476,3 +477,39 @@ def _features(config: ProjectConfig, pool: Pool, source: ParquetPool) -> Feature
 def _cached(source: ParquetPool, partition: tuple[int, int]) -> bool:
     target = source.embedding_file(partition)
     return target is not None and target.is_file()
+
+
+def routes_of_picks(
+    config: ProjectConfig,
+    state: StateStore,
+    labels: list[str],
+    pool: Pool,
+    X: FeatureMatrix,
+    model: Any,
+    ids: list[str],
+) -> dict[str, str]:
+    """Route picked items with the thresholds of the last routing (``review``/``human``).
+
+    A partitioned pool stores only machine labels' routes: a batch's items get theirs
+    here, from the same thresholds, rules and model, so annotators see a guess exactly
+    where the route says so.
+    """
+    from labelloop.annotate.config.rules import human_rule_mask
+    from labelloop.learners import ClassThreshold, aligned_proba, route_items
+
+    summary = state.routing_summary()
+    if summary is None or not ids:
+        return {}
+    routing = config.routing
+    thresholds = {k: ClassThreshold(**v) for k, v in summary["thresholds"].items()}
+    rows = pool.positions(ids)
+    routed = route_items(
+        aligned_proba(model, X[rows], labels),
+        labels,
+        thresholds,
+        review_min_confidence=routing.review_min_confidence,
+        always_human=human_rule_mask(pool.frame.iloc[rows], routing.always_human),
+        always_human_classes=routing.always_human_classes,
+        auto_allowed=False,  # a picked item goes to people whatever its confidence
+    )
+    return {str(i): str(r) for i, r in zip(ids, routed.routes, strict=True)}
