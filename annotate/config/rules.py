@@ -6,12 +6,13 @@ import math
 import re
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from labelloop.annotate.config.schema import HumanRule, ProjectConfig
+from labelloop.annotate.config.schema import HumanRule, ProjectConfig, RoutingConfig
 from labelloop.annotate.errors import ConfigError
 from labelloop.datasets import Pool
 
@@ -126,3 +127,35 @@ def _rule_hits(column: pd.Series, rule: HumanRule) -> NDArray[np.bool_]:
     out = np.zeros(len(column), dtype=bool)
     out[present] = np.asarray(hits, dtype=bool)[codes]
     return out
+
+
+def route_by_config(
+    routing: RoutingConfig,
+    proba: NDArray[np.floating[Any]],
+    labels: Sequence[str],
+    thresholds: dict[str, Any],
+    rows: pd.DataFrame,
+    *,
+    auto_allowed: bool,
+) -> Any:
+    """Route items by their probabilities under a project's routing settings.
+
+    ``rows`` are the items' raw rows, in the order of ``proba`` (read by the
+    always-human rules); ``auto_allowed`` is False while audits suspend automatic
+    labelling, or for items people will see anyway.
+
+    Returns
+    -------
+    labelloop.learners.Routing
+    """
+    from labelloop.learners import route_items
+
+    return route_items(
+        proba,
+        labels,
+        thresholds,
+        review_min_confidence=routing.review_min_confidence,
+        always_human=human_rule_mask(rows, routing.always_human),
+        always_human_classes=routing.always_human_classes,
+        auto_allowed=auto_allowed,
+    )

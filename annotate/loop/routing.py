@@ -13,8 +13,9 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from labelloop.annotate.config.rules import human_rule_mask
+from labelloop.annotate.config.rules import route_by_config
 from labelloop.annotate.loop.project import LabellingProject
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.datasets import FeatureMatrix
@@ -26,7 +27,6 @@ from labelloop.learners import (
     evaluation_thresholds,
     map_chunks,
     min_evidence,
-    route_items,
 )
 
 __all__ = [
@@ -122,17 +122,15 @@ def apply_routing(
     open_mask = ~np.isin(pool.ids, list(closed))
     open_ids = pool.ids[open_mask] if project.working is None else pool.ids[:0]
     if open_ids.size:
-        keep = human_rule_mask(pool.frame, routing.always_human)[open_mask]
-        routed = route_items(
+        routed = route_by_config(
+            routing,
             map_chunks(
                 X[pool.positions(open_ids.tolist())],
                 lambda block: aligned_proba(model, block, labels),
             ),
             labels,
             thresholds,
-            review_min_confidence=routing.review_min_confidence,
-            always_human=keep,
-            always_human_classes=routing.always_human_classes,
+            pool.frame[open_mask],
             auto_allowed=not verdict.suspended,
         )
         rows = [
@@ -190,17 +188,14 @@ def _route_partitioned(
         open_mask = ~np.isin(ids, shut) if shut.size else np.ones(len(ids), dtype=bool)
         if not open_mask.any():
             continue
-        keep = None
-        if columns:
-            frame = source.read(partition, columns).to_pandas()
-            keep = human_rule_mask(frame, routing.always_human)[open_mask]
-        routed = route_items(
+        frame = source.read(partition, columns).to_pandas() if columns else None
+        rules_read = frame[open_mask] if frame is not None else pd.DataFrame(index=ids[open_mask])
+        routed = route_by_config(
+            routing,
             aligned_proba(model, X[np.flatnonzero(open_mask)], labels),
             labels,
             thresholds,
-            review_min_confidence=routing.review_min_confidence,
-            always_human=keep,
-            always_human_classes=routing.always_human_classes,
+            rules_read,
             auto_allowed=not verdict.suspended,
         )
         counts.update(routed.counts())

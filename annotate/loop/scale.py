@@ -494,22 +494,20 @@ def routes_of_picks(
     here, from the same thresholds, rules and model, so annotators see a guess exactly
     where the route says so.
     """
-    from labelloop.annotate.config.rules import human_rule_mask
-    from labelloop.learners import ClassThreshold, aligned_proba, route_items
+    from labelloop.annotate.config.rules import route_by_config
+    from labelloop.learners import ClassThreshold, aligned_proba
 
     summary = state.routing_summary()
     if summary is None or not ids:
         return {}
-    routing = config.routing
     thresholds = {k: ClassThreshold(**v) for k, v in summary["thresholds"].items()}
     rows = pool.positions(ids)
-    routed = route_items(
+    routed = route_by_config(
+        config.routing,
         aligned_proba(model, X[rows], labels),
         labels,
         thresholds,
-        review_min_confidence=routing.review_min_confidence,
-        always_human=human_rule_mask(pool.frame.iloc[rows], routing.always_human),
-        always_human_classes=routing.always_human_classes,
+        pool.frame.iloc[rows],
         auto_allowed=False,  # a picked item goes to people whatever its confidence
     )
     return {str(i): str(r) for i, r in zip(ids, routed.routes, strict=True)}
