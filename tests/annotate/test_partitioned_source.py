@@ -462,3 +462,20 @@ def test_items_nobody_saw_may_leave_the_files_those_people_saw_may_not(tmp_path:
             open_working_set(config, state)
     finally:
         state.close()
+
+
+def test_simulate_refuses_a_pool_that_memory_cannot_hold_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labelloop.datasets import _loaders
+
+    pool = _wine_parquet(tmp_path / "wine")
+    assert init("wines", pool, tmp_path)[0] == 0
+    monkeypatch.setattr(_loaders, "_available_memory", lambda: 10_000)
+    code, _, err = run(
+        "simulate", "--config", str(tmp_path / "wines.yaml"), "--out", str(tmp_path / "sim")
+    )
+    assert code == 1
+    assert "wine: reading its 178 rows whole needs at least" in err, err
+    assert "GB is available; `cycle` streams such a pool" in err
+    assert len(err.strip().splitlines()) == 1
