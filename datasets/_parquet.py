@@ -15,7 +15,7 @@ stateless featurizer:
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -403,20 +403,11 @@ class ParquetPool:
             The ids found, in pool order, and their feature rows.
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
         import scipy.sparse as sp
 
-        wanted = pa.array(sorted({str(i) for i in ids}), type=pa.string())
         found: list[str] = []
         blocks: list[Any] = []
-        for partition in self.partitions if len(wanted) else ():
-            keys = _as_text(self.read(partition, [self.id_column]).column(self.id_column))
-            hit = pc.is_in(keys, value_set=wanted)
-            if on_partition is not None:
-                on_partition()
-            if not pc.any(hit).as_py():
-                continue
-            mask = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+        for partition, mask, items in self._matches(ids, on_partition):
             if self.text_column is not None and self.text_features == "embeddings":
                 blocks.append(self.load(partition)[1][mask])
             else:
@@ -428,7 +419,7 @@ class ParquetPool:
                     blocks.append(self.featurize_texts(table.column(self.text_column)))
                 else:
                     blocks.append(self.featurize_numbers(table, partition))
-            found.extend(str(i) for i in np.asarray(keys.to_pylist(), dtype=object)[mask])
+            found.extend(items)
         if not blocks:
             width = len(self.feature_columns) or 0
             return [], np.empty((0, width), dtype=np.float32)
@@ -451,6 +442,27 @@ class ParquetPool:
             raise ColumnError("this pool has no label column")
         table = self.read(partition, [self.label_column])
         return np.asarray(table.column(self.label_column).to_numpy(zero_copy_only=False))
+
+    def _matches(
+        self, ids: Sequence[str], on_partition: Callable[[], None] | None = None
+    ) -> Iterator[tuple[tuple[int, int], NDArray[np.bool_], list[str]]]:
+        """Yield (partition, row mask, ids found) for each partition holding a wanted id.
+
+        Only the id column is read; ``on_partition`` is called as each partition is done.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = pa.array(sorted({str(i) for i in ids}), type=pa.string())
+        for partition in self.partitions if len(wanted) else ():
+            keys = _as_text(self.read(partition, [self.id_column]).column(self.id_column))
+            hit = pc.is_in(keys, value_set=wanted)
+            if on_partition is not None:
+                on_partition()
+            if not pc.any(hit).as_py():
+                continue
+            mask = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+            yield partition, mask, [str(i) for i in keys.filter(pa.array(mask)).to_pylist()]
 
     def rows(self, ids: Sequence[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Read the rows of some items in one filtered pass, indexed by item id.
@@ -476,21 +488,13 @@ class ParquetPool:
             An id found twice in the pool, naming it and its files.
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if columns is None:
             columns = [*self.feature_columns]
             columns += [c for c in (self.text_column, self.label_column) if c is not None]
-        wanted = pa.array(sorted({str(i) for i in ids}), type=pa.string())
         frames: list[pd.DataFrame] = []
         where: dict[str, int] = {}
-        for partition in self.partitions if len(wanted) else ():
-            keys = _as_text(self.read(partition, [self.id_column]).column(self.id_column))
-            hit = pc.is_in(keys, value_set=wanted)
-            if not pc.any(hit).as_py():
-                continue
-            mask = hit.combine_chunks() if hasattr(hit, "combine_chunks") else hit
-            found = keys.filter(mask).to_pylist()
+        for partition, mask, found in self._matches(ids):
             for item in found:
                 if item in where:
                     raise DataFileError(
@@ -499,7 +503,7 @@ class ParquetPool:
                     )
                 where[item] = partition[0]
             table = self.read(partition, [c for c in columns if c != self.id_column])
-            frame = table.filter(mask).to_pandas()
+            frame = table.filter(pa.array(mask)).to_pandas()
             frame.index = pd.Index(found, dtype=object)
             frames.append(frame)
         if not frames:

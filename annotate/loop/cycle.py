@@ -71,9 +71,7 @@ class CycleReport:
 
 def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> CycleReport:
     """Run (or resume) one cycle and return what it did."""
-    if project.working is not None:  # a partitioned pool: its working set, brought up to date
-        project.working.refresh()
-        project.pool = project.working.pool
+    project.take_in()  # a partitioned pool: its working set, brought up to date
     X = project.features(X)
     config, state, pool = project.config, project.state, project.pool
     seconds: dict[str, float] = {}
@@ -218,10 +216,8 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         drafts = drafts + _evaluation_drafts(project, evaluation, len(drafts), set(resolved))
         if routing is not None:
             drafts = drafts + audit_drafts(project, cycle, drafts)
-        if project.working is not None:  # audits of a partitioned pool join its working set
-            project.working.grow([d.item_id for d in drafts])
-            project.pool = project.working.pool
-            X = project.features(X)
+        project.take_in([d.item_id for d in drafts])  # a partitioned pool's audits, say
+        X = project.features(X)
         if drafts:
             batch_id = prepare_batch(state, drafts, strategy=strategy, model_version=version)
             state.cycle_batch(cycle, batch_id)

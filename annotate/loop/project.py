@@ -120,6 +120,20 @@ class LabellingProject:
         """The whole partitioned pool, when ``pool`` is only its working set."""
         return self.working.source if self.working is not None else None
 
+    def take_in(self, ids: list[str] | None = None) -> None:
+        """Read items into a partitioned pool's working set; ``pool`` follows it.
+
+        ``ids`` None reads what the project holds now (the next evaluation items, say).
+        Nothing happens for an in-memory pool.
+        """
+        if self.working is None:
+            return
+        if ids is None:
+            self.working.refresh()
+        else:
+            self.working.grow(ids)
+        self.pool = self.working.pool
+
     def features(self, X: FeatureMatrix | None = None) -> FeatureMatrix:
         """Return the features of ``pool``: the working set's own for a partitioned pool.
 
@@ -460,7 +474,7 @@ def _pick_partitioned(
     picked = pick_streamed(
         working, model, n, exclude=exclude, X_labelled=X[rows] if len(rows) else None, seed=seed
     )
-    project.pool = working.pool
+    project.take_in(picked[0])
     routes: dict[str, str] = {}
     if config.routing.enabled and model is not None:
         from labelloop.annotate.loop.scale import routes_of_picks

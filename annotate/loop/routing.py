@@ -42,6 +42,8 @@ __all__ = [
 
 
 Outcomes = Sequence[dict[str, Any]]  # rows of StateStore.prediction_outcomes()
+# (item id, route, predicted, confidence, eligible, reason): a row of the routes table
+RouteRow = tuple[str, str, str | None, float | None, bool, str]
 
 
 def audit_outcomes(outcomes: Outcomes) -> list[bool]:
@@ -110,7 +112,7 @@ def apply_routing(
     closed = resolved | state.eval_items() | state.queued_item_ids()
     if project.adopted:  # an adopted project's items whose task was deleted stay out
         closed |= set(pool.ids.tolist()) - set(state.in_place())
-    rows: list[tuple[str, str, str | None, float | None, bool, str]] = []
+    rows: list[RouteRow] = []
     counts = {"auto": 0, "review": 0, "human": 0}
     n_pool = len(pool)
     if project.working is not None:
@@ -119,9 +121,8 @@ def apply_routing(
         # labelling is suspended) are stored. Other routes are computed when asked.
         rows, counts = _route_partitioned(project, model, thresholds, verdict, closed)
         n_pool = project.working.source.n_items
-    open_mask = ~np.isin(pool.ids, list(closed))
-    open_ids = pool.ids[open_mask] if project.working is None else pool.ids[:0]
-    if open_ids.size:
+    elif (open_mask := ~np.isin(pool.ids, list(closed))).any():
+        open_ids = pool.ids[open_mask]
         routed = route_by_config(
             routing,
             map_chunks(
@@ -133,18 +134,7 @@ def apply_routing(
             pool.frame[open_mask],
             auto_allowed=not verdict.suspended,
         )
-        rows = [
-            (str(i), str(r), str(p), float(c), bool(e), str(why))
-            for i, r, p, c, e, why in zip(
-                open_ids,
-                routed.routes,
-                routed.predicted,
-                routed.confidence,
-                routed.eligible,
-                routed.reasons,
-                strict=True,
-            )
-        ]
+        rows = _route_rows(open_ids, routed)
         counts = routed.counts()
     summary = {
         "cycle": cycle,
@@ -168,7 +158,7 @@ def _route_partitioned(
     thresholds: dict[str, Any],
     verdict: AuditVerdict,
     closed: set[str],
-) -> tuple[list[tuple[str, str, str | None, float | None, bool, str]], dict[str, int]]:
+) -> tuple[list[RouteRow], dict[str, int]]:
     """Route a partitioned pool's open items one row group at a time.
 
     Returns the rows to store (machine labels and items eligible for one) and the
@@ -181,7 +171,7 @@ def _route_partitioned(
     routing, labels, source = project.config.routing, project.labels, working.source
     columns = rule_columns(project.config)
     shut = np.asarray(sorted(closed), dtype=object)
-    rows: list[tuple[str, str, str | None, float | None, bool, str]] = []
+    rows: list[RouteRow] = []
     counts: Counter[str] = Counter({"auto": 0, "review": 0, "human": 0})
     for partition in source.partitions:
         ids, X = source.load(partition)
@@ -200,18 +190,24 @@ def _route_partitioned(
         )
         counts.update(routed.counts())
         stored = (routed.routes == "auto") | routed.eligible
-        for k in np.flatnonzero(stored):
-            rows.append(
-                (
-                    str(ids[open_mask][k]),
-                    str(routed.routes[k]),
-                    str(routed.predicted[k]),
-                    float(routed.confidence[k]),
-                    bool(routed.eligible[k]),
-                    str(routed.reasons[k]),
-                )
-            )
+        rows += _route_rows(ids[open_mask], routed, stored)
     return rows, dict(counts)
+
+
+def _route_rows(ids: Any, routed: Any, keep: Any = None) -> list[RouteRow]:
+    """Rows for :meth:`StateStore.replace_routes` of routed items (those in ``keep``)."""
+    picked = np.flatnonzero(keep) if keep is not None else np.arange(len(ids))
+    return [
+        (
+            str(ids[k]),
+            str(routed.routes[k]),
+            str(routed.predicted[k]),
+            float(routed.confidence[k]),
+            bool(routed.eligible[k]),
+            str(routed.reasons[k]),
+        )
+        for k in picked
+    ]
 
 
 def audit_drafts(

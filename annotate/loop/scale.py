@@ -191,7 +191,8 @@ def open_working_set(
     """
     check_streamable(config)
     source = open_source(config, cache_dir=partition_cache(state))
-    source = _with_moments(config, state, _checked(state, source))
+    signature = source.signature()
+    source = _with_moments(config, state, _checked(state, source, signature), signature)
     _draw_sets(config, state, source)
     met = met_items(state)
     wanted = met | next_evaluation(config, state, met) | stop_items(state)
@@ -213,7 +214,7 @@ def open_working_set(
     if known is None or int(known) != source.n_items:
         state.set_meta(_ITEMS_KEY, str(source.n_items))
     X = _features(config, pool, source)
-    return WorkingSet(config, state, source, pool, X, added, source.signature())
+    return WorkingSet(config, state, source, pool, X, added, signature)
 
 
 def open_source(config: ProjectConfig, cache_dir: Path | None = None) -> ParquetPool:
@@ -282,7 +283,7 @@ def pick_streamed(
     X_labelled: FeatureMatrix | None,
     seed: int,
 ) -> tuple[list[str], list[float], str]:
-    """Pick ``n`` items of the whole pool; they join the working set.
+    """Pick ``n`` items of the whole pool (the caller takes them into the working set).
 
     With a model, the pool is streamed and scored (the config's strategy and engine).
     Before one exists, the config's cold start runs on a random sample of
@@ -312,7 +313,6 @@ def pick_streamed(
             exclude=exclude,
         )
         ids, scores, name = list(query.ids), [float(s) for s in query.scores], config.strategy
-    working.grow(ids)
     return ids, scores, name
 
 
@@ -341,16 +341,17 @@ def _cold_start(
     return list(query.ids), list(query.scores), query.strategy
 
 
-def _checked(state: StateStore, source: ParquetPool) -> ParquetPool:
-    """Check the pool's ids are unique, once per version of its files."""
-    signature = source.signature()
+def _checked(state: StateStore, source: ParquetPool, signature: str) -> ParquetPool:
+    """Check the pool's ids are unique, once per version of its files (``signature``)."""
     if state.get_meta(_CHECKED_KEY) != signature:
         source.check_unique_ids()
         state.set_meta(_CHECKED_KEY, signature)
     return source
 
 
-def _with_moments(config: ProjectConfig, state: StateStore, source: ParquetPool) -> ParquetPool:
+def _with_moments(
+    config: ProjectConfig, state: StateStore, source: ParquetPool, signature: str
+) -> ParquetPool:
     """Standardize numeric features by the whole pool's moments, measured once per files.
 
     The moments are kept in the state with a signature of the files; files added or
@@ -359,7 +360,6 @@ def _with_moments(config: ProjectConfig, state: StateStore, source: ParquetPool)
     """
     if not source.feature_columns or not config.featurizer.scale:
         return source
-    signature = source.signature()
     kept = json.loads(state.get_meta(_MOMENTS_KEY) or "null")
     if kept is not None and kept["signature"] == signature:
         return replace(source, mean=tuple(kept["mean"]), scale=tuple(kept["scale"]))
