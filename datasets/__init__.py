@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     )
     from labelloop.datasets._loaders import (
         SUPPORTED_SUFFIXES,
+        fits_whole,
         load_pool,
         pool_from_frame,
         read_table,
@@ -87,6 +88,7 @@ __all__ = [
     "load_pool",
     "parquet_files",
     "pool_from_frame",
+    "fits_whole",
     "read_table",
     "sample_parquet",
 ]
@@ -122,6 +124,7 @@ _HOMES = {
     "parquet_files": "labelloop.datasets._parquet",
     "load_pool": "labelloop.datasets._loaders",
     "pool_from_frame": "labelloop.datasets._loaders",
+    "fits_whole": "labelloop.datasets._loaders",
     "read_table": "labelloop.datasets._loaders",
     "sample_parquet": "labelloop.datasets._parquet",
 }

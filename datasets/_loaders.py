@@ -117,21 +117,45 @@ def _read_parquet_files(source: str | Path) -> pd.DataFrame:
 WHOLE_POOL_FACTOR = 4
 
 
-def _check_fits(source: str | Path, opened: list[Any]) -> None:
-    """Refuse, in one line, to read a partitioned pool whole that memory cannot hold."""
+def fits_whole(source: str | Path) -> bool:
+    """Whether a partitioned pool can be read whole here (footers only, nothing read).
+
+    Parameters
+    ----------
+    source : str or Path
+        A directory or glob of Parquet files.
+
+    Returns
+    -------
+    bool
+        False when its uncompressed size times :data:`WHOLE_POOL_FACTOR` exceeds the
+        memory available now; True when it does not, or the memory is unknown.
+    """
+    from labelloop.datasets._parquet import open_parquet_files, parquet_files
+
+    _, need, free = _whole_need(open_parquet_files(parquet_files(source)))
+    return free is None or need <= free
+
+
+def _whole_need(opened: list[Any]) -> tuple[int, int, int | None]:
+    """Rows, bytes needed to hold them whole, bytes available (None when unknown)."""
     size = sum(
         parquet.metadata.row_group(group).total_byte_size
         for parquet in opened
         for group in range(parquet.metadata.num_row_groups)
     )
-    free = _available_memory()
-    need = WHOLE_POOL_FACTOR * size
+    rows = sum(parquet.metadata.num_rows for parquet in opened)
+    return rows, WHOLE_POOL_FACTOR * size, _available_memory()
+
+
+def _check_fits(source: str | Path, opened: list[Any]) -> None:
+    """Refuse, in one line, to read a partitioned pool whole that memory cannot hold."""
+    rows, need, free = _whole_need(opened)
     if free is not None and need > free:
-        rows = sum(parquet.metadata.num_rows for parquet in opened)
         raise DataFileError(
             f"{source}: reading its {rows:,} rows whole needs at least {need / 2**30:.1f} GB "
-            f"and {free / 2**30:.1f} GB is available; `cycle` streams such a pool, "
-            "`simulate` reads it whole (simulate on some of its files, a glob)"
+            f"and {free / 2**30:.1f} GB is available; `cycle` and `simulate` stream such "
+            "a pool"
         )
 
 
