@@ -194,6 +194,12 @@ def _adopt(
     is_flag=True,
     help="Simulate human in the loop: machine labels under the config's routing section.",
 )
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Stream a partitioned pool at every step even if memory could hold it "
+    "(as `cycle` does; automatic when it cannot).",
+)
 @one_line_errors
 def simulate(
     config_path: Path,
@@ -204,6 +210,7 @@ def simulate(
     batch_size: int | None,
     eval_size: float | None,
     routing: bool,
+    stream: bool,
 ) -> None:
     """Run the loop in memory with the gold labels as the annotator; compare strategies.
 
@@ -213,6 +220,10 @@ def simulate(
     allow; the machine labels are checked against the gold labels. Writes
     OUT/routing.json and OUT/routing.png.
 
+    A directory or glob of Parquet files that memory cannot hold whole (or any, with
+    --stream) is streamed: each step scores the whole pool as `cycle` does, and only
+    the labelled rows, the evaluation set and the stop set are kept in memory.
+
     \b
     Examples:
       labelloop simulate --config configs/digits.yaml --out runs/digits \\
@@ -220,18 +231,7 @@ def simulate(
       labelloop simulate --config configs/bbc_news.yaml --out runs/bbc-routing \\
           --routing --strategies margin --seeds 3
     """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from labelloop.annotate.config.schema import load_config
-    from labelloop.annotate.reporting.files import write_simulation
-    from labelloop.annotate.reporting.tables import summary_table
     from labelloop.annotate.simulation.curves import load_simulation_pool, run_simulations
     from labelloop.learners import STRATEGIES
 
@@ -252,6 +252,9 @@ def simulate(
                 param_hint="--strategies",
             )
     seed_list = [config.seed + k for k in range(seeds)]
+    if _streams(config, stream, routing):
+        _simulate_streamed(config, names, seed_list, out_dir)
+        return
     pool = load_simulation_pool(config)  # bad data fails here, before any output
     if routing:
         _simulate_routing(config, pool, names, seed_list, out_dir)
@@ -259,20 +262,94 @@ def simulate(
     from labelloop.annotate.loop.features import project_features
 
     project_features(config, pool)  # cached now, with its own progress bar (embeddings)
-    with Progress(
+    with _progress_bar() as bar:
+        report = run_simulations(config, names, seed_list, progress=_BarProgress(bar), pool=pool)
+    _show_simulation(report, out_dir)
+
+
+def _progress_bar() -> Any:
+    """Return the simulation's progress bar, on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=Console(stderr=True),
-    ) as bar:
-        report = run_simulations(config, names, seed_list, progress=_BarProgress(bar), pool=pool)
+    )
+
+
+def _show_simulation(report: Any, out_dir: Path) -> None:
+    """Write the simulation's files, print its summary table and where the files are."""
+    from rich.console import Console
+
+    from labelloop.annotate.reporting.files import write_simulation
+    from labelloop.annotate.reporting.tables import summary_table
+
     paths = write_simulation(report, out_dir)
     out = Console()
     if not out.is_terminal:
         out = Console(width=150)
     out.print(summary_table(report))
     click.echo(f"wrote {paths['curves']}, {paths['summary']}, {paths['plot']}")
+
+
+def _streams(config: Any, stream: bool, routing: bool) -> bool:
+    """Whether simulate streams the pool; refuses what a streamed pool cannot do."""
+    from labelloop.annotate.errors import ConfigError
+    from labelloop.annotate.loop.scale import is_partitioned
+    from labelloop.datasets import fits_whole
+
+    if not is_partitioned(config):
+        if stream:
+            raise ConfigError(
+                f"--stream: {config.data.source} is not a directory or glob of Parquet files"
+            )
+        return False
+    if not stream and fits_whole(config.data_path()):
+        return False
+    if routing:
+        why = "drop --stream" if stream else "memory cannot hold it; simulate on some of its files"
+        raise ConfigError(
+            f"--routing: simulating human in the loop reads {config.data.source} whole ({why})"
+        )
+    return True
+
+
+def _simulate_streamed(config: Any, names: list[str], seeds: list[int], out_dir: Path) -> None:
+    from labelloop.annotate.loop.features import default_cache_dir
+    from labelloop.annotate.simulation.streamed import (
+        CEILING_SAMPLE,
+        open_streamed,
+        run_streamed_simulations,
+    )
+
+    cache = default_cache_dir() / "partitions"
+    pool = open_streamed(config, names, cache)  # bad data fails here, before any output
+    click.echo(
+        f"streaming {config.data.source}: each step scores the whole pool "
+        f"({config.scoring.engine}); the full-pool ceiling is trained on at most "
+        f"{CEILING_SAMPLE:,} rows",
+        err=True,
+    )
+    with _progress_bar() as bar:
+        report = run_streamed_simulations(
+            config,
+            names,
+            seeds,
+            pool=pool,
+            progress=_BarProgress(bar),
+            cache_dir=cache,
+        )
+    _show_simulation(report, out_dir)
 
 
 def _simulate_routing(

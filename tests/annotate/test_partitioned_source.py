@@ -464,7 +464,7 @@ def test_items_nobody_saw_may_leave_the_files_those_people_saw_may_not(tmp_path:
         state.close()
 
 
-def test_simulate_refuses_a_pool_that_memory_cannot_hold_whole(
+def test_simulate_streams_a_pool_that_memory_cannot_hold_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from labelloop.datasets import _loaders
@@ -472,10 +472,34 @@ def test_simulate_refuses_a_pool_that_memory_cannot_hold_whole(
     pool = _wine_parquet(tmp_path / "wine")
     assert init("wines", pool, tmp_path)[0] == 0
     monkeypatch.setattr(_loaders, "_available_memory", lambda: 10_000)
+    config = str(tmp_path / "wines.yaml")
     code, _, err = run(
-        "simulate", "--config", str(tmp_path / "wines.yaml"), "--out", str(tmp_path / "sim")
+        "simulate",
+        "--config",
+        config,
+        "--budget",
+        "40",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "sim"),
+    )
+    assert code == 0, err
+    assert "streaming wine: each step scores the whole pool (stream)" in err
+    summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
+    assert set(summary["strategies"]) == {"margin", "random"}
+    # Reading it whole is still refused in one line where only that works.
+    with pytest.raises(DataFileError, match=r"reading its 178 rows whole needs at least"):
+        read_table(pool)
+    code, _, err = run("simulate", "--config", config, "--routing", "--out", str(tmp_path / "r"))
+    assert code == 1
+    assert err.strip() == (
+        "error: --routing: simulating human in the loop reads wine whole (memory cannot "
+        "hold it; simulate on some of its files)"
+    ), err
+    code, _, err = run(
+        "simulate", "--config", config, "--strategies", "entropy", "--out", str(tmp_path / "e")
     )
     assert code == 1
-    assert "wine: reading its 178 rows whole needs at least" in err, err
-    assert "GB is available; `cycle` streams such a pool" in err
+    assert "--strategies: 'entropy' cannot stream wine" in err
     assert len(err.strip().splitlines()) == 1
