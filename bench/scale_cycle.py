@@ -3,7 +3,8 @@
 ``python -m bench scale_cycle [--numeric N]``: ``init`` on the generated numeric pool
 (the one ``python -m bench scale`` writes, reused when there), then cycles against a
 Label Studio started here, an annotator labelling every open task with the pool's
-label between them, a cycle scored on a local Dask cluster, and ``status``. Each
+label between them, a cycle scored on a local Dask cluster, ``status``, and a streamed
+``simulate`` (margin and random to 60 labels, the pool scored at every step). Each
 command runs in its own process; its peak memory is that of the process and its
 children (Dask's workers), sampled every 20 ms. Target: the cycle stays within 2 GB.
 """
@@ -145,6 +146,12 @@ def run(n_numeric: int = 10_000_000) -> tuple[list[Step], dict[str, Any]]:
             state_bytes = (workdir / "projects" / "big" / "state.sqlite").stat().st_size
         finally:
             stop_server(workdir)
+        simulate = [
+            *(LABELLOOP, "simulate", "--config", str(config), "--stream"),
+            *("--strategies", "margin,random", "--seeds", "1", "--budget", "60"),
+            *("--out", str(Path(scratch) / "simulation")),
+        ]
+        steps.append(measured("simulate --stream (margin and random, 60 labels)", simulate, env))
     facts = {"items": n_numeric, "labelled": labelled, "state_sqlite_bytes": state_bytes}
     return steps, facts
 
