@@ -378,18 +378,30 @@ def _draw_sets(config: ProjectConfig, state: StateStore, source: ParquetPool) ->
     from labelloop.learners import draw_evaluation_set, draw_stop_set
 
     if not state.eval_items():
-        size = config.evaluation.size
-        count = round(size * source.n_items) if size < 1 else int(size)
-        if count > MAX_EVALUATION:
-            raise ConfigError(
-                f"evaluation.size: {size:g} is {count:,} of {source.n_items:,} items; give a "
-                f"count of at most {MAX_EVALUATION:,} for a partitioned pool"
-            )
-        positions = draw_evaluation_set(source.n_items, size, config.seed)
+        check_evaluation_size(config, source.n_items)
+        positions = draw_evaluation_set(source.n_items, config.evaluation.size, config.seed)
         state.set_eval_items(source.ids_at(positions))
     if state.get_meta("stop_set") is None:
         positions = draw_stop_set(source.n_items, config.stopping.stop_set_size, config.seed)
         state.set_meta("stop_set", json.dumps(source.ids_at(positions)))
+
+
+def check_evaluation_size(config: ProjectConfig, n_items: int) -> None:
+    """Refuse an evaluation set of a partitioned pool past :data:`MAX_EVALUATION` items.
+
+    Raises
+    ------
+    ConfigError
+        ``evaluation.size: 0.2 is 2,000,000 of 10,000,000 items; give a count of at
+        most 10,000 for a partitioned pool (it is held in memory)``.
+    """
+    size = config.evaluation.size
+    count = round(size * n_items) if size < 1 else int(size)
+    if count > MAX_EVALUATION:
+        raise ConfigError(
+            f"evaluation.size: {size:g} is {count:,} of {n_items:,} items; give a count of "
+            f"at most {MAX_EVALUATION:,} for a partitioned pool (it is held in memory)"
+        )
 
 
 def _read_pool(config: ProjectConfig, source: ParquetPool, ids: list[str]) -> Pool:

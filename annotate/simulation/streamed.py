@@ -119,18 +119,12 @@ def open_streamed(
         One line each: see :func:`check_streamed`; an item with no gold label is named,
         as is an id found twice.
     """
-    from labelloop.annotate.loop.scale import MAX_EVALUATION, open_source
+    from labelloop.annotate.loop.scale import check_evaluation_size, open_source
     from labelloop.datasets._loaders import _label_text
 
     check_streamed(config, strategies)
     source = open_source(config, cache_dir)
-    size = config.evaluation.size
-    count = round(size * source.n_items) if size < 1 else int(size)
-    if count > MAX_EVALUATION:
-        raise ConfigError(
-            f"evaluation.size: {size:g} is {count:,} of {source.n_items:,} items, held in "
-            f"memory while streaming; give a count of at most {MAX_EVALUATION:,} (--eval-size)"
-        )
+    check_evaluation_size(config, source.n_items)
     source.check_unique_ids()
     label = str(config.data.label_column)
     classes: set[str] = set()

@@ -142,3 +142,24 @@ def test_stream_on_a_csv_pool_is_refused(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "--stream: wine.csv is not a directory or glob of Parquet files" in err, err
+
+
+def test_an_evaluation_set_past_what_streaming_holds_is_refused(
+    digits: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(
+        "simulate",
+        "--config",
+        str(digits),
+        "--stream",
+        "--eval-size",
+        "20000",
+        "--out",
+        str(tmp_path / "s"),
+    )
+    assert code == 1
+    assert err.strip() == (
+        "error: evaluation.size: 20000 is 20,000 of 1,797 items; give a count of at most "
+        "10,000 for a partitioned pool (it is held in memory)"
+    ), err
+    assert not (tmp_path / "s").exists()
