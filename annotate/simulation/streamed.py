@@ -131,9 +131,11 @@ def open_streamed(
     for partition in source.partitions:
         table = source.read(partition, [source.id_column, label]).to_pandas()
         path = source.files[partition[0]]
-        for row, (item, value) in enumerate(
-            zip(table[source.id_column].astype(str), table[label], strict=True)
-        ):
+        values = table[label]
+        # Each distinct value once (a row group holds a handful of classes, not 250,000).
+        for value in values.dropna().unique().tolist() + ([None] if values.isna().any() else []):
+            row = int(np.flatnonzero(values.isna() if value is None else values == value)[0])
+            item = str(table[source.id_column].iloc[row])
             text = _label_text(value, path, label, item, row)
             if text is None:
                 raise LabelError(
