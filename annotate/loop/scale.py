@@ -467,23 +467,37 @@ def _features(config: ProjectConfig, pool: Pool, source: ParquetPool) -> Feature
         from labelloop.annotate.loop.features import project_features
 
         return project_features(config, pool, source=source)
-    # Embeddings come from the per-row-group cache; row groups not cached yet are
-    # embedded whole (the first open embeds the pool once, with a progress bar).
-    uncached = [p for p in source.partitions if not _cached(source, p)]
-    if not uncached:
-        found, X = source.features_of(pool.ids.tolist())
-    else:
-        from rich.console import Console
-        from rich.progress import Progress
-
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(
-                f"embedding {len(uncached)} row group(s), cached once", total=len(source.partitions)
-            )
-            found, X = source.features_of(pool.ids.tolist(), on_partition=lambda: bar.advance(task))
+    # Embeddings come from the per-row-group cache (the first open embeds the pool once).
+    embed_uncached(source)
+    found, X = source.features_of(pool.ids.tolist())
     where = {item: k for k, item in enumerate(found)}
     ordered: FeatureMatrix = X[[where[i] for i in pool.ids.tolist()]]
     return ordered
+
+
+def embed_uncached(source: ParquetPool) -> None:
+    """Embed and cache every row group not cached yet, with a progress bar on stderr.
+
+    Parameters
+    ----------
+    source : ParquetPool
+        A text pool with embedding features (anything else returns at once).
+    """
+    if source.text_features != "embeddings":
+        return
+    uncached = [p for p in source.partitions if not _cached(source, p)]
+    if not uncached:
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(
+            f"embedding {len(uncached)} row group(s), cached once", total=len(uncached)
+        )
+        for partition in uncached:
+            source.load(partition)
+            bar.advance(task)
 
 
 def _cached(source: ParquetPool, partition: tuple[int, int]) -> bool:

@@ -119,7 +119,11 @@ def open_streamed(
         One line each: see :func:`check_streamed`; an item with no gold label is named,
         as is an id found twice.
     """
-    from labelloop.annotate.loop.scale import check_evaluation_size, open_source
+    from labelloop.annotate.loop.scale import (
+        check_evaluation_size,
+        embed_uncached,
+        open_source,
+    )
     from labelloop.datasets._loaders import _label_text
 
     check_streamed(config, strategies)
@@ -150,6 +154,7 @@ def open_streamed(
         )
     if source.feature_columns and config.featurizer.scale:
         source = source.feature_moments()
+    embed_uncached(source)  # here, before the simulation's own progress bar
     return StreamedPool(source, sorted(classes))
 
 

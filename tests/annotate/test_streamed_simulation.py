@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from click.testing import CliRunner
 from sklearn.datasets import load_digits
 
@@ -163,3 +164,45 @@ def test_an_evaluation_set_past_what_streaming_holds_is_refused(
         "10,000 for a partitioned pool (it is held in memory)"
     ), err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_text_pool_streams_on_hashed_features_and_on_cached_embeddings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = {
+        "sport": ["the team won the match", "a late goal settled the final", "the coach left"],
+        "money": ["the bank raised its rates", "shares fell on the market", "the budget grew"],
+    }
+    rows = [
+        {"doc": f"d{k:03d}", "body": f"{topics[label][k % 3]}, day {k}", "label": label}
+        for k in range(120)
+        for label in ["sport" if k % 2 else "money"]
+    ]
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for part in range(3):
+        table = pa.Table.from_pylist(rows[40 * part : 40 * (part + 1)])
+        pq.write_table(table, folder / f"part-{part}.parquet", row_group_size=20)
+    code, _, err = run(
+        "init", "news", "--data", str(folder), "--label-column", "label", "--id-column", "doc",
+        "--configs-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    config = tmp_path / "news.yaml"
+    args = ["--strategies", "margin,random", "--seeds", "1", "--budget", "40", "--stream"]
+    code, _, err = run("simulate", "--config", str(config), *args, "--out", str(tmp_path / "h"))
+    assert code == 0, err
+    hashed = json.loads((tmp_path / "h" / "summary.json").read_text())["strategies"]
+    # Two topics told apart by their words: hashed features learn them.
+    assert hashed["margin"]["final_accuracy"]["mean"] >= 0.9
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LABELLOOP_CACHE_DIR", str(cache))
+    settings = yaml.safe_load(config.read_text())
+    settings["featurizer"] = {"kind": "embeddings"}
+    config.write_text(yaml.safe_dump(settings))
+    code, _, err = run("simulate", "--config", str(config), *args, "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    assert len(list((cache / "partitions").rglob("*.npy"))) == 6  # one per row group
+    embedded = json.loads((tmp_path / "e" / "summary.json").read_text())["strategies"]
+    assert embedded["margin"]["final_accuracy"]["mean"] >= 0.9
