@@ -39,6 +39,7 @@ from labelloop.annotate.loop.routing import (
 from labelloop.annotate.loop.stopping import ensure_eval_set, observe_stop_set
 from labelloop.annotate.loop.tracking import CycleLog, CyclePlots, Tracker, labels_digest
 from labelloop.annotate.state.records import TaskDraft
+from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import FeatureMatrix
 from labelloop.learners import aligned_proba, evaluate, standard_metrics
 
@@ -113,6 +114,14 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             model = tracker.load_classifier(run_id)
         elif version is not None and last is not None and last["version"] == version:
             model, kept = tracker.load_classifier(last["run_id"]), True
+        working = project.working
+        if model is not None and working is not None and _rescaled(state, working.signature):
+            # The files changed since the model was logged: it was fitted on features
+            # standardized by the old moments, and the pool now streams with new ones.
+            # The same labels fit on today's features pick this batch (the registered
+            # model keeps its own scaler, so it still scores raw rows as logged).
+            rows = pool.positions(list(train))
+            model = clone(build_estimator(config.model)).fit(X[rows], list(train.values()))
     elif last is not None and last["key"] == model_key:
         # No new labels (and the same config): the last model is kept; no run, no version.
         tracker.discard_unfinished(cycle)
@@ -189,6 +198,8 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
                 "cycle_plots": entry.plots().to_json(),
                 "last_model": json.dumps({"key": model_key, "version": version, "run_id": run_id}),
             }
+            if project.working is not None:
+                logged[_LOGGED_FILES] = project.working.signature
         state.cycle_logged(
             cycle,
             n_labels=len(train),
@@ -267,6 +278,15 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
         kept=kept,
         queue=queue,
     )
+
+
+_LOGGED_FILES = "logged_on_files"  # the partitioned pool's signature when the model was logged
+
+
+def _rescaled(state: StateStore, signature: str) -> bool:
+    """Whether a partitioned pool's files changed since the last model was logged."""
+    logged = state.get_meta(_LOGGED_FILES)
+    return logged is not None and logged != signature
 
 
 def _kept_plots(project: LabellingProject, cycle: int) -> CyclePlots | None:

@@ -503,3 +503,74 @@ def test_simulate_streams_a_pool_that_memory_cannot_hold_whole(
     assert code == 1
     assert "--strategies: 'entropy' cannot stream wine" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+def test_a_cycle_resumed_after_the_files_changed_picks_on_their_new_scale(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    """Killed once its model is logged, before picking; a file joins; the rerun resumes.
+
+    The resumed cycle's guesses come from a model on the features as they are now
+    standardized, not from the logged one, fitted on the old scale.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from sklearn.linear_model import LogisticRegression
+
+    workdir, credentials = label_studio
+    pool = _wine_parquet(tmp_path / "wine")
+    assert init("resumed", pool, tmp_path)[0] == 0
+    config = tmp_path / "resumed.yaml"
+    written = yaml.safe_load(config.read_text())
+    written["stopping"]["stop_set_size"] = 10
+    config.write_text(yaml.safe_dump(written))
+    state_file = workdir / "projects" / "resumed" / "state.sqlite"
+    truth = read_table(pool).set_index("item_id")["label"].to_dict()
+    env = {**os.environ, "LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("LABELLOOP_FAILPOINT", None)
+    command = [str(Path(sys.executable).parent / "labelloop"), "cycle", "--config", str(config)]
+    command += ["--workdir", str(workdir)]
+
+    def cycle(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, env={**env, **extra}, capture_output=True, text=True, timeout=600
+        )
+
+    assert cycle().returncode == 0
+    state = StateStore(state_file)
+    try:
+        assert label_tasks(SimpleNamespace(state=state), credentials, lambda i, _: truth[i]) == 20
+    finally:
+        state.close()
+    assert cycle(LABELLOOP_FAILPOINT="score").returncode == -9
+    # A file joins with the same wines at five times the scale: every mean and scale moves.
+    joined = read_table(pool)
+    joined["item_id"] = [f"n{i}" for i in joined["item_id"]]
+    numeric = written["data"]["feature_columns"]
+    joined[numeric] = joined[numeric] * 5
+    pq.write_table(pa.Table.from_pandas(joined, preserve_index=False), pool / "part-9.parquet")
+    rerun = cycle()
+    assert rerun.returncode == 0, rerun.stderr
+
+    state = StateStore(state_file)
+    try:
+        batch = state.cycles()[-1]["batch_id"]
+        guesses = {r["item_id"]: r["confidence"] for r in state.batch_items(batch)}
+        train = sorted(set(state.resolutions()) - state.eval_items())
+    finally:
+        state.close()
+    source = ParquetPool.open(pool, id_column="item_id", feature_columns=numeric)
+    source = source.feature_moments()  # the moments of the files as they are now
+    mean, scale = np.asarray(source.mean), np.asarray(source.scale)
+
+    def features(ids: list[str]) -> Any:
+        return (source.rows(ids, numeric).loc[ids].to_numpy(dtype=float) - mean) / scale
+
+    model = LogisticRegression(max_iter=1000).fit(features(train), [truth[i] for i in train])
+    shown = sorted(i for i, c in guesses.items() if c is not None)
+    assert len(shown) == 10  # the margin picks (evaluation items carry no guess)
+    expected = model.predict_proba(features(shown)).max(axis=1)
+    assert [guesses[i] for i in shown] == pytest.approx(expected.tolist(), abs=1e-4)
