@@ -45,6 +45,9 @@ class PoolResult:
     strategy: str
     seeds: int
     full_accuracy: float
+    full_macro_f1: float
+    f1_default: float
+    f1_random: float
     aulc_default: float
     aulc_random: float
     aulc_gap: float
@@ -94,7 +97,7 @@ def _config_for(
 
 def _one_seed(
     config_path: str, strategies: list[str], seed: int, cache: str
-) -> tuple[list[Any], float]:
+) -> tuple[list[Any], tuple[float, float]]:
     """Simulate the strategies under one seed (in a worker process, one BLAS thread)."""
     from threadpoolctl import threadpool_limits
 
@@ -104,7 +107,7 @@ def _one_seed(
     config = load_config(Path(config_path))
     with threadpool_limits(1):
         report = run_simulations(config, strategies, [seed], cache_dir=Path(cache))
-    return report.runs, report.full_pool_accuracy[seed]
+    return report.runs, (report.full_pool_accuracy[seed], report.full_pool_macro_f1[seed])
 
 
 def _paired_interval(gaps: Sequence[float]) -> tuple[float, float, float]:
@@ -163,7 +166,8 @@ def run_pool(
         results = [f.result() for f in futures]
     seconds = time.perf_counter() - started
     runs = [run for found, _ in results for run in found]
-    ceilings = {seed: ceiling for seed, (_, ceiling) in zip(seeds, results, strict=True)}
+    ceilings = {seed: ceiling[0] for seed, (_, ceiling) in zip(seeds, results, strict=True)}
+    ceilings_f1 = {seed: ceiling[1] for seed, (_, ceiling) in zip(seeds, results, strict=True)}
     by = {(r.strategy, r.seed): r for r in runs}
     aulc: dict[str, list[float]] = {name: [] for name in strategies}
     f1: dict[str, list[float]] = {name: [] for name in strategies}
@@ -205,6 +209,9 @@ def run_pool(
         strategy=default,
         seeds=len(seeds),
         full_accuracy=float(np.mean(list(ceilings.values()))),
+        full_macro_f1=float(np.mean(list(ceilings_f1.values()))),
+        f1_default=float(np.mean(f1[default])),
+        f1_random=float(np.mean(f1[random])),
         aulc_default=float(np.mean(aulc[default])),
         aulc_random=float(np.mean(aulc[random])),
         aulc_gap=gap,
@@ -263,6 +270,7 @@ def table(rows: Sequence[PoolResult]) -> Any:
         "AULC default",
         "AULC random",
         "AULC gap (95%)",
+        "macro-F1: default / random / full pool",
         "macro-F1 AULC gap (95%)",
         "labels to 95%: ratio",
         "labels to 99%: default / random",
@@ -283,6 +291,7 @@ def table(rows: Sequence[PoolResult]) -> Any:
             f"{r.aulc_default:.3f}",
             f"{r.aulc_random:.3f}",
             f"{r.aulc_gap:+.3f} [{r.aulc_gap_low:+.3f}, {r.aulc_gap_high:+.3f}]",
+            f"{r.f1_default:.3f} / {r.f1_random:.3f} / {r.full_macro_f1:.3f}",
             f"{r.f1_gap:+.3f} [{r.f1_gap_low:+.3f}, {r.f1_gap_high:+.3f}]",
             _ratio_text(r.to95_ratio, r.to95_ratio_low, r.to95_ratio_high),
             f"{_labels_text(r.to99_default, r.reached99_default, r.seeds)} / "
@@ -297,15 +306,17 @@ def markdown(rows: Sequence[PoolResult]) -> str:
     """The same table in Markdown, for the README."""
     lines = [
         "| pool | split | kind | items | classes | min class | AULC default | AULC random "
-        "| AULC gap (95%) | macro-F1 AULC gap (95%) | labels to 99%: default / random "
-        "| ratio (95%) | verdict |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| AULC gap (95%) | macro-F1: default / random / full pool | macro-F1 AULC gap (95%) "
+        "| labels to 99%: default / random | ratio (95%) | verdict |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r.pool} | {r.split} | {r.kind} | {r.n_items} | {r.n_classes} "
             f"| {r.minority_share:.0%} | {r.aulc_default:.3f} | {r.aulc_random:.3f} "
             f"| {r.aulc_gap:+.3f} [{r.aulc_gap_low:+.3f}, {r.aulc_gap_high:+.3f}] "
+            f"| {r.f1_default:.3f} / {r.f1_random:.3f} / {r.full_macro_f1:.3f} "
             f"| {r.f1_gap:+.3f} [{r.f1_gap_low:+.3f}, {r.f1_gap_high:+.3f}] "
             f"| {_labels_text(r.to99_default, r.reached99_default, r.seeds)} / "
             f"{_labels_text(r.to99_random, r.reached99_random, r.seeds)} "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,6 +66,7 @@ class SimulationReport:
     runs: list[SimulationRun]
     full_pool_accuracy: dict[int, float]
     summary: dict[str, Any]
+    full_pool_macro_f1: dict[int, float] = field(default_factory=dict)
 
 
 def expected_steps(n_pool: int, budget: int, initial: int, batch: int) -> int:
@@ -96,6 +97,7 @@ def run_simulations(
     estimator = build_estimator(config.model)
     runs: list[SimulationRun] = []
     ceilings: dict[int, float] = {}
+    ceilings_f1: dict[int, float] = {}
     n_eval = evaluation_positions(config, len(pool), seeds[0]).size
     initial = config.initial_size or config.batch_size
     per_run = expected_steps(len(pool) - n_eval, config.budget, initial, config.batch_size)
@@ -105,6 +107,7 @@ def run_simulations(
         eval_positions = np.sort(evaluation_positions(config, len(pool), seed))
         ceiling = full_pool_metrics(estimator, X, labels, eval_positions, pool.classes)
         ceilings[seed] = ceiling.accuracy
+        ceilings_f1[seed] = ceiling.macro_f1
         for name in strategies:
             if progress is not None:
                 progress.run(name, seed)
@@ -137,6 +140,7 @@ def run_simulations(
         runs=runs,
         full_pool_accuracy=ceilings,
         summary=summary,
+        full_pool_macro_f1=ceilings_f1,
     )
 
 

@@ -166,7 +166,7 @@ class _Sets:
     X_eval: Any
     y_eval: list[str]
     X_stop: Any
-    ceiling: float
+    ceiling: Any  # Metrics of the model trained on the ceiling's sample
 
 
 def run_streamed_simulations(
@@ -228,15 +228,17 @@ def run_streamed_simulations(
     client, cluster = _dask_client(config) if scored else (None, None)
     runs = []
     ceilings: dict[int, float] = {}
+    ceilings_f1: dict[int, float] = {}
     try:
         for seed in seeds:
             eval_ids = source.ids_at(np.sort(draw_evaluation_set(n_items, size, seed)))
             stop_ids = source.ids_at(draw_stop_set(n_items, config.stopping.stop_set_size, seed))
             X_eval, y_eval = _labelled_rows(config, source, eval_ids)
             X_stop, _ = _labelled_rows(config, source, stop_ids)
-            sets = _Sets(set(eval_ids), X_eval, y_eval, X_stop, 0.0)
+            sets = _Sets(set(eval_ids), X_eval, y_eval, X_stop, None)
             sets.ceiling = _ceiling(config, source, sets, classes, seed)
-            ceilings[seed] = sets.ceiling
+            ceilings[seed] = sets.ceiling.accuracy
+            ceilings_f1[seed] = sets.ceiling.macro_f1
             for name in strategies:
                 if progress is not None:
                     progress.run(name, seed)
@@ -257,6 +259,7 @@ def run_streamed_simulations(
         runs=runs,
         full_pool_accuracy=ceilings,
         summary=summarize_runs(runs, ceilings, list(strategies)),
+        full_pool_macro_f1=ceilings_f1,
     )
 
 
@@ -278,10 +281,8 @@ def _labelled_rows(config: ProjectConfig, source: Any, ids: Sequence[str]) -> tu
     return _features(config, pool, source), labels
 
 
-def _ceiling(
-    config: ProjectConfig, source: Any, sets: _Sets, classes: list[str], seed: int
-) -> float:
-    """Accuracy of the model trained on a random sample of non-evaluation rows."""
+def _ceiling(config: ProjectConfig, source: Any, sets: _Sets, classes: list[str], seed: int) -> Any:
+    """Metrics of the model trained on a random sample of non-evaluation rows."""
     from sklearn.base import clone
 
     from labelloop.learners import evaluate
@@ -289,7 +290,7 @@ def _ceiling(
     ids = _random_ids(source, CEILING_SAMPLE, sets.eval_ids, np.random.default_rng([seed, 7]))
     X, y = _labelled_rows(config, source, ids)
     model = clone(build_estimator(config.model)).fit(X, y)
-    return evaluate(model, sets.X_eval, sets.y_eval, classes).accuracy
+    return evaluate(model, sets.X_eval, sets.y_eval, classes)
 
 
 def _random_ids(source: Any, n: int, exclude: set[str], rng: np.random.Generator) -> list[str]:
