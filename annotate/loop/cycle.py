@@ -39,7 +39,6 @@ from labelloop.annotate.loop.routing import (
 from labelloop.annotate.loop.stopping import ensure_eval_set, observe_stop_set
 from labelloop.annotate.loop.tracking import CycleLog, CyclePlots, Tracker, labels_digest
 from labelloop.annotate.state.records import TaskDraft
-from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import FeatureMatrix
 from labelloop.learners import aligned_proba, evaluate, standard_metrics
 
@@ -114,12 +113,11 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
             model = tracker.load_classifier(run_id)
         elif version is not None and last is not None and last["version"] == version:
             model, kept = tracker.load_classifier(last["run_id"]), True
-        working = project.working
-        if model is not None and working is not None and _rescaled(state, working.signature):
-            # The files changed since the model was logged: it was fitted on features
-            # standardized by the old moments, and the pool now streams with new ones.
-            # The same labels fit on today's features pick this batch (the registered
-            # model keeps its own scaler, so it still scores raw rows as logged).
+        if _features_changed(project) and len(set(train.values())) >= 2:
+            # The pool changed since the model was logged (rows joined or were accepted,
+            # Parquet files moved the moments): it was fitted on features the pool no
+            # longer has. The same labels fit on today's features pick this batch; the
+            # registered model keeps its own featurizer, so it scores raw rows as logged.
             rows = pool.positions(list(train))
             model = clone(build_estimator(config.model)).fit(X[rows], list(train.values()))
     elif last is not None and last["key"] == model_key:
@@ -198,8 +196,9 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
                 "cycle_plots": entry.plots().to_json(),
                 "last_model": json.dumps({"key": model_key, "version": version, "run_id": run_id}),
             }
-            if project.working is not None:
-                logged[_LOGGED_FILES] = project.working.signature
+            features = _features_key(project)
+            if features is not None:
+                logged[_LOGGED_FEATURES] = features
         state.cycle_logged(
             cycle,
             n_labels=len(train),
@@ -280,13 +279,29 @@ def run_cycle(project: LabellingProject, X: FeatureMatrix, tracker: Tracker) -> 
     )
 
 
-_LOGGED_FILES = "logged_on_files"  # the partitioned pool's signature when the model was logged
+_LOGGED_FEATURES = "logged_features"  # what the last logged model's features were fitted on
 
 
-def _rescaled(state: StateStore, signature: str) -> bool:
-    """Whether a partitioned pool's files changed since the last model was logged."""
-    logged = state.get_meta(_LOGGED_FILES)
-    return logged is not None and logged != signature
+def _features_key(project: LabellingProject) -> str | None:
+    """Say what the project's features were fitted on; None when nothing in the pool.
+
+    An in-memory pool's featurizer (scaler, vocabulary) is fitted on every row, so the
+    key is its size and data generation; a partitioned pool's numeric features are
+    standardized by the files' moments, so the key is their signature; hashed texts and
+    embeddings of a partitioned pool do not depend on the pool.
+    """
+    working = project.working
+    if working is None:
+        generation = project.state.get_meta("data_generation") or "0"
+        return f"{len(project.pool)} items, data generation {generation}"
+    return working.signature if working.source.mean is not None else None
+
+
+def _features_changed(project: LabellingProject) -> bool:
+    """Whether the pool's features changed since the last model was logged."""
+    logged = project.state.get_meta(_LOGGED_FEATURES)
+    now = _features_key(project)
+    return logged is not None and now is not None and logged != now
 
 
 def _kept_plots(project: LabellingProject, cycle: int) -> CyclePlots | None:

@@ -323,3 +323,67 @@ def test_mlflow_server_down_mid_cycle_then_back(
         for t in api(credentials).tasks.list(project=project.project_id, fields="all")
     ]
     assert len(tasks) == len(set(tasks))
+
+
+def test_a_cycle_resumed_after_rows_joined_picks_on_the_refitted_features(
+    label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    """Killed once its model is logged, before picking; rows join the CSV; the rerun resumes.
+
+    The scaler is fitted on every row, so the rows that joined move it: the resumed
+    cycle's guesses come from the same labels fitted on today's features, not from the
+    logged model.
+    """
+    import pandas as pd
+    from click.testing import CliRunner
+    from sklearn.datasets import load_wine
+
+    from labelloop.annotate.cli.main import main
+    from labelloop.annotate.config.schema import build_estimator
+    from labelloop.annotate.state.store import StateStore
+
+    workdir, credentials = label_studio
+    frame = load_wine(as_frame=True).frame.rename(columns={"target": "label"})
+    frame.columns = [c.replace("/", "_") for c in frame.columns]
+    frame.insert(0, "item_id", [f"w{k:03d}" for k in range(len(frame))])
+    data = tmp_path / "wines.csv"
+    frame.to_csv(data, index=False)
+    done = CliRunner().invoke(
+        main,
+        ["init", "grown", "--data", str(data), "--label-column", "label", "--id-column",
+         "item_id", "--configs-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    config_path = tmp_path / "grown.yaml"
+    assert _cycle(config_path, workdir, tmp_path)[0] == 0
+    config = load_config(config_path)
+    gold = dict(zip(frame["item_id"], frame["label"].astype(str), strict=True))
+    state = StateStore(workdir / "projects" / "grown" / "state.sqlite")
+    try:
+        project = type("Project", (), {"state": state})()
+        assert label_tasks(project, credentials, lambda item, _: gold[item]) > 0
+    finally:
+        state.close()
+    assert _cycle(config_path, workdir, tmp_path, failpoint="score")[0] == -signal.SIGKILL
+    joined = frame.assign(item_id=[f"n{k:03d}" for k in range(len(frame))])
+    numeric = [c for c in frame.columns if c not in ("item_id", "label")]
+    joined[numeric] = joined[numeric] * 5
+    pd.concat([frame, joined]).to_csv(data, index=False)
+    code, _, err = _cycle(config_path, workdir, tmp_path)
+    assert code == 0, err
+
+    state = StateStore(workdir / "projects" / "grown" / "state.sqlite")
+    try:
+        batch = state.cycles()[-1]["batch_id"]
+        guesses = {r["item_id"]: r["confidence"] for r in state.batch_items(batch)}
+        train = sorted(set(state.resolutions()) - state.eval_items())
+    finally:
+        state.close()
+    pool = load_project_pool(config)
+    X = project_features(config, pool, tmp_path / "features")
+    rows = pool.positions(train)
+    model = build_estimator(config.model).fit(X[rows], [gold[i] for i in train])
+    shown = sorted(i for i, c in guesses.items() if c is not None)
+    assert shown
+    proba = aligned_proba(model, X[pool.positions(shown)], sorted(set(gold.values())))
+    assert [guesses[i] for i in shown] == pytest.approx(proba.max(axis=1).tolist(), abs=1e-4)
