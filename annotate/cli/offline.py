@@ -212,7 +212,7 @@ def simulate(
     routing: bool,
     stream: bool,
 ) -> None:
-    """Run the loop in memory with the gold labels as the annotator; compare strategies.
+    """Run the loop with the gold labels as the annotator; compare strategies.
 
     Writes OUT/curves.json, OUT/summary.json and OUT/curves.png and prints the summary.
     With --routing it simulates human in the loop instead: people label the evaluation
@@ -222,7 +222,8 @@ def simulate(
 
     A directory or glob of Parquet files that memory cannot hold whole (or any, with
     --stream) is streamed: each step scores the whole pool as `cycle` does, and only
-    the labelled rows, the evaluation set and the stop set are kept in memory.
+    the labelled rows, the evaluation set, the stop set and the samples the cold start
+    and the ceiling are drawn from are kept in memory.
 
     \b
     Examples:
@@ -326,6 +327,7 @@ def _streams(config: Any, stream: bool, routing: bool) -> bool:
 
 def _simulate_streamed(config: Any, names: list[str], seeds: list[int], out_dir: Path) -> None:
     from labelloop.annotate.loop.features import default_cache_dir
+    from labelloop.annotate.loop.scale import COLD_START_SAMPLE
     from labelloop.annotate.simulation.streamed import (
         CEILING_SAMPLE,
         open_streamed,
@@ -333,11 +335,12 @@ def _simulate_streamed(config: Any, names: list[str], seeds: list[int], out_dir:
     )
 
     cache = default_cache_dir() / "partitions"
-    pool = open_streamed(config, names, cache)  # bad data fails here, before any output
+    pool = open_streamed(config, names, cache)  # bad ids and labels fail here, before output
     click.echo(
         f"streaming {config.data.source}: each step scores the whole pool "
-        f"({config.scoring.engine}); the full-pool ceiling is trained on at most "
-        f"{CEILING_SAMPLE:,} rows",
+        f"({config.scoring.engine}); the cold start runs on a random sample of at least "
+        f"{COLD_START_SAMPLE:,} rows and the full-pool ceiling is trained on at most "
+        f"{CEILING_SAMPLE:,}",
         err=True,
     )
     with _progress_bar() as bar:

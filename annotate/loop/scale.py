@@ -483,8 +483,8 @@ def embed_uncached(source: ParquetPool) -> None:
     source : ParquetPool
         A text pool with embedding features (anything else returns at once).
     """
-    if source.text_features != "embeddings":
-        return
+    if source.text_features != "embeddings" or source.cache_dir is None:
+        return  # nothing to keep: features_of embeds the row groups it reads
     uncached = [p for p in source.partitions if not _cached(source, p)]
     if not uncached:
         return

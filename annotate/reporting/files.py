@@ -40,6 +40,7 @@ def write_simulation(report: SimulationReport, out_dir: Path) -> dict[str, Path]
         "budget": report.budget,
         "seeds": sorted(report.full_pool_accuracy),
         "full_pool_accuracy_by_seed": {str(k): v for k, v in report.full_pool_accuracy.items()},
+        "full_pool_macro_f1_by_seed": {str(k): v for k, v in report.full_pool_macro_f1.items()},
     }
     paths["summary"].write_text(
         json.dumps({"meta": meta, "strategies": report.summary}, indent=2) + "\n"

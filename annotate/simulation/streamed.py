@@ -1,10 +1,10 @@
 """`labelloop simulate` on a partitioned pool memory cannot hold: every step streams it.
 
-The pool is never loaded whole. Each run keeps only its labelled rows, the evaluation
-set and the stop set in memory; each step scores the whole pool with the streaming
-scorer (the config's engine), exactly as ``labelloop cycle`` picks a batch from such a
-pool, and reads the picks' rows and gold labels by id. Memory is bounded by one
-partition plus the picks; time is one pass over the pool per step.
+The pool is never loaded whole. Each run keeps its labelled rows, the evaluation set and
+the stop set in memory, and reads two samples (the cold start's and the ceiling's, at
+most 20,000 rows); each step scores the whole pool with the streaming scorer (the
+config's engine), exactly as ``labelloop cycle`` picks a batch from such a pool, and
+reads the picks' rows and gold labels by id. Time is one pass over the pool per step.
 
 What differs from the in-memory simulation, and is said in the output:
 
@@ -54,8 +54,10 @@ def check_streamed(config: ProjectConfig, strategies: Sequence[str]) -> None:
     Raises
     ------
     ConfigError
-        A strategy other than margin, diverse margin and random; TF-IDF features; no
-        label column.
+        A strategy other than margin, diverse margin and random; TF-IDF features; no id
+        column.
+    LabelError
+        No label column.
     """
     source = config.data.source
     for name in strategies:
@@ -95,10 +97,12 @@ class StreamedPool:
 def open_streamed(
     config: ProjectConfig, strategies: Sequence[str], cache_dir: Path | None = None
 ) -> StreamedPool:
-    """Check everything a streamed simulation needs, before any output.
+    """Check what a streamed simulation needs, before any output.
 
-    One pass over the id and label columns (ids unique, every item labelled) and, for
-    numeric features, one over the features (the whole pool's mean and scale).
+    A pass over the id column (ids unique), one over the label column (every item
+    labelled, at least 2 classes) and, for scaled numeric features, one over the features
+    (the whole pool's mean and scale). Blank texts and values that are not finite
+    numbers are refused when a row is read.
 
     Parameters
     ----------
@@ -107,7 +111,8 @@ def open_streamed(
     strategies : sequence of str
         The strategies to run.
     cache_dir : Path, optional
-        Where per-row-group embeddings are cached (embedding features only).
+        Where per-row-group embeddings are cached (embedding features only); by default
+        ``partitions/`` in the feature cache.
 
     Returns
     -------
@@ -127,6 +132,10 @@ def open_streamed(
     from labelloop.datasets._loaders import _label_text
 
     check_streamed(config, strategies)
+    if cache_dir is None:
+        from labelloop.annotate.loop.features import default_cache_dir
+
+        cache_dir = default_cache_dir() / "partitions"
     source = open_source(config, cache_dir)
     check_evaluation_size(config, source.n_items)
     source.check_unique_ids()
@@ -210,10 +219,6 @@ def run_streamed_simulations(
     from labelloop.learners import draw_evaluation_set, draw_stop_set
 
     if pool is None:
-        if cache_dir is None:
-            from labelloop.annotate.loop.features import default_cache_dir
-
-            cache_dir = default_cache_dir() / "partitions"
         pool = open_streamed(config, strategies, cache_dir)
     source, classes = pool.source, pool.classes
     n_items = source.n_items

@@ -74,6 +74,14 @@ def test_streamed_simulation_learns_as_the_in_memory_one(digits: Path, tmp_path:
     assert streamed["margin"]["full_pool_accuracy"]["mean"] == pytest.approx(
         whole["margin"]["full_pool_accuracy"]["mean"], abs=1e-9
     )
+    assert json.loads((tmp_path / "streamed" / "summary.json").read_text())["meta"][
+        "full_pool_macro_f1_by_seed"
+    ] == pytest.approx(
+        json.loads((tmp_path / "whole" / "summary.json").read_text())["meta"][
+            "full_pool_macro_f1_by_seed"
+        ],
+        abs=1e-9,
+    )
     # Same features, same picks for the same model: the curves differ only by the
     # cold start's draw, so their areas agree within a point or two.
     for name in ("margin", "random"):
