@@ -169,13 +169,18 @@ def open_streamed(
 
 @dataclass
 class _Sets:
-    """One seed's fixed sets: evaluation rows and labels, stop-set rows, the ceiling."""
+    """One seed's fixed rows, read once for all its strategies.
+
+    The evaluation rows and labels, the stop-set rows, and the cold start's sample
+    (drawn outside the evaluation set).
+    """
 
     eval_ids: set[str]
     X_eval: Any
     y_eval: list[str]
     X_stop: Any
-    ceiling: Any  # Metrics of the model trained on the ceiling's sample
+    sample: list[str]
+    X_sample: Any
 
 
 def run_streamed_simulations(
@@ -216,6 +221,7 @@ def run_streamed_simulations(
     ConfigError, LabelError, DataFileError
         See :func:`open_streamed`.
     """
+    from labelloop.annotate.loop.scale import COLD_START_SAMPLE
     from labelloop.learners import draw_evaluation_set, draw_stop_set
 
     if pool is None:
@@ -240,10 +246,12 @@ def run_streamed_simulations(
             stop_ids = source.ids_at(draw_stop_set(n_items, config.stopping.stop_set_size, seed))
             X_eval, y_eval = _labelled_rows(config, source, eval_ids)
             X_stop, _ = _labelled_rows(config, source, stop_ids)
-            sets = _Sets(set(eval_ids), X_eval, y_eval, X_stop, None)
-            sets.ceiling = _ceiling(config, source, sets, classes, seed)
-            ceilings[seed] = sets.ceiling.accuracy
-            ceilings_f1[seed] = sets.ceiling.macro_f1
+            drawn = max(COLD_START_SAMPLE, 20 * initial)  # as cycle draws it
+            sample = _random_ids(source, drawn, set(eval_ids), np.random.default_rng(seed))
+            X_sample, _ = _labelled_rows(config, source, sample)
+            sets = _Sets(set(eval_ids), X_eval, y_eval, X_stop, sample, X_sample)
+            ceiling = _ceiling(config, source, sets, classes, seed)
+            ceilings[seed], ceilings_f1[seed] = ceiling.accuracy, ceiling.macro_f1
             for name in strategies:
                 if progress is not None:
                     progress.run(name, seed)
@@ -327,7 +335,6 @@ def _run(
     from scipy import sparse
     from sklearn.base import clone
 
-    from labelloop.annotate.loop.scale import COLD_START_SAMPLE
     from labelloop.annotate.loop.stopping import stopping_criterion
     from labelloop.learners import (
         CurvePoint,
@@ -345,35 +352,36 @@ def _run(
     blocks: list[Any] = []
     y: list[str] = []
     model: Any = None
+    X_train: Any = None  # the labelled rows the model was last fitted on
     size = config.initial_size or config.batch_size
     step = 0
     while len(labelled) < budget:
         size = min(size, budget - len(labelled))
         exclude = sets.eval_ids | set(labelled)
-        if model is None:  # the cold start, on a random sample (the same for every strategy)
-            drawn = max(COLD_START_SAMPLE, 20 * size)  # as cycle draws it
-            sample = _random_ids(source, drawn, exclude, np.random.default_rng(seed))
-            X_sample, _ = _labelled_rows(config, source, sample)
+        if model is None:  # the cold start, on the seed's sample (the same for every strategy)
             learner = PoolLearner(
                 estimator,
-                X_sample,
-                sample,
+                sets.X_sample,
+                sets.sample,
                 strategy=strategy,
                 cold_start=config.cold_start,
+                excluded_ids=exclude & set(sets.sample),
                 random_state=seed + step,
             )
-            picks = learner.query(size).ids
+            if learner.n_unlabelled >= size:
+                picks = learner.query(size).ids
+            else:  # one class so far in the whole sample: label at random until a second
+                picks = _random_ids(source, size, exclude, rng)
         elif strategy == "random":
             picks = _random_ids(source, size, exclude, rng)
         else:
-            X_so_far = sparse.vstack(blocks) if sparse.issparse(blocks[0]) else np.vstack(blocks)
             picks = stream_query(
                 source,
                 model,
                 size,
                 strategy=strategy,
                 seed=seed * 100_003 + step,
-                X_labelled=X_so_far if strategy == "diverse_margin" else None,
+                X_labelled=X_train if strategy == "diverse_margin" else None,
                 engine=config.scoring.engine,
                 client=client,
                 exclude=exclude,
