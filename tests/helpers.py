@@ -99,3 +99,42 @@ def label_tasks(
         ls.annotations.create(id=task, result=choice(label, to_name=to_name))
         done += 1
     return done
+
+
+def last_batch_guesses(state_file: Path) -> tuple[dict[str, float | None], list[str]]:
+    """The last cycle's batch, item -> the confidence of its guess; and the training items.
+
+    Training items are the labelled ones outside the evaluation set, sorted.
+    """
+    from labelloop.annotate.state.store import StateStore
+
+    state = StateStore(state_file)
+    try:
+        batch = state.cycles()[-1]["batch_id"]
+        guesses = {r["item_id"]: r["confidence"] for r in state.batch_items(batch)}
+        return guesses, sorted(set(state.resolutions()) - state.eval_items())
+    finally:
+        state.close()
+
+
+def write_topic_parquet(folder: Path, n_rows: int, files: int, row_group_size: int) -> Path:
+    """Short texts on two topics (sport, money) in ``files`` Parquet files: doc, body, label."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    topics = {
+        "sport": ["the team won the match", "a late goal settled the final", "the coach left"],
+        "money": ["the bank raised its rates", "shares fell on the market", "the budget grew"],
+    }
+    rows = []
+    for k in range(n_rows):
+        label = "sport" if k % 2 else "money"
+        rows.append(
+            {"doc": f"d{k:03d}", "body": f"{topics[label][k % 3]}, day {k}", "label": label}
+        )
+    folder.mkdir(parents=True)
+    per_file = n_rows // files
+    for part in range(files):
+        table = pa.Table.from_pylist(rows[per_file * part : per_file * (part + 1)])
+        pq.write_table(table, folder / f"part-{part}.parquet", row_group_size=row_group_size)
+    return folder

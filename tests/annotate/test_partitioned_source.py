@@ -23,7 +23,7 @@ from labelloop.annotate.labelstudio.server import Credentials
 from labelloop.annotate.loop.tracking import Tracker
 from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import DataFileError, ParquetPool, read_table
-from tests.helpers import api, label_tasks
+from tests.helpers import api, label_tasks, last_batch_guesses, write_topic_parquet
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -273,20 +273,7 @@ def test_a_text_pool_in_parquet_cycles_on_embeddings_cached_per_row_group(
     label_studio: tuple[Path, Credentials], tmp_path: Path
 ) -> None:
     workdir, credentials = label_studio
-    topics = {
-        "sport": ["the team won the match", "a late goal settled the final", "the coach"],
-        "money": ["the bank raised its rates", "shares fell on the market", "the budget"],
-    }
-    rows = []
-    for k in range(60):
-        label = "sport" if k % 2 else "money"
-        body = f"{topics[label][k % 3]}, day {k}"
-        rows.append({"doc": f"d{k:02d}", "body": body, "label": label})
-    folder = tmp_path / "news"
-    folder.mkdir()
-    for part in range(3):
-        table = pa.Table.from_pylist(rows[20 * part : 20 * (part + 1)])
-        pq.write_table(table, folder / f"part-{part}.parquet", row_group_size=10)
+    folder = write_topic_parquet(tmp_path / "news", 60, files=3, row_group_size=10)
     code, _, err = run(
         "init", "news", "--data", str(folder), "--label-column", "label", "--id-column", "doc",
         "--configs-dir", str(tmp_path),
@@ -311,15 +298,15 @@ def test_a_text_pool_in_parquet_cycles_on_embeddings_cached_per_row_group(
         .fetchone()[0]
     )
     tasks = list(api(credentials).tasks.list(project=project_id, fields="all"))
-    truth = {r["doc"]: r for r in rows}
-    assert tasks and all(t.data["text"] == truth[t.data["item_id"]]["body"] for t in tasks)
+    truth = read_table(folder).set_index("doc")
+    assert tasks and all(t.data["text"] == truth.at[t.data["item_id"], "body"] for t in tasks)
 
     state = StateStore(state_file)
     try:
         label_tasks(
             SimpleNamespace(state=state),
             credentials,
-            lambda i, _: truth[i]["label"],
+            lambda i, _: str(truth.at[i, "label"]),
             to_name="text",
         )
     finally:
@@ -555,13 +542,7 @@ def test_a_cycle_resumed_after_the_files_changed_picks_on_their_new_scale(
     rerun = cycle()
     assert rerun.returncode == 0, rerun.stderr
 
-    state = StateStore(state_file)
-    try:
-        batch = state.cycles()[-1]["batch_id"]
-        guesses = {r["item_id"]: r["confidence"] for r in state.batch_items(batch)}
-        train = sorted(set(state.resolutions()) - state.eval_items())
-    finally:
-        state.close()
+    guesses, train = last_batch_guesses(state_file)
     source = ParquetPool.open(pool, id_column="item_id", feature_columns=numeric)
     source = source.feature_moments()  # the moments of the files as they are now
     mean, scale = np.asarray(source.mean), np.asarray(source.scale)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sklearn.datasets import load_digits
 
 from labelloop.annotate.cli.main import main
+from tests.helpers import write_topic_parquet
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -177,20 +178,7 @@ def test_an_evaluation_set_past_what_streaming_holds_is_refused(
 def test_a_text_pool_streams_on_hashed_features_and_on_cached_embeddings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    topics = {
-        "sport": ["the team won the match", "a late goal settled the final", "the coach left"],
-        "money": ["the bank raised its rates", "shares fell on the market", "the budget grew"],
-    }
-    rows = [
-        {"doc": f"d{k:03d}", "body": f"{topics[label][k % 3]}, day {k}", "label": label}
-        for k in range(120)
-        for label in ["sport" if k % 2 else "money"]
-    ]
-    folder = tmp_path / "news"
-    folder.mkdir()
-    for part in range(3):
-        table = pa.Table.from_pylist(rows[40 * part : 40 * (part + 1)])
-        pq.write_table(table, folder / f"part-{part}.parquet", row_group_size=20)
+    folder = write_topic_parquet(tmp_path / "news", 120, files=3, row_group_size=20)
     code, _, err = run(
         "init", "news", "--data", str(folder), "--label-column", "label", "--id-column", "doc",
         "--configs-dir", str(tmp_path),

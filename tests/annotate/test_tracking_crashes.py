@@ -28,7 +28,7 @@ from labelloop.annotate.loop.cycle import run_cycle
 from labelloop.annotate.loop.features import load_project_pool, project_features
 from labelloop.annotate.loop.tracking import Tracker
 from labelloop.learners import aligned_proba, prediction_kappa
-from tests.helpers import api, label_tasks
+from tests.helpers import api, label_tasks, last_batch_guesses
 
 pytestmark = pytest.mark.integration
 
@@ -372,13 +372,7 @@ def test_a_cycle_resumed_after_rows_joined_picks_on_the_refitted_features(
     code, _, err = _cycle(config_path, workdir, tmp_path)
     assert code == 0, err
 
-    state = StateStore(workdir / "projects" / "grown" / "state.sqlite")
-    try:
-        batch = state.cycles()[-1]["batch_id"]
-        guesses = {r["item_id"]: r["confidence"] for r in state.batch_items(batch)}
-        train = sorted(set(state.resolutions()) - state.eval_items())
-    finally:
-        state.close()
+    guesses, train = last_batch_guesses(workdir / "projects" / "grown" / "state.sqlite")
     pool = load_project_pool(config)
     X = project_features(config, pool, tmp_path / "features")
     rows = pool.positions(train)
