@@ -98,7 +98,7 @@ def routing() -> None:
 
 
 def wide() -> None:
-    """The wide suite: init's defaults against random on every pool, 10 seeds each."""
+    """The wide suite: init's defaults against random on every pool, 20 seeds each."""
     from bench import wide as wide_bench
 
     wide_bench.main(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "wide" else [])

@@ -8,7 +8,7 @@ same seeds (same evaluation set, same cold start, same full-pool ceiling per see
 Pools are split in two: ``tune`` pools may be used to choose the defaults; ``report``
 pools are never looked at while choosing them, and are the evidence.
 
-``python -m bench wide [--pools a,b] [--split tune|report|all] [--seeds 10] [--set K=V]``
+``python -m bench wide [--pools a,b] [--split tune|report|all] [--seeds 20] [--set K=V]``
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class PoolResult:
     reached99_default: int
     reached99_random: int
     verdict: str
+    f1_verdict: str
     seconds: float
     seconds_features: float
 
@@ -189,12 +190,11 @@ def run_pool(
     r95 = _ratio_interval(to95[default], to95[random], cap)
     r99 = _ratio_interval(to99[default], to99[random], cap)
     shares = frame["label"].value_counts(normalize=True)
-    # Worse when accuracy's or macro-F1's area is below random's beyond its interval, or
-    # more labels are needed to reach 99% (on an imbalanced pool accuracy alone hides a
-    # missed class); better when one of them is better beyond its interval and none worse.
-    worse = high < 0 or f1_high < 0 or (r99[1] is not None and r99[1] > 1)
-    better = low > 0 or f1_low > 0 or (r99[2] is not None and r99[2] < 1)
-    verdict = "WORSE" if worse else "better" if better else "tie"
+    verdict = _verdict(gap_interval=(low, high), ratios=(r95, r99))
+    # Macro-F1 is judged apart: on an imbalanced pool accuracy alone hides a missed class,
+    # but a curve can also sit above the full-pool model's when weaker models guess the
+    # rare class more often, so a person has to read it beside the full-pool value.
+    f1_verdict = _verdict(gap_interval=(f1_low, f1_high), ratios=())
 
     def mean_or_none(values: list[int | None]) -> float | None:
         return float(np.mean([cap if v is None else v for v in values])) if values else None
@@ -233,10 +233,27 @@ def run_pool(
         reached99_default=sum(v is not None for v in to99[default]),
         reached99_random=sum(v is not None for v in to99[random]),
         verdict=verdict,
+        f1_verdict=f1_verdict,
         seconds=seconds,
         seconds_features=featurized,
     )
     return result, runs
+
+
+def _verdict(
+    gap_interval: tuple[float, float],
+    ratios: Sequence[tuple[float | None, float | None, float | None]],
+) -> str:
+    """WORSE, better or tie, from an area gap's interval and labels-to-target ratios' intervals.
+
+    WORSE when the area is below random's beyond its interval or more labels are needed
+    to reach a target beyond its interval; better when one of them is better beyond its
+    interval and none worse; tie otherwise.
+    """
+    low, high = gap_interval
+    worse = high < 0 or any(r[1] is not None and r[1] > 1 for r in ratios)
+    better = low > 0 or any(r[2] is not None and r[2] < 1 for r in ratios)
+    return "WORSE" if worse else "better" if better else "tie"
 
 
 def _ratio_text(value: float | None, low: float | None, high: float | None) -> str:
@@ -276,10 +293,12 @@ def table(rows: Sequence[PoolResult]) -> Any:
         "labels to 99%: default / random",
         "labels to 99%: ratio",
         "verdict",
+        "macro-F1 verdict",
     ):
         out.add_column(name, justify="left" if name in {"pool", "split", "kind"} else "right")
     for r in rows:
         colour = {"better": "green", "WORSE": "red"}.get(r.verdict, "yellow")
+        f1_colour = {"better": "green", "WORSE": "red"}.get(r.f1_verdict, "yellow")
         out.add_row(
             r.pool,
             r.split,
@@ -298,6 +317,7 @@ def table(rows: Sequence[PoolResult]) -> Any:
             f"{_labels_text(r.to99_random, r.reached99_random, r.seeds)}",
             _ratio_text(r.to99_ratio, r.to99_ratio_low, r.to99_ratio_high),
             f"[{colour}]{r.verdict}[/{colour}]",
+            f"[{f1_colour}]{r.f1_verdict}[/{f1_colour}]",
         )
     return out
 
@@ -306,21 +326,23 @@ def markdown(rows: Sequence[PoolResult]) -> str:
     """The same table in Markdown, for the README."""
     lines = [
         "| pool | split | kind | items | classes | min class | AULC default | AULC random "
-        "| AULC gap (95%) | macro-F1: default / random / full pool | macro-F1 AULC gap (95%) "
-        "| labels to 99%: default / random | ratio (95%) | verdict |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| --- |",
+        "| AULC gap (95%) | labels to 95%: ratio (95%) | labels to 99%: default / random "
+        "| ratio (95%) | verdict | macro-F1: default / random / full pool "
+        "| macro-F1 AULC gap (95%) | macro-F1 verdict |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- | ---: | ---: | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r.pool} | {r.split} | {r.kind} | {r.n_items} | {r.n_classes} "
             f"| {r.minority_share:.0%} | {r.aulc_default:.3f} | {r.aulc_random:.3f} "
             f"| {r.aulc_gap:+.3f} [{r.aulc_gap_low:+.3f}, {r.aulc_gap_high:+.3f}] "
-            f"| {r.f1_default:.3f} / {r.f1_random:.3f} / {r.full_macro_f1:.3f} "
-            f"| {r.f1_gap:+.3f} [{r.f1_gap_low:+.3f}, {r.f1_gap_high:+.3f}] "
+            f"| {_ratio_text(r.to95_ratio, r.to95_ratio_low, r.to95_ratio_high)} "
             f"| {_labels_text(r.to99_default, r.reached99_default, r.seeds)} / "
             f"{_labels_text(r.to99_random, r.reached99_random, r.seeds)} "
-            f"| {_ratio_text(r.to99_ratio, r.to99_ratio_low, r.to99_ratio_high)} | {r.verdict} |"
+            f"| {_ratio_text(r.to99_ratio, r.to99_ratio_low, r.to99_ratio_high)} | {r.verdict} "
+            f"| {r.f1_default:.3f} / {r.f1_random:.3f} / {r.full_macro_f1:.3f} "
+            f"| {r.f1_gap:+.3f} [{r.f1_gap_low:+.3f}, {r.f1_gap_high:+.3f}] | {r.f1_verdict} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -335,14 +357,9 @@ def plot(rows: Sequence[PoolResult], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.45 * len(rows) + 2), sharey=True)
     names = [f"{r.pool} ({r.split})" for r in rows]
     y = np.arange(len(rows))[::-1]
-    colours = [
-        "tab:green"
-        if r.verdict == "better"
-        else "tab:red"
-        if r.verdict == "WORSE"
-        else "tab:orange"
-        for r in rows
-    ]
+    shade = {"better": "tab:green", "WORSE": "tab:red"}
+    colours = [shade.get(r.verdict, "tab:orange") for r in rows]
+    f1_colours = [shade.get(r.f1_verdict, "tab:orange") for r in rows]
     gaps = np.array([r.aulc_gap for r in rows])
     err = np.array([[r.aulc_gap - r.aulc_gap_low, r.aulc_gap_high - r.aulc_gap] for r in rows]).T
     left.errorbar(gaps, y, xerr=err, fmt="none", ecolor="grey", capsize=3)
@@ -350,7 +367,7 @@ def plot(rows: Sequence[PoolResult], path: Path) -> None:
     f1 = np.array([r.f1_gap for r in rows])
     f1_err = np.array([[r.f1_gap - r.f1_gap_low, r.f1_gap_high - r.f1_gap] for r in rows]).T
     left.errorbar(f1, y - 0.3, xerr=f1_err, fmt="none", ecolor="lightgrey", capsize=2)
-    left.scatter(f1, y - 0.3, c=colours, marker="x", zorder=3, label="macro-F1")
+    left.scatter(f1, y - 0.3, c=f1_colours, marker="x", zorder=3, label="macro-F1")
     left.legend(loc="lower right", fontsize="small")
     left.axvline(0, color="black", lw=1)
     left.set_yticks(y, names)
@@ -384,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench wide")
     parser.add_argument("--pools", default="", help="comma-separated pool names (default all)")
     parser.add_argument("--split", choices=("tune", "report", "all"), default="all")
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument(
         "--set", action="append", default=[], help="override a config key: model.params.C=1"
@@ -406,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         console.print(f"[bold]{spec.name}[/bold] ({spec.kind}, {spec.split}) ...")
         result, runs = run_pool(spec, seeds, args.set, args.jobs, Path(args.out).parent)
         console.print(
-            f"  {result.verdict}: AULC gap {result.aulc_gap:+.3f} "
+            f"  {result.verdict} (macro-F1: {result.f1_verdict}): AULC gap {result.aulc_gap:+.3f} "
             f"[{result.aulc_gap_low:+.3f}, {result.aulc_gap_high:+.3f}] in {result.seconds:.0f} s"
         )
         rows.append(result)
@@ -415,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     counts = {v: sum(r.verdict == v for r in rows) for v in ("better", "tie", "WORSE")}
     console.print(
         f"{counts['better']} better, {counts['tie']} tie, {counts['WORSE']} worse than random"
+        f" (macro-F1: {sum(r.f1_verdict == 'better' for r in rows)} better, "
+        f"{sum(r.f1_verdict == 'tie' for r in rows)} tie, "
+        f"{sum(r.f1_verdict == 'WORSE' for r in rows)} worse)"
         + "".join(
             f"; {split}: "
             + ", ".join(
@@ -427,6 +447,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+
+    def beside(suffix: str) -> Path:
+        # Appended, not with_suffix: an --out like runs/c0.1 keeps its whole name.
+        return out.with_name(out.name + suffix)
+
     curves = {
         pool: [
             {
@@ -440,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]
         for pool, runs in all_runs.items()
     }
-    out.with_suffix(".json").write_text(
+    beside(".json").write_text(
         json.dumps(
             {
                 "overrides": args.set,
@@ -451,10 +476,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             indent=None,
         )
     )
-    out.with_suffix(".md").write_text(markdown(rows))
+    beside(".md").write_text(markdown(rows))
     if rows:
-        plot(rows, out.with_suffix(".png"))
-    console.print(f"wrote {out.with_suffix('.json')}, .md and .png")
+        plot(rows, beside(".png"))
+    console.print(f"wrote {beside('.json')}, .md and .png")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.wide import _paired_interval, _ratio_interval
+from bench.wide import _paired_interval, _ratio_interval, _verdict
 
 ROOT = Path(__file__).parents[1]
 
@@ -39,13 +39,23 @@ def test_ratio_counts_a_seed_that_never_reached_the_target_as_the_cap() -> None:
     assert low <= ratio <= high < 1
 
 
+def test_more_labels_to_95_percent_beyond_the_interval_is_worse_even_with_equal_areas() -> None:
+    tie_area = (-0.01, 0.01)
+    assert _verdict(tie_area, [(1.6, 1.2, 2.0), (1.0, 0.8, 1.2)]) == "WORSE"
+    assert _verdict(tie_area, [(0.9, 0.7, 1.1), (0.5, 0.4, 0.7)]) == "better"
+    assert _verdict(tie_area, [(None, None, None), (1.0, 0.8, 1.2)]) == "tie"
+    # Better on one measure does not outweigh worse on another.
+    assert _verdict((0.01, 0.03), [(1.5, 1.1, 1.9)]) == "WORSE"
+
+
 @pytest.mark.slow
 def test_the_command_writes_a_table_json_markdown_and_a_plot(tmp_path: Path) -> None:
     out = tmp_path / "suite"
     done = wide("--pools", "wine,iris", "--seeds", "3", "--jobs", "1", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "Wide benchmark" in done.stdout and "wine" in done.stdout
-    assert "worse than random; tune:" in done.stdout and "report:" in done.stdout
+    assert "(macro-F1: " in done.stdout and "worse); tune:" in done.stdout
+    assert "report:" in done.stdout
     result = json.loads(out.with_suffix(".json").read_text())
     rows = {r["pool"]: r for r in result["rows"]}
     assert set(rows) == {"wine", "iris"}
@@ -53,6 +63,7 @@ def test_the_command_writes_a_table_json_markdown_and_a_plot(tmp_path: Path) -> 
         assert row["strategy"] == "margin" and row["seeds"] == 3
         assert row["aulc_gap_low"] <= row["aulc_gap"] <= row["aulc_gap_high"]
         assert row["verdict"] in {"better", "tie", "WORSE"}
+        assert row["f1_verdict"] in {"better", "tie", "WORSE"}
         assert 0.5 < row["full_accuracy"] <= 1
     curves = result["curves"]["wine"]
     assert {c["strategy"] for c in curves} == {"margin", "random"} and len(curves) == 6
