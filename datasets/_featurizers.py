@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from labelloop.datasets._errors import MissingExtraError
 from labelloop.datasets._pool import Pool
@@ -125,7 +125,22 @@ class TfidfFeaturizer:
 
 @dataclass(frozen=True)
 class NumericFeaturizer:
-    """The pool's numeric feature columns, standardised to zero mean and unit variance."""
+    """The pool's feature columns: numbers standardised, categories one-hot encoded.
+
+    Numeric columns get zero mean and unit variance. Each categorical column becomes one
+    0/1 column per category seen when fitting (a gap, ``""``, is a category too); a
+    category first met when scoring sets none of them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "colour": ["red", "blue", "red"]},
+    ...                      index=list("abc"))
+    >>> pool = Pool(frame, feature_columns=("x", "colour"), categorical_columns=("colour",))
+    >>> X, transformer = NumericFeaturizer().fit(pool)
+    >>> X.shape, transformer.transform(pd.DataFrame({"x": [2.0], "colour": ["green"]}))[0, 1:]
+    ((3, 3), array([0., 0.]))
+    """
 
     scale: bool = True
     kind: str = "numeric"
@@ -144,12 +159,20 @@ class NumericFeaturizer:
         """Return the (scaled) feature columns and the transformer of raw rows."""
         if not pool.feature_columns:
             raise ValueError(f"pool {pool.source} has no feature columns to featurize")
-        columns = list(pool.feature_columns)
-        step = StandardScaler() if self.scale else "passthrough"
-        transformer = ColumnTransformer([("numeric", step, columns)], sparse_threshold=0.0)
-        frame = pool.frame.loc[:, columns].astype(np.float64)
+        numeric = list(pool.numeric_columns)
+        categorical = list(pool.categorical_columns)
+        steps: list[tuple[str, Any, list[str]]] = []
+        if numeric:
+            steps.append(("numeric", StandardScaler() if self.scale else "passthrough", numeric))
+        if categorical:
+            encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+            steps.append(("categorical", encoder, categorical))
+        transformer = ColumnTransformer(steps, sparse_threshold=0.0)
+        frame = pool.frame.loc[:, numeric].astype(np.float64)
+        for column in categorical:
+            frame[column] = pool.frame[column].astype(str)
         transformer.fit(frame)
-        if self.scale and self.mean is not None and self.std is not None:
+        if numeric and self.scale and self.mean is not None and self.std is not None:
             # Moments of the whole pool, measured by a pass the pool did not need to
             # fit in memory for: the subset in hand must not move them.
             scaler = transformer.named_transformers_["numeric"]

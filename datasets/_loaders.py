@@ -212,6 +212,7 @@ def load_pool(
     text_column: str | None = None,
     feature_columns: Sequence[str] = (),
     label_column: str | None = None,
+    categorical_columns: Sequence[str] = (),
 ) -> Pool:
     r"""Load and validate a pool file.
 
@@ -232,6 +233,9 @@ def load_pool(
         (any case) mean "unknown"; numbers are one class however written (``1``,
         ``1.0``); classes that differ only in case or spacing (``Sport``, ``sport``)
         and labels that are lists or objects are refused.
+    categorical_columns : sequence of str
+        Feature columns of categories (any values, read as strings; a gap is the
+        category ``""``). The pool's ``feature_columns`` are the numeric ones, then these.
 
     Returns
     -------
@@ -260,6 +264,7 @@ def load_pool(
         text_column=text_column,
         feature_columns=feature_columns,
         label_column=label_column,
+        categorical_columns=categorical_columns,
     )
 
 
@@ -271,6 +276,7 @@ def pool_from_frame(
     text_column: str | None = None,
     feature_columns: Sequence[str] = (),
     label_column: str | None = None,
+    categorical_columns: Sequence[str] = (),
 ) -> Pool:
     """Validate a DataFrame and wrap it as a :class:`Pool` (see :func:`load_pool`).
 
@@ -279,14 +285,23 @@ def pool_from_frame(
     DataError
         With a one-line message naming ``source``, the column and the value.
     """
-    feature_columns = tuple(feature_columns)
+    categorical_columns = tuple(categorical_columns)
+    both = sorted(set(feature_columns) & set(categorical_columns))
+    if both:
+        raise ColumnError(
+            f"{source}: column {both[0]!r} is named both in feature_columns (numbers) "
+            "and categorical_columns (categories); keep it in one"
+        )
+    numeric_columns = tuple(feature_columns)
+    feature_columns = numeric_columns + categorical_columns
     if text_column is None and not feature_columns:
         raise ColumnError(f"{source}: name a text column or feature columns (neither was given)")
     roles = [
         ("id_column", id_column),
         ("text_column", text_column),
         ("label_column", label_column),
-        *(("feature_columns", c) for c in feature_columns),
+        *(("feature_columns", c) for c in numeric_columns),
+        *(("categorical_columns", c) for c in categorical_columns),
     ]
     for role, column in roles:
         if column is not None and column not in frame.columns:
@@ -298,8 +313,10 @@ def pool_from_frame(
     ids = _item_ids(frame, source, id_column, text_column, feature_columns)
     if text_column is not None:
         frame[text_column] = _checked_texts(frame[text_column], ids, source, text_column)
-    for column in feature_columns:
+    for column in numeric_columns:
         frame[column] = _checked_numbers(frame[column], ids, source, column)
+    for column in categorical_columns:
+        frame[column] = category_values(frame[column])
     if label_column is not None:
         frame[label_column] = _checked_labels(frame[label_column], ids, source, label_column)
     frame.index = pd.Index(ids, name="item_id")
@@ -309,7 +326,22 @@ def pool_from_frame(
         feature_columns=feature_columns,
         label_column=label_column,
         source=source,
+        categorical_columns=categorical_columns,
     )
+
+
+def category_values(column: pd.Series) -> pd.Series:
+    """Return a categorical column's values as strings, ``""`` where a value is missing.
+
+    The registered model reads raw rows the same way, so a gap met when scoring is the
+    category a gap was when training.
+
+    Examples
+    --------
+    >>> category_values(pd.Series(["red", None, 3])).tolist()
+    ['red', '', '3']
+    """
+    return column.where(column.notna(), "").astype(str)
 
 
 def _item_ids(
@@ -374,7 +406,8 @@ def _checked_numbers(column: pd.Series, ids: list[str], source: str, name: str) 
         raise FeatureValueError(
             f"{source}: feature column {name!r} has a non-numeric or missing value "
             f"{column.iloc[row]!r} for id {ids[row]!r} (row {row + 1}); "
-            f"{int(bad.sum())} row(s) affected"
+            f"{int(bad.sum())} row(s) affected (a column of categories belongs in "
+            "categorical_columns)"
         )
     return values
 

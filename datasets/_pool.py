@@ -26,11 +26,15 @@ class Pool:
     text_column : str or None
         Column holding the item text.
     feature_columns : tuple of str
-        Numeric columns used as features.
+        Columns used as features: numbers, and the categories named in
+        ``categorical_columns``.
     label_column : str or None
         Column of gold labels (strings); missing values mean "not known".
     source : str
         Where the pool came from (a path or ``bundled:NAME``), for messages.
+    categorical_columns : tuple of str
+        The feature columns that hold categories (strings, ``""`` where missing),
+        one-hot encoded by the numeric featurizer; the others are numbers.
 
     Examples
     --------
@@ -46,6 +50,7 @@ class Pool:
     feature_columns: tuple[str, ...] = ()
     label_column: str | None = None
     source: str = "<memory>"
+    categorical_columns: tuple[str, ...] = ()
     _hash: list[str] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
@@ -70,11 +75,17 @@ class Pool:
         return [str(t) for t in self.frame[self.text_column].tolist()]
 
     @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        """The feature columns that hold numbers (not categories)."""
+        return tuple(c for c in self.feature_columns if c not in self.categorical_columns)
+
+    @property
     def features(self) -> NDArray[np.float64]:
-        """The numeric feature columns as a dense ``(n_items, n_features)`` array."""
-        if not self.feature_columns:
+        """The numeric feature columns as a dense ``(n_items, n_numeric)`` array."""
+        numeric = list(self.numeric_columns)
+        if not numeric:
             return np.empty((len(self), 0), dtype=np.float64)
-        return self.frame.loc[:, list(self.feature_columns)].to_numpy(dtype=np.float64)
+        return self.frame.loc[:, numeric].to_numpy(dtype=np.float64)
 
     @property
     def has_labels(self) -> bool:
@@ -122,6 +133,8 @@ class Pool:
         if not self._hash:
             digest = hashlib.sha256()
             roles = f"{self.text_column}|{','.join(self.feature_columns)}"
+            if self.categorical_columns:
+                roles += f"|categorical:{','.join(self.categorical_columns)}"
             digest.update(roles.encode())
             columns = [c for c in (self.text_column, *self.feature_columns) if c is not None]
             hashed = pd.util.hash_pandas_object(self.frame.loc[:, columns], index=True)

@@ -78,7 +78,8 @@ def predict(
     uri = tracker.model_uri(which)
     model = tracker.load_model(uri)
     inputs: dict[str, str] = dict(model.model_config["inputs"])
-    rows = _read_rows(data_path, inputs, id_column or config.data.id_column)
+    text = str(model.model_config["featurizer"].get("kind")) != "numeric"
+    rows = _read_rows(data_path, inputs, id_column or config.data.id_column, text=text)
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -102,16 +103,23 @@ def predict(
     )
 
 
-def _read_rows(path: Path, inputs: dict[str, str], id_column: str | None) -> pd.DataFrame:
-    """Read and check a data file as ``init`` does; return its model inputs by item id."""
+def _read_rows(
+    path: Path, inputs: dict[str, str], id_column: str | None, *, text: bool
+) -> pd.DataFrame:
+    """Read and check a data file as ``init`` does; return its model inputs by item id.
+
+    A text model takes one string column; a model of features takes numbers
+    (``double``) and categories (``string``).
+    """
     from labelloop.annotate.loop.packaging import raw_rows
     from labelloop.datasets import load_pool
 
-    text = [c for c, kind in inputs.items() if kind == "string"]
+    strings = [c for c, kind in inputs.items() if kind == "string"]
     pool = load_pool(
         path,
         id_column=id_column,
-        text_column=text[0] if text else None,
+        text_column=strings[0] if text else None,
         feature_columns=[c for c, kind in inputs.items() if kind != "string"],
+        categorical_columns=() if text else strings,
     )
     return raw_rows(pool, inputs, pool.ids)

@@ -44,7 +44,11 @@ __all__ = ["init", "list_strategies", "simulate"]
     help="Column of gold labels (may be partly empty); needed with --data.",
 )
 @click.option("--text-column", default=None, help="Column of item texts.")
-@click.option("--feature-columns", default=None, help="Comma-separated numeric feature columns.")
+@click.option(
+    "--feature-columns",
+    default=None,
+    help="Comma-separated feature columns: numbers, or categories (one-hot encoded).",
+)
 @click.option(
     "--id-column", default=None, help="Column of unique item ids (else inferred or generated)."
 )
@@ -118,17 +122,35 @@ def init(
         force=force,
     )
     pool, n_items, classes = written.pool, written.n_items, written.classes
-    kind = (
-        f"text column {pool.text_column!r}"
-        if pool.text_column
-        else f"{len(pool.feature_columns)} feature columns"
-    )
+    if pool.text_column:
+        kind = f"text column {pool.text_column!r}"
+    elif pool.categorical_columns:
+        kind = (
+            f"{len(pool.feature_columns)} feature columns ({len(pool.numeric_columns)} numeric, "
+            f"{len(pool.categorical_columns)} of categories: "
+            f"{_listed(pool.categorical_columns)})"
+        )
+    else:
+        kind = f"{len(pool.feature_columns)} feature columns"
     shown = ", ".join(classes[:8])
     sampled = f" (columns read from {len(pool):,} sampled rows)" if len(pool) < n_items else ""
     click.echo(
         f"wrote {written.path}: {n_items:,} items{sampled}, {kind}, "
         f"{len(classes)} classes ({shown})"
     )
+    if written.left_out:
+        reasons = "; ".join(f"{c} ({why})" for c, why in list(written.left_out.items())[:6])
+        more = len(written.left_out) - 6
+        click.echo(
+            f"left out: {reasons}{f'; {more} more' if more > 0 else ''}. "
+            "Name columns with --text-column or --feature-columns to choose them yourself."
+        )
+
+
+def _listed(columns: tuple[str, ...], shown: int = 5) -> str:
+    """Return up to ``shown`` column names, then how many more."""
+    more = len(columns) - shown
+    return ", ".join(columns[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _adopt(

@@ -47,6 +47,9 @@ class DataConfig(BaseModel):
     text_column: str | None = None
     feature_columns: tuple[str, ...] = ()
     label_column: str | None = None
+    categorical_columns: tuple[str, ...] = Field(
+        (), description="feature columns of categories, one-hot encoded (numeric featurizer)"
+    )
 
     @model_validator(mode="after")
     def _has_inputs(self) -> DataConfig:
@@ -54,8 +57,13 @@ class DataConfig(BaseModel):
             not self.source.startswith("bundled:")
             and not self.text_column
             and not self.feature_columns
+            and not self.categorical_columns
         ):
-            raise ValueError("name text_column or feature_columns")
+            raise ValueError("name text_column, feature_columns or categorical_columns")
+        if self.categorical_columns and self.text_column:
+            raise ValueError(
+                "categorical_columns: a text pool uses its text_column alone; drop one of them"
+            )
         return self
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -24,7 +25,14 @@ from labelloop.datasets import (
     sample_parquet,
 )
 
-__all__ = ["Written", "default_settings", "infer_columns", "save_config", "write_config"]
+__all__ = [
+    "Columns",
+    "Written",
+    "default_settings",
+    "infer_columns",
+    "save_config",
+    "write_config",
+]
 
 _ID_NAMES = ("id", "item_id", "uid", "key", "doc_id")
 SAMPLE_ROWS = 10_000  # rows of a partitioned pool that init reads to infer its columns
@@ -45,12 +53,90 @@ class Written:
         Items in the pool.
     classes : list of str
         The label column's classes (over the whole pool).
+    left_out : dict of str to str
+        Columns inferred to be neither text nor features, with the reason.
     """
 
     path: Path
     pool: Pool
     n_items: int
     classes: list[str]
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What each column of a data file is for, as ``init`` inferred it.
+
+    Attributes
+    ----------
+    id_column, text_column : str or None
+        The id and text columns.
+    feature_columns : tuple of str
+        Numeric feature columns.
+    categorical_columns : tuple of str
+        Feature columns of categories (one-hot encoded).
+    left_out : dict of str to str
+        Columns that are none of these, with the reason, for the message.
+    """
+
+    id_column: str | None
+    text_column: str | None
+    feature_columns: tuple[str, ...] = ()
+    categorical_columns: tuple[str, ...] = ()
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+MAX_CATEGORIES = 50  # a string column with more distinct values is not a category
+PROSE_WORDS = 5.0  # mean words per value from which a string column is text, not a field
+
+
+def _id_like(frame: pd.DataFrame, label_column: str) -> str | None:
+    """Return the id column, if one is found, else None.
+
+    A column named like ``id``, else one named like ``customer_id`` or ``PassengerId``
+    whose values are unique, else a row number (``0, 1, 2...`` or ``1, 2, 3...`` in file
+    order, as R and pandas write them): an id must never be learned from as a feature.
+    """
+    for name in frame.columns:
+        if str(name).lower() in _ID_NAMES:  # duplicates are reported by load_pool
+            return str(name)
+    for name in map(str, frame.columns):
+        named = name.lower().endswith("_id") or name.endswith(("Id", "ID"))
+        values = frame[name]
+        if named and name != label_column and values.notna().all() and values.is_unique:
+            return name
+    for name in map(str, frame.columns):
+        # A row number written with the rows (R's rownames, pandas' unnamed index).
+        values = pd.to_numeric(frame[name], errors="coerce")
+        if name != label_column and len(values) and values.notna().all():
+            start = values.iloc[0]
+            if start in (0, 1) and np.array_equal(values, np.arange(start, start + len(values))):
+                return name
+    return None
+
+
+def _is_number_column(values: pd.Series) -> bool:
+    """Whether every value present parses as a number (gaps aside), and one is present."""
+    present = values[values.notna() & (values.astype(str).str.strip() != "")]
+    return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
+
+
+def _has_numbers(values: pd.Series) -> bool:
+    """Whether any value present parses as a number."""
+    return bool(pd.to_numeric(values.dropna(), errors="coerce").notna().any())
+
+
+def _is_category_column(values: pd.Series) -> bool:
+    """Whether a string column looks like a field of a few short values, not free text."""
+    present = values.dropna().astype(str)
+    if present.empty:
+        return False
+    distinct = present.nunique()
+    words = present.map(lambda t: len(t.split())).mean()
+    return bool(
+        distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2) and words < PROSE_WORDS
+    )
 
 
 def infer_columns(
@@ -60,35 +146,72 @@ def infer_columns(
     text_column: str | None = None,
     feature_columns: Sequence[str] = (),
     id_column: str | None = None,
-) -> tuple[str | None, str | None, tuple[str, ...]]:
+    categories: bool = True,
+) -> Columns:
     """Guess the id, text and feature columns that were not given.
+
+    An id column is named like ``id`` (or ``customer_id``, ``PassengerId``, with
+    unique values). Without a text
+    or feature column:
+
+    - a column of numbers with no gap is a numeric feature (one with gaps is left out:
+      the loader refuses gaps in numbers);
+    - a string column of at most 50 distinct short values (under five words on average,
+      and at most one distinct value per two rows) is a category;
+    - any other string column is text. The longest becomes the pool's text when it reads
+      like prose (five words or more on average) or when there is nothing else to learn
+      from; otherwise the numbers and categories are the features and such columns (names,
+      codes, tickets) are left out.
+
+    Given feature columns, those without a single number are categories. With
+    ``categories=False`` (a partitioned pool, streamed as numbers), string columns are
+    never features.
 
     Returns
     -------
-    (id_column, text_column, feature_columns)
-        An id column is a column named like ``id`` whose values are unique; without a
-        text or feature column, the string column with the longest values becomes the
-        text, else every numeric column (but id and label) becomes a feature.
+    Columns
     """
     if id_column is None:
-        for name in frame.columns:
-            if str(name).lower() in _ID_NAMES:  # duplicates are reported by load_pool
-                id_column = str(name)
-                break
-    if text_column is None and not feature_columns:
-        reserved = {label_column, id_column}
-        numeric = [
-            str(c)
-            for c in frame.columns
-            if c not in reserved and pd.to_numeric(frame[c], errors="coerce").notna().all()
-        ]
-        text_like = [str(c) for c in frame.columns if c not in reserved and str(c) not in numeric]
-        if text_like:
-            lengths = {c: frame[c].astype(str).str.len().mean() for c in text_like}
-            text_column = max(lengths, key=lambda c: lengths[c])
-        elif numeric:
-            feature_columns = numeric
-    return id_column, text_column, tuple(feature_columns)
+        id_column = _id_like(frame, label_column)
+    if feature_columns:
+        given = [str(c) for c in feature_columns if c in frame.columns]
+        # A given column is categories only when no value is a number: a column of
+        # numbers with a stray word is refused by the loader, naming the value.
+        categorical = tuple(c for c in given if not _has_numbers(frame[c]))
+        numeric = tuple(str(c) for c in feature_columns if c not in categorical)
+        return Columns(id_column, text_column, numeric, categorical)
+    if text_column is not None:
+        return Columns(id_column, text_column)
+    reserved = {label_column, id_column}
+    numbers: list[str] = []
+    categorical_found: list[str] = []
+    texts: list[str] = []
+    left_out: dict[str, str] = {}
+    for column in (str(c) for c in frame.columns if c not in reserved):
+        values = frame[column]
+        if _is_number_column(values):
+            gaps = int((values.isna() | (values.astype(str).str.strip() == "")).sum())
+            if gaps:
+                left_out[column] = f"{gaps} gap(s) in numbers"
+            else:
+                numbers.append(column)
+        elif values.dropna().empty:
+            left_out[column] = "empty"
+        elif categories and _is_category_column(values):
+            categorical_found.append(column)
+        else:
+            texts.append(column)
+    if texts:
+        present = {c: frame[c].dropna().astype(str) for c in texts}
+        longest = max(texts, key=lambda c: present[c].str.len().mean())
+        words = present[longest].map(lambda t: len(t.split())).mean()
+        if words >= PROSE_WORDS or not (numbers or categorical_found):
+            others = {c: "a text pool learns from its text column" for c in numbers}
+            others.update({c: "a text pool learns from its text column" for c in categorical_found})
+            others.update({c: "another text column" for c in texts if c != longest})
+            return Columns(id_column, longest, left_out={**left_out, **others})
+        left_out.update({c: "short text, not prose" for c in texts})
+    return Columns(id_column, None, tuple(numbers), tuple(categorical_found), left_out=left_out)
 
 
 def write_config(
@@ -136,15 +259,23 @@ def write_config(
     if label_column not in frame.columns:
         known = ", ".join(map(str, frame.columns))
         raise ConfigError(f"{data}: label column {label_column!r} not found; columns are: {known}")
-    id_column, text_column, feature_columns = infer_columns(
+    columns = infer_columns(
         frame,
         label_column=label_column,
         text_column=text_column,
         feature_columns=feature_columns,
         id_column=id_column,
+        categories=not partitioned,
     )
-    if text_column is None and not feature_columns:
-        raise ConfigError(f"{data}: found no text or numeric feature column; name one")
+    id_column, text_column = columns.id_column, columns.text_column
+    feature_columns, categorical_columns = columns.feature_columns, columns.categorical_columns
+    if text_column is None and not feature_columns and not categorical_columns:
+        raise ConfigError(f"{data}: found no text or feature column; name one")
+    if partitioned and categorical_columns:
+        raise ConfigError(
+            f"{data}: column {categorical_columns[0]!r} holds categories, not numbers; a "
+            "partitioned pool streams numbers (encode it as 0/1 columns in the files)"
+        )
     if partitioned:
         if id_column is None:
             raise ConfigError(f"{data}: name the id column (--id-column) of a partitioned pool")
@@ -180,6 +311,7 @@ def write_config(
             text_column=text_column,
             feature_columns=feature_columns,
             label_column=label_column,
+            categorical_columns=categorical_columns,
         )
         classes = list(pool.classes)
     n_items = len(pool) if n_items is None else n_items
@@ -191,6 +323,7 @@ def write_config(
             "text_column": text_column,
             "feature_columns": list(feature_columns),
             "label_column": label_column,
+            **({"categorical_columns": list(categorical_columns)} if categorical_columns else {}),
         },
         text=text_column is not None,
         n_classes=len(classes),
@@ -205,7 +338,7 @@ def write_config(
         settings["evaluation"] = {"size": max(1, min(int(0.2 * n_items), PARTITIONED_EVAL))}
     header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
     save_config(target, settings, header)
-    return Written(target, pool, n_items, classes)
+    return Written(target, pool, n_items, classes, columns.left_out)
 
 
 def default_settings(

@@ -47,11 +47,20 @@ def item_fingerprints(pool: Pool) -> dict[str, str]:
     ids = pool.ids.tolist()
     texts = pool.texts if pool.text_column is not None else [""] * len(ids)
     features = pool.features
+    # Categories are hashed after the numbers, only where a pool has them, so a pool of
+    # numbers or texts keeps the digests it always had.
+    categories = (
+        pool.frame.loc[:, list(pool.categorical_columns)].astype(str).agg("\x1f".join, axis=1)
+        if pool.categorical_columns
+        else None
+    )
     out: dict[str, str] = {}
     for row, item in enumerate(ids):
         digest = hashlib.sha1(texts[row].encode())
         digest.update(b"\x1f")
         digest.update(np.ascontiguousarray(features[row], dtype="<f8").tobytes())
+        if categories is not None:
+            digest.update(b"\x1e" + categories.iloc[row].encode())
         out[item] = digest.hexdigest()
     return out
 

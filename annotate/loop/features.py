@@ -43,6 +43,7 @@ def load_project_pool(config: ProjectConfig) -> Pool:
         text_column=config.data.text_column,
         feature_columns=config.data.feature_columns,
         label_column=config.data.label_column,
+        categorical_columns=config.data.categorical_columns,
     )
 
 

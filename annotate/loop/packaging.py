@@ -187,10 +187,14 @@ def package_model(
 
 
 def model_inputs(pool: Pool) -> dict[str, str]:
-    """Return the raw columns a model of this pool takes: its text, else its features."""
+    """Return the raw columns a model of this pool takes: its text, else its features.
+
+    Numbers are ``double``, categories ``string``.
+    """
     if pool.text_column is not None:
         return {pool.text_column: "string"}
-    return dict.fromkeys(pool.feature_columns, "double")
+    categories = set(pool.categorical_columns)
+    return {c: "string" if c in categories else "double" for c in pool.feature_columns}
 
 
 def raw_rows(pool: Pool, inputs: dict[str, str], ids: Any) -> pd.DataFrame:

@@ -93,6 +93,11 @@ def check_streamable(config: ProjectConfig) -> None:
             f"featurizer.kind: {kind} needs the whole pool in memory; a partitioned text "
             "pool uses hashing or embeddings"
         )
+    if config.data.categorical_columns:
+        raise ConfigError(
+            f"data.categorical_columns: {where}; categories need the whole pool in memory "
+            "(encode them as 0/1 columns in the files)"
+        )
     if config.data.text_column is None and kind != "numeric":
         raise ConfigError(f"featurizer.kind: {kind}; a partitioned pool of numbers uses numeric")
     check_rule_columns(config)

@@ -47,7 +47,14 @@ def write(tmp_path: Path, text: str) -> Path:
             "(got 'bert')",
         ),
         ("data: {source: 'bundled:wine'}\n", "name: Field required"),
-        ("name: x\ndata: {source: pool.csv}\n", "data: name text_column or feature_columns"),
+        (
+            "name: x\ndata: {source: pool.csv}\n",
+            "data: name text_column, feature_columns or categorical_columns",
+        ),
+        (
+            "name: x\ndata: {source: pool.csv, text_column: t, categorical_columns: [c]}\n",
+            "categorical_columns: a text pool uses its text_column alone",
+        ),
         (
             GOOD + "model: {estimator: sklearn.svm.LinearSVC}\n",
             "model.estimator: sklearn.svm.LinearSVC has no predict_proba",
