@@ -72,9 +72,17 @@ class Strategy:
 
 _ALL = (
     Strategy("random", random_sampling, "uniformly at random (baseline)", needs_model=False),
-    Strategy("least_confidence", least_confidence_sampling, "lowest top-class probability"),
-    Strategy("margin", margin_sampling, "smallest gap between the two best classes"),
-    Strategy("entropy", entropy_sampling, "highest predictive entropy"),
+    Strategy(
+        "least_confidence",
+        least_confidence_sampling,
+        "lowest top-class probability; copies of an input last",
+    ),
+    Strategy(
+        "margin",
+        margin_sampling,
+        "smallest gap between the two best classes; copies of an input last",
+    ),
+    Strategy("entropy", entropy_sampling, "highest predictive entropy; copies of an input last"),
     Strategy(
         "qbc_vote_entropy", qbc_vote_entropy, "committee vote entropy (modAL)", committee=True
     ),
