@@ -446,6 +446,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     )
     out = Path(args.out)
+    if out.suffix in (".json", ".md", ".png"):
+        out = out.with_suffix("")  # --out suite.json names the set, not one file
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def beside(suffix: str) -> Path:

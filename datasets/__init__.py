@@ -39,7 +39,9 @@ if TYPE_CHECKING:
         fitted_featurizer,
     )
     from labelloop.datasets._loaders import (
+        MISSING_LABELS,
         SUPPORTED_SUFFIXES,
+        category_text,
         fits_whole,
         load_pool,
         pool_from_frame,
@@ -87,6 +89,8 @@ __all__ = [
     "load_demo_pool",
     "load_pool",
     "parquet_files",
+    "MISSING_LABELS",
+    "category_text",
     "pool_from_frame",
     "fits_whole",
     "read_table",
@@ -124,6 +128,8 @@ _HOMES = {
     "parquet_files": "labelloop.datasets._parquet",
     "load_pool": "labelloop.datasets._loaders",
     "pool_from_frame": "labelloop.datasets._loaders",
+    "category_text": "labelloop.datasets._loaders",
+    "MISSING_LABELS": "labelloop.datasets._loaders",
     "fits_whole": "labelloop.datasets._loaders",
     "read_table": "labelloop.datasets._loaders",
     "sample_parquet": "labelloop.datasets._parquet",

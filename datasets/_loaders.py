@@ -310,13 +310,14 @@ def pool_from_frame(
                 f"{source}: column {column!r} ({role}) not found; columns are: {known}"
             )
     frame = frame.reset_index(drop=True)
+    for column in categorical_columns:
+        # Before the ids: a generated id hashes the category as it will be kept.
+        frame[column] = category_values(frame[column])
     ids = _item_ids(frame, source, id_column, text_column, feature_columns)
     if text_column is not None:
         frame[text_column] = _checked_texts(frame[text_column], ids, source, text_column)
     for column in numeric_columns:
         frame[column] = _checked_numbers(frame[column], ids, source, column)
-    for column in categorical_columns:
-        frame[column] = category_values(frame[column])
     if label_column is not None:
         frame[label_column] = _checked_labels(frame[label_column], ids, source, label_column)
     frame.index = pd.Index(ids, name="item_id")
@@ -330,18 +331,39 @@ def pool_from_frame(
     )
 
 
-def category_values(column: pd.Series) -> pd.Series:
-    """Return a categorical column's values as strings, ``""`` where a value is missing.
+def category_text(value: Any) -> str:
+    """Return the one spelling of a category: ``""`` for a gap, ``3`` for 3 and 3.0.
 
-    The registered model reads raw rows the same way, so a gap met when scoring is the
-    category a gap was when training.
+    The registered model spells raw values the same way, so a category read from a
+    CSV, a JSON number or a Parquet float is the category it was when training.
+
+    Examples
+    --------
+    >>> [category_text(v) for v in ("red", None, 3, 3.0, 2.5, True, float("nan"))]
+    ['red', '', '3', '3', '2.5', 'True', '']
+    """
+    if value is None or (not isinstance(value, str | bytes) and bool(pd.isna(value))):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value)
+
+
+def category_values(column: pd.Series) -> pd.Series:
+    """Return a categorical column's values as their :func:`category_text` spellings.
 
     Examples
     --------
     >>> category_values(pd.Series(["red", None, 3])).tolist()
     ['red', '', '3']
     """
-    return column.where(column.notna(), "").astype(str)
+    values = [category_text(v) for v in column.astype(object)]
+    return pd.Series(values, index=column.index, dtype=object).astype(str)
 
 
 def _item_ids(

@@ -104,7 +104,8 @@ def distinct_top_n(
     can spend a whole batch on copies of one input (a table of a few categories, a
     text posted twice), and one label would have taught the model as much. The batch
     takes the best row of each distinct feature vector, best first; copies fill it only
-    when fewer distinct vectors remain than it needs. Without copies among the best
+    when fewer distinct vectors than it needs are among the best ``max(64 n, 10,000)``
+    rows. Without copies among the best
     ``n`` it is :func:`top_n`, with the same draws.
 
     Parameters
@@ -134,9 +135,13 @@ def distinct_top_n(
     if len(set(_row_keys(X, best.indices))) == len(best):
         return best
     size = scores.shape[0]
+    # The search for distinct rows stops at the best max(64 n, 10,000) rows: past them a
+    # row is far less useful than the copies already found, and the cost stays bounded
+    # on a pool of millions with a handful of distinct rows.
+    limit = min(size, max(64 * n, 10_000))
     width = n
     while True:
-        width = min(size, 4 * width)
+        width = min(limit, 4 * width)
         ranked = top_n(scores, width, rng)
         seen: set[bytes] = set()
         first = np.zeros(width, dtype=bool)
@@ -144,7 +149,7 @@ def distinct_top_n(
             if key not in seen:
                 seen.add(key)
                 first[k] = True
-        if first.sum() >= n or width == size:
+        if first.sum() >= n or width == limit:
             break
     order = np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)])[:n]
     chosen = ranked.indices[order]

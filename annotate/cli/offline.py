@@ -50,6 +50,11 @@ __all__ = ["init", "list_strategies", "simulate"]
     help="Comma-separated feature columns: numbers, or categories (one-hot encoded).",
 )
 @click.option(
+    "--categorical-columns",
+    default=None,
+    help="Comma-separated feature columns of categories (one-hot encoded), numbers included.",
+)
+@click.option(
     "--id-column", default=None, help="Column of unique item ids (else inferred or generated)."
 )
 @click.option(
@@ -65,6 +70,7 @@ def init(
     label_column: str | None,
     text_column: str | None,
     feature_columns: str | None,
+    categorical_columns: str | None,
     id_column: str | None,
     configs_dir: Path,
     force: bool,
@@ -92,6 +98,7 @@ def init(
                 ("--label-column", label_column),
                 ("--text-column", text_column),
                 ("--feature-columns", feature_columns),
+                ("--categorical-columns", categorical_columns),
                 ("--id-column", id_column),
             )
             if value
@@ -106,10 +113,15 @@ def init(
     if label_column is None:
         raise click.UsageError("--data needs --label-column")
     assert data is not None
-    if text_column and feature_columns:
-        raise click.UsageError("give --text-column or --feature-columns, not both")
+    if text_column and (feature_columns or categorical_columns):
+        raise click.UsageError("give --text-column or feature columns, not both")
     features = (
         tuple(c.strip() for c in feature_columns.split(",") if c.strip()) if feature_columns else ()
+    )
+    categories = (
+        tuple(c.strip() for c in categorical_columns.split(",") if c.strip())
+        if categorical_columns
+        else ()
     )
     written = write_config(
         name,
@@ -120,6 +132,7 @@ def init(
         id_column=id_column,
         configs_dir=configs_dir,
         force=force,
+        categorical_columns=categories,
     )
     pool, n_items, classes = written.pool, written.n_items, written.classes
     if pool.text_column:
@@ -134,16 +147,22 @@ def init(
         kind = f"{len(pool.feature_columns)} feature columns"
     shown = ", ".join(classes[:8])
     sampled = f" (columns read from {len(pool):,} sampled rows)" if len(pool) < n_items else ""
+    ids = (
+        f"ids from {written.id_column!r}"
+        if written.id_column
+        else "ids made from each row's content"
+    )
     click.echo(
         f"wrote {written.path}: {n_items:,} items{sampled}, {kind}, "
-        f"{len(classes)} classes ({shown})"
+        f"{len(classes)} classes ({shown}); {ids}"
     )
     if written.left_out:
         reasons = "; ".join(f"{c} ({why})" for c, why in list(written.left_out.items())[:6])
         more = len(written.left_out) - 6
         click.echo(
             f"left out: {reasons}{f'; {more} more' if more > 0 else ''}. "
-            "Name columns with --text-column or --feature-columns to choose them yourself."
+            "Choose columns yourself with --text-column, --feature-columns or "
+            "--categorical-columns."
         )
 
 

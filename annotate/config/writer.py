@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 from labelloop.annotate.config.schema import load_config
 from labelloop.annotate.errors import ConfigError
 from labelloop.datasets import (
+    MISSING_LABELS,
     ParquetPool,
     Pool,
     column_values,
@@ -35,6 +37,7 @@ __all__ = [
 ]
 
 _ID_NAMES = ("id", "item_id", "uid", "key", "doc_id")
+_ROW_NUMBER_NAMES = ("", "rownames", "index", "x", "...1", "row", "rownum", "row_number")
 SAMPLE_ROWS = 10_000  # rows of a partitioned pool that init reads to infer its columns
 PARTITIONED_EVAL = 1_000  # the most evaluation items init draws from a partitioned pool
 
@@ -55,6 +58,8 @@ class Written:
         The label column's classes (over the whole pool).
     left_out : dict of str to str
         Columns inferred to be neither text nor features, with the reason.
+    id_column : str or None
+        The id column, given or inferred (None: ids are generated from the rows).
     """
 
     path: Path
@@ -62,6 +67,7 @@ class Written:
     n_items: int
     classes: list[str]
     left_out: dict[str, str] = field(default_factory=dict)
+    id_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,25 +97,40 @@ MAX_CATEGORIES = 50  # a string column with more distinct values is not a catego
 PROSE_WORDS = 5.0  # mean words per value from which a string column is text, not a field
 
 
-def _id_like(frame: pd.DataFrame, label_column: str) -> str | None:
+def _blank(values: pd.Series) -> pd.Series:
+    """Mark gaps: missing values, blanks, and ``NA``, ``N/A``, ``null`` and the like."""
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    # "NA" is R's gap; as a label it may be a class (North America), in a column of
+    # numbers it is a gap.
+    return text.str.casefold().isin(MISSING_LABELS | {"na", "none"})
+
+
+def _id_like(frame: pd.DataFrame, label_column: str, named: Sequence[str] = ()) -> str | None:
     """Return the id column, if one is found, else None.
 
     A column named like ``id``, else one named like ``customer_id`` or ``PassengerId``
     whose values are unique, else a row number (``0, 1, 2...`` or ``1, 2, 3...`` in file
-    order, as R and pandas write them): an id must never be learned from as a feature.
+    order, in a column named as R and pandas write them: ``rownames``, ``Unnamed: 0``,
+    ``X``, ``index``): an id must never be learned from as a feature.
+    Columns in ``named`` (the user's feature or text columns) are never the id.
     """
-    for name in frame.columns:
-        if str(name).lower() in _ID_NAMES:  # duplicates are reported by load_pool
-            return str(name)
-    for name in map(str, frame.columns):
-        named = name.lower().endswith("_id") or name.endswith(("Id", "ID"))
-        values = frame[name]
-        if named and name != label_column and values.notna().all() and values.is_unique:
+    free = [str(c) for c in frame.columns if c != label_column and str(c) not in named]
+    for name in free:
+        if name.lower() in _ID_NAMES:  # duplicates are reported by load_pool
             return name
-    for name in map(str, frame.columns):
-        # A row number written with the rows (R's rownames, pandas' unnamed index).
+    for name in free:
+        # customer_id, PassengerId, orderID; not PAID, VALID or HUMID.
+        if re.search(r"(_(id|Id|ID)|[a-z](Id|ID))$", name):
+            values = frame[name]
+            if not _blank(values).any() and values.is_unique:
+                return name
+    for name in free:
+        # A row number written with the rows (R's rownames, pandas' unnamed index); a
+        # feature that happens to count 1, 2, 3 keeps its place unless named so.
+        if name.lower() not in _ROW_NUMBER_NAMES and not name.lower().startswith("unnamed:"):
+            continue
         values = pd.to_numeric(frame[name], errors="coerce")
-        if name != label_column and len(values) and values.notna().all():
+        if len(values) and values.notna().all():
             start = values.iloc[0]
             if start in (0, 1) and np.array_equal(values, np.arange(start, start + len(values))):
                 return name
@@ -118,7 +139,7 @@ def _id_like(frame: pd.DataFrame, label_column: str) -> str | None:
 
 def _is_number_column(values: pd.Series) -> bool:
     """Whether every value present parses as a number (gaps aside), and one is present."""
-    present = values[values.notna() & (values.astype(str).str.strip() != "")]
+    present = values[~_blank(values)]
     return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
 
 
@@ -147,6 +168,7 @@ def infer_columns(
     feature_columns: Sequence[str] = (),
     id_column: str | None = None,
     categories: bool = True,
+    categorical_columns: Sequence[str] = (),
 ) -> Columns:
     """Guess the id, text and feature columns that were not given.
 
@@ -163,7 +185,8 @@ def infer_columns(
       from; otherwise the numbers and categories are the features and such columns (names,
       codes, tickets) are left out.
 
-    Given feature columns, those without a single number are categories. With
+    Given feature columns, those without a single number are categories, as are the
+    given ``categorical_columns``. With
     ``categories=False`` (a partitioned pool, streamed as numbers), string columns are
     never features.
 
@@ -172,13 +195,15 @@ def infer_columns(
     Columns
     """
     if id_column is None:
-        id_column = _id_like(frame, label_column)
-    if feature_columns:
+        named = [*feature_columns, *categorical_columns, text_column or ""]
+        id_column = _id_like(frame, label_column, named=named)
+    if feature_columns or categorical_columns:
         given = [str(c) for c in feature_columns if c in frame.columns]
         # A given column is categories only when no value is a number: a column of
         # numbers with a stray word is refused by the loader, naming the value.
-        categorical = tuple(c for c in given if not _has_numbers(frame[c]))
-        numeric = tuple(str(c) for c in feature_columns if c not in categorical)
+        found = tuple(c for c in given if not _has_numbers(frame[c]))
+        numeric = tuple(str(c) for c in feature_columns if c not in found)
+        categorical = tuple(dict.fromkeys([*map(str, categorical_columns), *found]))
         return Columns(id_column, text_column, numeric, categorical)
     if text_column is not None:
         return Columns(id_column, text_column)
@@ -189,14 +214,14 @@ def infer_columns(
     left_out: dict[str, str] = {}
     for column in (str(c) for c in frame.columns if c not in reserved):
         values = frame[column]
-        if _is_number_column(values):
-            gaps = int((values.isna() | (values.astype(str).str.strip() == "")).sum())
-            if gaps:
-                left_out[column] = f"{gaps} gap(s) in numbers"
+        gaps = _blank(values)
+        if gaps.all():
+            left_out[column] = "empty"
+        elif _is_number_column(values):
+            if gaps.any():
+                left_out[column] = f"{int(gaps.sum())} gap(s) in numbers"
             else:
                 numbers.append(column)
-        elif values.dropna().empty:
-            left_out[column] = "empty"
         elif categories and _is_category_column(values):
             categorical_found.append(column)
         else:
@@ -224,6 +249,7 @@ def write_config(
     id_column: str | None = None,
     configs_dir: Path = Path("configs"),
     force: bool = False,
+    categorical_columns: Sequence[str] = (),
 ) -> Written:
     """Write ``configs_dir/NAME.yaml`` for a data file, after loading the pool once.
 
@@ -266,6 +292,7 @@ def write_config(
         feature_columns=feature_columns,
         id_column=id_column,
         categories=not partitioned,
+        categorical_columns=categorical_columns,
     )
     id_column, text_column = columns.id_column, columns.text_column
     feature_columns, categorical_columns = columns.feature_columns, columns.categorical_columns
@@ -338,7 +365,7 @@ def write_config(
         settings["evaluation"] = {"size": max(1, min(int(0.2 * n_items), PARTITIONED_EVAL))}
     header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
     save_config(target, settings, header)
-    return Written(target, pool, n_items, classes, columns.left_out)
+    return Written(target, pool, n_items, classes, columns.left_out, id_column)
 
 
 def default_settings(

@@ -49,18 +49,20 @@ def item_fingerprints(pool: Pool) -> dict[str, str]:
     features = pool.features
     # Categories are hashed after the numbers, only where a pool has them, so a pool of
     # numbers or texts keeps the digests it always had.
-    categories = (
-        pool.frame.loc[:, list(pool.categorical_columns)].astype(str).agg("\x1f".join, axis=1)
-        if pool.categorical_columns
-        else None
-    )
+    categories: list[str] | None = None
+    if pool.categorical_columns:
+        first, *rest = pool.categorical_columns
+        joined = pool.frame[first].astype(str)
+        for column in rest:
+            joined = joined + "\x1f" + pool.frame[column].astype(str)
+        categories = joined.tolist()
     out: dict[str, str] = {}
     for row, item in enumerate(ids):
         digest = hashlib.sha1(texts[row].encode())
         digest.update(b"\x1f")
         digest.update(np.ascontiguousarray(features[row], dtype="<f8").tobytes())
         if categories is not None:
-            digest.update(b"\x1e" + categories.iloc[row].encode())
+            digest.update(b"\x1e" + categories[row].encode())
         out[item] = digest.hexdigest()
     return out
 

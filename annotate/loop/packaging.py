@@ -203,7 +203,8 @@ def raw_rows(pool: Pool, inputs: dict[str, str], ids: Any) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column, kind in inputs.items():
         if kind == "string":
-            out[column] = frame[column].where(frame[column].notna(), "").astype(str)
+            values = frame[column].astype(object)
+            out[column] = values.where(values.notna(), "").astype(str)
         else:
             out[column] = frame[column].astype(np.float64)
     return out
@@ -211,7 +212,12 @@ def raw_rows(pool: Pool, inputs: dict[str, str], ids: Any) -> pd.DataFrame:
 
 def config_hash(config: ProjectConfig) -> str:
     """Short hash of everything in the config (the base dir aside)."""
-    text = config.model_dump_json(exclude={"base_dir"})
+    exclude: dict[str, Any] = {"base_dir": True}
+    if not config.data.categorical_columns:
+        # Left out when empty, so configs written before categories keep their hash (and
+        # a project's first cycle after an upgrade does not log a model it already has).
+        exclude["data"] = {"categorical_columns"}
+    text = config.model_dump_json(exclude=exclude)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -38,6 +38,7 @@ class RawRowsClassifier(PythonModel):
         self.pipeline = joblib.load(context.artifacts["pipeline"])
         self.encoder: Any = None
         featurizer = config["featurizer"]
+        self.featurizer_kind = str(featurizer.get("kind"))
         self.normalize = bool(featurizer.get("normalize", True))
         if featurizer.get("kind") == "embeddings":
             # Stored beside this file by MLflow (code_paths): numpy, no torch.
@@ -52,9 +53,13 @@ class RawRowsClassifier(PythonModel):
         if missing:
             raise ValueError(f"missing input column(s): {', '.join(missing)}")
         rows = pd.DataFrame(index=frame.index)
+        categories = self.featurizer_kind == "numeric"
         for column, kind in self.inputs.items():
             values = frame[column]
-            if kind == "string":
+            if kind == "string" and categories:
+                rows[column] = [_category_text(v) for v in values.astype(object)]
+            elif kind == "string":
+                values = values.astype(object)
                 rows[column] = values.where(values.notna(), "").astype(str)
             else:
                 rows[column] = pd.to_numeric(values, errors="raise").astype(np.float64)
@@ -69,6 +74,20 @@ class RawRowsClassifier(PythonModel):
             if str(cls) in column_of:
                 out[:, column_of[str(cls)]] = proba[:, j]
         return pd.DataFrame(out, columns=self.labels, index=frame.index)
+
+
+def _category_text(value: Any) -> str:
+    """Spell a category as labelloop's loader does: "" for a gap, "3" for 3 and 3.0."""
+    if value is None or (not isinstance(value, str | bytes) and bool(pd.isna(value))):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(value)
 
 
 mlflow.models.set_model(RawRowsClassifier())

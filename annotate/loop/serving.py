@@ -19,7 +19,7 @@ import pandas as pd
 
 from labelloop.annotate.labelstudio.adopt import item_of_task
 from labelloop.annotate.labelstudio.translate import ItemKind, choice_result
-from labelloop.datasets import Pool
+from labelloop.datasets import Pool, category_text
 from labelloop.learners import certainty
 
 if TYPE_CHECKING:
@@ -76,6 +76,23 @@ def task_rows(
             records.append(row)
             usable.append(position)
     return pd.DataFrame.from_records(records, columns=list(inputs)), usable
+
+
+def _typed(rows: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+    """Give each column the type the model's signature declares (MLflow checks it first).
+
+    A task's table holds JSON: whole numbers arrive as integers, which MLflow refuses for
+    a ``double`` column, and categories may arrive as numbers or booleans, which it
+    refuses for a ``string`` one; the model spells them as its loader did.
+    """
+    typed = pd.DataFrame(index=rows.index)
+    for column in rows.columns:
+        values = rows[column].astype(object)
+        if kinds.get(column) == "double":
+            typed[column] = pd.to_numeric(values, errors="coerce").astype(np.float64)
+        else:
+            typed[column] = [v if isinstance(v, str) else category_text(v) for v in values]
+    return typed
 
 
 def _row_from_data(data: Mapping[str, Any], inputs: Sequence[str]) -> dict[str, Any] | None:
@@ -179,7 +196,7 @@ class ChampionScorer:
         rows, usable = task_rows(tasks, inputs, self.pool, adopted=self.names is not None)
         if not usable:
             return out
-        proba = model.predict(rows)
+        proba = model.predict(_typed(rows, model.unwrap_python_model().inputs))
         labels = [str(c) for c in proba.columns]
         values = proba.to_numpy(dtype=np.float64)
         sure = certainty(values, self.strategy)

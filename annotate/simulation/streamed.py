@@ -55,7 +55,7 @@ def check_streamed(config: ProjectConfig, strategies: Sequence[str]) -> None:
     ------
     ConfigError
         A strategy other than margin, diverse margin and random; TF-IDF features; no id
-        column.
+        column; columns of categories.
     LabelError
         No label column.
     """
@@ -68,6 +68,11 @@ def check_streamed(config: ProjectConfig, strategies: Sequence[str]) -> None:
             )
     if config.data.id_column is None:
         raise ConfigError(f"data.id_column: {source} is streamed by id; name its id column")
+    if config.data.categorical_columns:
+        raise ConfigError(
+            f"data.categorical_columns: {source} is streamed as numbers; categories need "
+            "the pool in memory (encode them as 0/1 columns in the files)"
+        )
     if config.data.text_column is not None and config.featurizer.kind == "tfidf":
         raise ConfigError(
             f"featurizer.kind: tfidf needs {source} in memory; use hashing or embeddings"

@@ -286,3 +286,74 @@ def test_a_row_number_written_with_the_rows_is_the_id_not_a_feature() -> None:
     shuffled = frame.assign(score=np.random.default_rng(0).permutation(30))
     columns = infer_columns(shuffled, label_column="Survived")
     assert columns.id_column is None and "score" in columns.feature_columns
+    counted = frame.assign(day=np.arange(1, 31))  # counts 1, 2, 3 but is named as a feature
+    columns = infer_columns(counted, label_column="Survived")
+    assert columns.id_column is None and "day" in columns.feature_columns
+
+
+def test_gaps_in_categories_of_jsonl_and_parquet_files_load(tmp_path: Path) -> None:
+    records = [
+        {"x": 1.0, "colour": "red", "y": "a"},
+        {"x": 2.0, "colour": None, "y": "b"},
+        {"x": 3.0, "colour": "blue", "y": "a"},
+    ]
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    pool = load_pool(jsonl, feature_columns=["x"], categorical_columns=["colour"], label_column="y")
+    assert pool.frame["colour"].tolist() == ["red", "", "blue"] and len(set(pool.ids)) == 3
+    frame = pd.DataFrame(records)
+    frame["colour"] = frame["colour"].astype("category")
+    frame["code"] = pd.array([1, None, 3], dtype="Int64")  # codes, with a gap
+    frame.to_parquet(tmp_path / "items.parquet")
+    pool = load_pool(
+        tmp_path / "items.parquet",
+        feature_columns=["x"],
+        categorical_columns=["colour", "code"],
+        label_column="y",
+    )
+    assert pool.frame["code"].tolist() == ["1", "", "3"]
+
+
+def test_ids_are_inferred_from_id_like_names_only(tmp_path: Path) -> None:
+    from labelloop.annotate.config.writer import infer_columns
+
+    frame = passengers(n=40).drop(columns=["PassengerId"])
+    paid = frame.assign(AMOUNT_PAID=np.random.default_rng(0).random(40))
+    assert infer_columns(paid, label_column="Survived").id_column is None
+    blank = frame.assign(customer_id=[f"c{k}" for k in range(39)] + [""])
+    assert infer_columns(blank, label_column="Survived").id_column is None
+    named = frame.assign(customer_id=[f"c{k}" for k in range(40)])
+    assert infer_columns(named, label_column="Survived").id_column == "customer_id"
+    chosen = infer_columns(named, label_column="Survived", categorical_columns=["customer_id"])
+    assert chosen.id_column is None and chosen.categorical_columns == ("customer_id",)
+
+
+def test_numbers_with_r_style_na_are_numbers_with_gaps() -> None:
+    from labelloop.annotate.config.writer import infer_columns
+
+    frame = passengers(n=40).assign(score=["NA"] * 5 + [str(k) for k in range(35)])
+    columns = infer_columns(frame, label_column="Survived")
+    assert columns.left_out["score"] == "5 gap(s) in numbers"
+
+
+def test_outside_tasks_with_json_numbers_are_typed_as_the_model_takes_them() -> None:
+    from labelloop.annotate.loop.serving import _typed, task_rows
+
+    tasks = [{"data": {"table": {"Pclass": 3, "Sex": "male", "Embarked": 2.0}}}]
+    rows, usable = task_rows(tasks, ["Pclass", "Sex", "Embarked"])
+    typed = _typed(rows, {"Pclass": "double", "Sex": "string", "Embarked": "string"})
+    assert usable == [0]
+    assert typed["Pclass"].dtype == np.float64 and typed.loc[0, "Embarked"] == "2"
+
+
+def test_categories_given_by_name_may_be_codes(tmp_path: Path) -> None:
+    data = tmp_path / "people.csv"
+    passengers().to_csv(data, index=False)
+    code, out, err = init(tmp_path, data, "--categorical-columns", "Pclass,Sex")
+    assert code == 0, err
+    assert "2 feature columns (0 numeric, 2 of categories: Pclass, Sex)" in out
+    assert "; ids from 'PassengerId'" in out
+    settings = yaml.safe_load((tmp_path / "configs" / "people.yaml").read_text())
+    assert settings["data"]["categorical_columns"] == ["Pclass", "Sex"]
+    pool = load_project_pool(load_config(tmp_path / "configs" / "people.yaml"))
+    assert set(pool.frame["Pclass"]) == {"1", "2", "3"}
