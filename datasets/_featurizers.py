@@ -23,6 +23,8 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from labelloop.datasets._errors import MissingExtraError
@@ -146,6 +148,7 @@ class NumericFeaturizer:
     kind: str = "numeric"
     mean: tuple[float, ...] | None = None  # measured elsewhere (a partitioned pool's moments)
     std: tuple[float, ...] | None = None
+    impute: bool = False  # gaps (NaN) in numbers: filled by the median, flagged by a 0/1 column
 
     def settings(self) -> dict[str, Any]:
         """Return the settings that change the output."""
@@ -162,7 +165,14 @@ class NumericFeaturizer:
         numeric = list(pool.numeric_columns)
         categorical = list(pool.categorical_columns)
         steps: list[tuple[str, Any, list[str]]] = []
-        if numeric:
+        if numeric and self.impute:
+            # Median first, then a 0/1 column per column that had gaps when fitting (a
+            # gap can say something), then scaling; a gap first met when scoring is
+            # filled all the same.
+            filled = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+            scaled: Any = StandardScaler() if self.scale else "passthrough"
+            steps.append(("numeric", Pipeline([("fill", filled), ("scale", scaled)]), numeric))
+        elif numeric:
             steps.append(("numeric", StandardScaler() if self.scale else "passthrough", numeric))
         if categorical:
             encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
@@ -172,7 +182,13 @@ class NumericFeaturizer:
         for column in categorical:
             frame[column] = pool.frame[column].astype(str)
         transformer.fit(frame)
-        if numeric and self.scale and self.mean is not None and self.std is not None:
+        if (
+            numeric
+            and self.scale
+            and not self.impute
+            and self.mean is not None
+            and self.std is not None
+        ):
             # Moments of the whole pool, measured by a pass the pool did not need to
             # fit in memory for: the subset in hand must not move them.
             scaler = transformer.named_transformers_["numeric"]

@@ -213,6 +213,7 @@ def load_pool(
     feature_columns: Sequence[str] = (),
     label_column: str | None = None,
     categorical_columns: Sequence[str] = (),
+    missing_numbers: str = "refuse",
 ) -> Pool:
     r"""Load and validate a pool file.
 
@@ -236,6 +237,9 @@ def load_pool(
     categorical_columns : sequence of str
         Feature columns of categories (any values, read as strings; a gap is the
         category ``""``). The pool's ``feature_columns`` are the numeric ones, then these.
+    missing_numbers : {"refuse", "median"}
+        Gaps in numeric feature columns (empty, ``NaN``, ``NA``, ``null``): refused, or
+        kept as NaN for the featurizer to fill (with the column's median).
 
     Returns
     -------
@@ -265,6 +269,7 @@ def load_pool(
         feature_columns=feature_columns,
         label_column=label_column,
         categorical_columns=categorical_columns,
+        missing_numbers=missing_numbers,
     )
 
 
@@ -277,6 +282,7 @@ def pool_from_frame(
     feature_columns: Sequence[str] = (),
     label_column: str | None = None,
     categorical_columns: Sequence[str] = (),
+    missing_numbers: str = "refuse",
 ) -> Pool:
     """Validate a DataFrame and wrap it as a :class:`Pool` (see :func:`load_pool`).
 
@@ -317,7 +323,9 @@ def pool_from_frame(
     if text_column is not None:
         frame[text_column] = _checked_texts(frame[text_column], ids, source, text_column)
     for column in numeric_columns:
-        frame[column] = _checked_numbers(frame[column], ids, source, column)
+        frame[column] = _checked_numbers(
+            frame[column], ids, source, column, gaps=missing_numbers == "median"
+        )
     if label_column is not None:
         frame[label_column] = _checked_labels(frame[label_column], ids, source, label_column)
     frame.index = pd.Index(ids, name="item_id")
@@ -420,22 +428,38 @@ def _checked_texts(column: pd.Series, ids: list[str], source: str, name: str) ->
     return column.astype(str)
 
 
-def _checked_numbers(column: pd.Series, ids: list[str], source: str, name: str) -> pd.Series:
+def _checked_numbers(
+    column: pd.Series, ids: list[str], source: str, name: str, *, gaps: bool = False
+) -> pd.Series:
     values = pd.to_numeric(column.replace("", np.nan), errors="coerce").astype(np.float64)
     bad = ~np.isfinite(values.to_numpy())
+    if gaps:
+        # A gap (missing, blank, NA, null...) is kept as NaN; a word or an infinity is not.
+        text = column.astype(object).where(column.notna(), "").astype(str).str.strip()
+        gap = column.isna().to_numpy() | text.str.casefold().isin(NUMBER_GAPS).to_numpy()
+        values[gap] = np.nan
+        bad &= ~gap
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        hint = (
+            "a column of categories belongs in categorical_columns"
+            if gaps
+            else "a column of categories belongs in categorical_columns; gaps are filled "
+            "with data.missing_numbers: median"
+        )
         raise FeatureValueError(
             f"{source}: feature column {name!r} has a non-numeric or missing value "
             f"{column.iloc[row]!r} for id {ids[row]!r} (row {row + 1}); "
-            f"{int(bad.sum())} row(s) affected (a column of categories belongs in "
-            "categorical_columns)"
+            f"{int(bad.sum())} row(s) affected ({hint})"
         )
     return values
 
 
 # Label values that mean "no label", compared after stripping and case-folding.
 MISSING_LABELS = frozenset({"", "nan", "n/a", "#n/a", "<na>", "null"})
+# In a column of numbers "NA" (R's gap) and "none" are gaps too; as labels they may be
+# classes (North America).
+NUMBER_GAPS = MISSING_LABELS | {"na", "none"}
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 

@@ -79,7 +79,13 @@ def predict(
     model = tracker.load_model(uri)
     inputs: dict[str, str] = dict(model.model_config["inputs"])
     text = str(model.model_config["featurizer"].get("kind")) != "numeric"
-    rows = _read_rows(data_path, inputs, id_column or config.data.id_column, text=text)
+    rows = _read_rows(
+        data_path,
+        inputs,
+        id_column or config.data.id_column,
+        text=text,
+        missing_numbers=config.data.missing_numbers,
+    )
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -104,7 +110,12 @@ def predict(
 
 
 def _read_rows(
-    path: Path, inputs: dict[str, str], id_column: str | None, *, text: bool
+    path: Path,
+    inputs: dict[str, str],
+    id_column: str | None,
+    *,
+    text: bool,
+    missing_numbers: str = "refuse",
 ) -> pd.DataFrame:
     """Read and check a data file as ``init`` does; return its model inputs by item id.
 
@@ -121,5 +132,6 @@ def _read_rows(
         text_column=strings[0] if text else None,
         feature_columns=[c for c, kind in inputs.items() if kind != "string"],
         categorical_columns=() if text else strings,
+        missing_numbers=missing_numbers,
     )
     return raw_rows(pool, inputs, pool.ids)

@@ -145,6 +145,8 @@ def init(
         )
     else:
         kind = f"{len(pool.feature_columns)} feature columns"
+    if written.filled:
+        kind += f", gaps filled by the median in {_listed(written.filled)}"
     shown = ", ".join(classes[:8])
     sampled = f" (columns read from {len(pool):,} sampled rows)" if len(pool) < n_items else ""
     ids = (

@@ -50,6 +50,11 @@ class DataConfig(BaseModel):
     categorical_columns: tuple[str, ...] = Field(
         (), description="feature columns of categories, one-hot encoded (numeric featurizer)"
     )
+    missing_numbers: Literal["refuse", "median"] = Field(
+        "refuse",
+        description="gaps in feature_columns: refuse them, or fill each with its column's "
+        "median and add a 0/1 column saying it was filled",
+    )
 
     @model_validator(mode="after")
     def _has_inputs(self) -> DataConfig:

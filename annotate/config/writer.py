@@ -60,6 +60,8 @@ class Written:
         Columns inferred to be neither text nor features, with the reason.
     id_column : str or None
         The id column, given or inferred (None: ids are generated from the rows).
+    filled : tuple of str
+        Numeric feature columns with gaps, which the featurizer fills by the median.
     """
 
     path: Path
@@ -68,6 +70,7 @@ class Written:
     classes: list[str]
     left_out: dict[str, str] = field(default_factory=dict)
     id_column: str | None = None
+    filled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Columns:
 
 
 MAX_CATEGORIES = 50  # a string column with more distinct values is not a category
+MAX_GAP_SHARE = 0.5  # a column of numbers with more gaps than this is left out
 PROSE_WORDS = 5.0  # mean words per value from which a string column is text, not a field
 
 
@@ -176,8 +180,8 @@ def infer_columns(
     unique values). Without a text
     or feature column:
 
-    - a column of numbers with no gap is a numeric feature (one with gaps is left out:
-      the loader refuses gaps in numbers);
+    - a column of numbers is a numeric feature; its gaps are filled by the median when
+      they are at most half of it (else it is left out), never in a partitioned pool;
     - a string column of at most 50 distinct short values (under five words on average,
       and at most one distinct value per two rows) is a category;
     - any other string column is text. The longest becomes the pool's text when it reads
@@ -218,10 +222,10 @@ def infer_columns(
         if gaps.all():
             left_out[column] = "empty"
         elif _is_number_column(values):
-            if gaps.any():
+            if gaps.any() and (not categories or gaps.mean() > MAX_GAP_SHARE):
                 left_out[column] = f"{int(gaps.sum())} gap(s) in numbers"
             else:
-                numbers.append(column)
+                numbers.append(column)  # gaps, if any, are filled by the median
         elif categories and _is_category_column(values):
             categorical_found.append(column)
         else:
@@ -298,6 +302,7 @@ def write_config(
     feature_columns, categorical_columns = columns.feature_columns, columns.categorical_columns
     if text_column is None and not feature_columns and not categorical_columns:
         raise ConfigError(f"{data}: found no text or feature column; name one")
+    gappy = [c for c in feature_columns if c in frame.columns and _blank(frame[c]).any()]
     if partitioned and categorical_columns:
         raise ConfigError(
             f"{data}: column {categorical_columns[0]!r} holds categories, not numbers; a "
@@ -339,6 +344,7 @@ def write_config(
             feature_columns=feature_columns,
             label_column=label_column,
             categorical_columns=categorical_columns,
+            missing_numbers="median" if gappy else "refuse",
         )
         classes = list(pool.classes)
     n_items = len(pool) if n_items is None else n_items
@@ -356,6 +362,8 @@ def write_config(
         n_classes=len(classes),
         n_items=n_items,
     )
+    if gappy and not partitioned:
+        settings["data"]["missing_numbers"] = "median"
     if partitioned:
         # Never loaded whole: hashed texts (no vocabulary), the labels from the pass
         # over the label column, and an evaluation set people can label.
@@ -365,7 +373,7 @@ def write_config(
         settings["evaluation"] = {"size": max(1, min(int(0.2 * n_items), PARTITIONED_EVAL))}
     header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
     save_config(target, settings, header)
-    return Written(target, pool, n_items, classes, columns.left_out, id_column)
+    return Written(target, pool, n_items, classes, columns.left_out, id_column, tuple(gappy))
 
 
 def default_settings(

@@ -44,6 +44,7 @@ def load_project_pool(config: ProjectConfig) -> Pool:
         feature_columns=config.data.feature_columns,
         label_column=config.data.label_column,
         categorical_columns=config.data.categorical_columns,
+        missing_numbers=config.data.missing_numbers,
     )
 
 
@@ -65,7 +66,9 @@ def make_featurizer(config: ProjectConfig, source: ParquetPool | None = None) ->
     if settings.kind == "numeric":
         if source is not None and settings.scale:
             return NumericFeaturizer(scale=True, mean=source.mean, std=source.scale)
-        return NumericFeaturizer(scale=settings.scale)
+        return NumericFeaturizer(
+            scale=settings.scale, impute=config.data.missing_numbers == "median"
+        )
     return EmbeddingFeaturizer()
 
 

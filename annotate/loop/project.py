@@ -85,7 +85,7 @@ def payload_function(
 
 def _plain(value: Any) -> Any:
     if isinstance(value, float | np.floating):
-        return round(float(value), 6)
+        return None if math.isnan(value) else round(float(value), 6)  # JSON has no NaN
     if isinstance(value, np.integer):
         return int(value)
     return value

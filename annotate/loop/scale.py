@@ -93,6 +93,11 @@ def check_streamable(config: ProjectConfig) -> None:
             f"featurizer.kind: {kind} needs the whole pool in memory; a partitioned text "
             "pool uses hashing or embeddings"
         )
+    if config.data.missing_numbers != "refuse":
+        raise ConfigError(
+            f"data.missing_numbers: {where}; a gap is filled by the whole pool's median, "
+            "which needs the pool in memory (fill gaps in the files)"
+        )
     if config.data.categorical_columns:
         raise ConfigError(
             f"data.categorical_columns: {where}; categories need the whole pool in memory "

@@ -68,6 +68,11 @@ def check_streamed(config: ProjectConfig, strategies: Sequence[str]) -> None:
             )
     if config.data.id_column is None:
         raise ConfigError(f"data.id_column: {source} is streamed by id; name its id column")
+    if config.data.missing_numbers != "refuse":
+        raise ConfigError(
+            f"data.missing_numbers: {source} is streamed; filling gaps by the median needs "
+            "the pool in memory (fill gaps in the files)"
+        )
     if config.data.categorical_columns:
         raise ConfigError(
             f"data.categorical_columns: {source} is streamed as numbers; categories need "

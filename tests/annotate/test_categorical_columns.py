@@ -73,7 +73,7 @@ def init(tmp_path: Path, data: Path, *extra: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_init_finds_categories_and_leaves_out_names_ids_and_gappy_numbers(
+def test_init_finds_categories_fills_gaps_in_numbers_and_leaves_out_names_and_ids(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "people.csv"
@@ -81,14 +81,16 @@ def test_init_finds_categories_and_leaves_out_names_ids_and_gappy_numbers(
     frame.to_csv(data, index=False)
     code, out, err = init(tmp_path, data)
     assert code == 0, err
-    assert "3 feature columns (1 numeric, 2 of categories: Sex, Embarked)" in out
-    gaps = int(frame["Age"].isna().sum())
-    assert f"left out: Age ({gaps} gap(s) in numbers); Name (short text, not prose)" in out
+    assert frame["Age"].isna().sum() > 40
+    assert "4 feature columns (2 numeric, 2 of categories: Sex, Embarked)" in out
+    assert "gaps filled by the median in Age" in out
+    assert "left out: Name (short text, not prose)." in out
     settings = yaml.safe_load((tmp_path / "configs" / "people.yaml").read_text())
     assert settings["data"]["id_column"] == "PassengerId"
     assert settings["data"]["text_column"] is None
-    assert settings["data"]["feature_columns"] == ["Pclass"]
+    assert settings["data"]["feature_columns"] == ["Pclass", "Age"]
     assert settings["data"]["categorical_columns"] == ["Sex", "Embarked"]
+    assert settings["data"]["missing_numbers"] == "median"
     assert settings["featurizer"] == {"kind": "numeric"}
 
 
@@ -169,10 +171,10 @@ def test_a_model_of_categories_scores_raw_rows_in_a_fresh_mlflow_process(
     assert code == 0, err
     config = load_config(tmp_path / "configs" / "people.yaml")
     pool = load_project_pool(config)
-    X, features = NumericFeaturizer().fit(pool)
+    X, features = NumericFeaturizer(impute=True).fit(pool)
     classifier = LogisticRegression(max_iter=1000).fit(X[:400], pool.labels[:400].astype(str))
     inputs = model_inputs(pool)
-    assert inputs == {"Pclass": "double", "Sex": "string", "Embarked": "string"}
+    assert inputs == {"Pclass": "double", "Age": "double", "Sex": "string", "Embarked": "string"}
     package = package_model(
         classifier,
         features,
@@ -194,11 +196,12 @@ def test_a_model_of_categories_scores_raw_rows_in_a_fresh_mlflow_process(
     rows = raw_rows(pool, inputs, pool.ids[400:]).reset_index(drop=True)
     rows.loc[0, "Embarked"] = None  # a gap, as a caller's frame has it
     rows.loc[1, "Sex"] = "unknown"  # a category never seen in training
+    rows.loc[2, "Age"] = np.nan  # a gap in a number, filled by the training median
     rows.to_json(tmp_path / "rows.json", orient="records")
     script = (
         "import sys, mlflow, pandas as pd\n"
         "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
-        "types = {'Pclass': float, 'Sex': str, 'Embarked': str}  # as the signature says\n"
+        "types = {'Pclass': float, 'Age': float, 'Sex': str, 'Embarked': str}  # as the signature\n"
         "rows = pd.read_json(sys.argv[2], orient='records', dtype=types)\n"
         "model.predict(rows).to_json(sys.argv[3], orient='split')\n"
     )
@@ -331,9 +334,37 @@ def test_ids_are_inferred_from_id_like_names_only(tmp_path: Path) -> None:
 def test_numbers_with_r_style_na_are_numbers_with_gaps() -> None:
     from labelloop.annotate.config.writer import infer_columns
 
-    frame = passengers(n=40).assign(score=["NA"] * 5 + [str(k) for k in range(35)])
+    frame = passengers(n=40).assign(
+        score=["NA"] * 5 + [str(k) for k in range(35)],
+        mostly_gaps=["null"] * 30 + [str(k) for k in range(10)],
+    )
     columns = infer_columns(frame, label_column="Survived")
-    assert columns.left_out["score"] == "5 gap(s) in numbers"
+    assert "score" in columns.feature_columns  # its five gaps are filled by the median
+    assert columns.left_out["mostly_gaps"] == "30 gap(s) in numbers"
+
+
+def test_gaps_in_numbers_load_as_nan_and_are_filled_by_the_training_median(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "items.csv"
+    data.write_text("id,x,y\n1,1,a\n2,NA,b\n3,,a\n4,5,b\n5,null,a\n")
+    with pytest.raises(FeatureValueError, match=r"data\.missing_numbers: median"):
+        load_pool(data, id_column="id", feature_columns=["x"], label_column="y")
+    pool = load_pool(
+        data, id_column="id", feature_columns=["x"], label_column="y", missing_numbers="median"
+    )
+    assert np.isnan(pool.frame["x"].to_numpy()).sum() == 3
+    matrix, transformer = NumericFeaturizer(scale=False, impute=True).fit(pool)
+    X = np.asarray(matrix)
+    # The median of 1 and 5, then a 0/1 column saying the value was filled.
+    assert X[:, 0].tolist() == [1.0, 3.0, 3.0, 5.0, 3.0]
+    assert X[:, 1].tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]
+    assert transformer.transform(pd.DataFrame({"x": [np.nan]})).tolist() == [[3.0, 1.0]]
+    data.write_text("id,x,y\n1,1,a\n2,many,b\n")
+    with pytest.raises(FeatureValueError, match="non-numeric or missing value 'many'"):
+        load_pool(
+            data, id_column="id", feature_columns=["x"], label_column="y", missing_numbers="median"
+        )
 
 
 def test_outside_tasks_with_json_numbers_are_typed_as_the_model_takes_them() -> None:
