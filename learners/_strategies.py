@@ -126,7 +126,7 @@ def get_strategy(name: str) -> Strategy:
     Examples
     --------
     >>> get_strategy("margin").summary
-    'smallest gap between the two best classes'
+    'smallest gap between the two best classes; copies of an input last'
     """
     try:
         return STRATEGIES[name]
