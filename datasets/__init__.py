@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     )
     from labelloop.datasets._loaders import (
         MISSING_LABELS,
+        NUMBER_GAPS,
         SUPPORTED_SUFFIXES,
         category_text,
         fits_whole,
@@ -90,6 +91,7 @@ __all__ = [
     "load_pool",
     "parquet_files",
     "MISSING_LABELS",
+    "NUMBER_GAPS",
     "category_text",
     "pool_from_frame",
     "fits_whole",
@@ -130,6 +132,7 @@ _HOMES = {
     "pool_from_frame": "labelloop.datasets._loaders",
     "category_text": "labelloop.datasets._loaders",
     "MISSING_LABELS": "labelloop.datasets._loaders",
+    "NUMBER_GAPS": "labelloop.datasets._loaders",
     "fits_whole": "labelloop.datasets._loaders",
     "read_table": "labelloop.datasets._loaders",
     "sample_parquet": "labelloop.datasets._parquet",

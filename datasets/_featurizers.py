@@ -151,8 +151,14 @@ class NumericFeaturizer:
     impute: bool = False  # gaps (NaN) in numbers: filled by the median, flagged by a 0/1 column
 
     def settings(self) -> dict[str, Any]:
-        """Return the settings that change the output."""
-        return asdict(self)
+        """Return the settings that change the output.
+
+        ``impute`` only when set, so the caches of pools without gaps stay valid.
+        """
+        settings = asdict(self)
+        if not self.impute:
+            del settings["impute"]
+        return settings
 
     def fit_transform(self, pool: Pool) -> FeatureMatrix:
         """Return the (scaled) feature columns as a dense float64 array."""

@@ -347,8 +347,8 @@ def category_text(value: Any) -> str:
 
     Examples
     --------
-    >>> [category_text(v) for v in ("red", None, 3, 3.0, 2.5, True, float("nan"))]
-    ['red', '', '3', '3', '2.5', 'True', '']
+    >>> [category_text(v) for v in ("red", None, 3, 3.0, "3.0", "007", 2.5, True)]
+    ['red', '', '3', '3', '3', '007', '2.5', 'True']
     """
     if value is None or (not isinstance(value, str | bytes) and bool(pd.isna(value))):
         return ""
@@ -359,7 +359,10 @@ def category_text(value: Any) -> str:
     if isinstance(value, float | np.floating):
         number = float(value)
         return str(int(number)) if number.is_integer() else repr(number)
-    return str(value)
+    text = str(value)
+    if re.fullmatch(r"-?[1-9]\d*\.0+|-?0\.0+", text):  # "3.0" as a CSV writes 3; not "007"
+        return text.split(".")[0].replace("-0", "0")
+    return text
 
 
 def category_values(column: pd.Series) -> pd.Series:

@@ -210,13 +210,27 @@ def raw_rows(pool: Pool, inputs: dict[str, str], ids: Any) -> pd.DataFrame:
     return out
 
 
+def _complete_first(pool: Pool, inputs: dict[str, str], ids: list[str]) -> list[str]:
+    """Order ``ids`` so rows with no gap in a number come first."""
+    numbers = [c for c, kind in inputs.items() if kind == "double"]
+    if not numbers or not ids:
+        return ids
+    gaps = pool.frame.loc[ids, numbers].isna().any(axis=1).to_numpy()
+    return [i for i, gap in zip(ids, gaps, strict=True) if not gap] + [
+        i for i, gap in zip(ids, gaps, strict=True) if gap
+    ]
+
+
 def config_hash(config: ProjectConfig) -> str:
     """Short hash of everything in the config (the base dir aside)."""
     exclude: dict[str, Any] = {"base_dir": True}
-    if not config.data.categorical_columns:
-        # Left out when empty, so configs written before categories keep their hash (and
-        # a project's first cycle after an upgrade does not log a model it already has).
-        exclude["data"] = {"categorical_columns"}
+    # Settings at their old defaults are left out, so configs written before them keep
+    # their hash (and a project's first cycle after an upgrade logs no model again).
+    unset = {"categorical_columns"} if not config.data.categorical_columns else set()
+    if config.data.missing_numbers == "refuse":
+        unset.add("missing_numbers")
+    if unset:
+        exclude["data"] = unset
     text = config.model_dump_json(exclude=exclude)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -232,6 +246,10 @@ def project_package(
     features = project_featurizer(config, pool, cache_dir, source=project.source)
     kind = config.featurizer.kind
     settings = {"kind": kind, **config.featurizer.model_dump(exclude={"kind"})}
+    if config.data.missing_numbers != "refuse":
+        settings["missing_numbers"] = config.data.missing_numbers  # the model fills gaps
+    # The example is shown as JSON, which has no NaN: rows without gaps where there are.
+    example_ids = _complete_first(pool, inputs, example_ids)
     return package_model(
         classifier,
         features,

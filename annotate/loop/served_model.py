@@ -18,6 +18,7 @@ MLflow, which is what MLflow's loader expects it to do.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import joblib
@@ -39,6 +40,7 @@ class RawRowsClassifier(PythonModel):
         self.encoder: Any = None
         featurizer = config["featurizer"]
         self.featurizer_kind = str(featurizer.get("kind"))
+        self.fills_gaps = featurizer.get("missing_numbers") == "median"
         self.normalize = bool(featurizer.get("normalize", True))
         if featurizer.get("kind") == "embeddings":
             # Stored beside this file by MLflow (code_paths): numpy, no torch.
@@ -63,6 +65,11 @@ class RawRowsClassifier(PythonModel):
                 rows[column] = values.where(values.notna(), "").astype(str)
             else:
                 rows[column] = pd.to_numeric(values, errors="raise").astype(np.float64)
+                if not self.fills_gaps and rows[column].isna().any():
+                    raise ValueError(
+                        f"input column {column!r} has a gap; this model version was trained "
+                        "without filling gaps (data.missing_numbers: median)"
+                    )
         features: Any = rows
         if self.encoder is not None:
             (column,) = self.inputs
@@ -87,7 +94,10 @@ def _category_text(value: Any) -> str:
     if isinstance(value, float | np.floating):
         number = float(value)
         return str(int(number)) if number.is_integer() else repr(number)
-    return str(value)
+    text = str(value)
+    if re.fullmatch(r"-?[1-9]\d*\.0+|-?0\.0+", text):  # "3.0" as a CSV writes 3
+        return text.split(".")[0].replace("-0", "0")
+    return text
 
 
 mlflow.models.set_model(RawRowsClassifier())

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from labelloop.annotate.labelstudio.adopt import item_of_task
 from labelloop.annotate.labelstudio.translate import ItemKind, choice_result
-from labelloop.datasets import Pool, category_text
+from labelloop.datasets import NUMBER_GAPS, Pool, category_text
 from labelloop.learners import certainty
 
 if TYPE_CHECKING:
@@ -78,21 +79,32 @@ def task_rows(
     return pd.DataFrame.from_records(records, columns=list(inputs)), usable
 
 
-def _typed(rows: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+def _typed(rows: pd.DataFrame, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, NDArray[np.bool_]]:
     """Give each column the type the model's signature declares (MLflow checks it first).
 
     A task's table holds JSON: whole numbers arrive as integers, which MLflow refuses for
     a ``double`` column, and categories may arrive as numbers or booleans, which it
-    refuses for a ``string`` one; the model spells them as its loader did.
+    refuses for a ``string`` one; the model spells them as its loader did. A gap in a
+    number (null, ``""``, ``NA``) stays a gap; a word there makes the row unreadable,
+    as the loader would refuse it.
+
+    Returns
+    -------
+    (typed rows, readable)
+        The rows, and which of them hold no word where a number belongs.
     """
     typed = pd.DataFrame(index=rows.index)
+    readable = np.ones(len(rows), dtype=bool)
     for column in rows.columns:
         values = rows[column].astype(object)
         if kinds.get(column) == "double":
-            typed[column] = pd.to_numeric(values, errors="coerce").astype(np.float64)
+            numbers = pd.to_numeric(values, errors="coerce").astype(np.float64)
+            text = values.where(values.notna(), "").astype(str).str.strip().str.casefold()
+            readable &= ~(numbers.isna() & ~text.isin(NUMBER_GAPS)).to_numpy()
+            typed[column] = numbers
         else:
             typed[column] = [v if isinstance(v, str) else category_text(v) for v in values]
-    return typed
+    return typed, readable
 
 
 def _row_from_data(data: Mapping[str, Any], inputs: Sequence[str]) -> dict[str, Any] | None:
@@ -196,7 +208,11 @@ class ChampionScorer:
         rows, usable = task_rows(tasks, inputs, self.pool, adopted=self.names is not None)
         if not usable:
             return out
-        proba = model.predict(_typed(rows, model.unwrap_python_model().inputs))
+        typed, readable = _typed(rows, model.unwrap_python_model().inputs)
+        usable = [position for position, ok in zip(usable, readable, strict=True) if ok]
+        if not usable:
+            return out
+        proba = model.predict(typed[readable].reset_index(drop=True))
         labels = [str(c) for c in proba.columns]
         values = proba.to_numpy(dtype=np.float64)
         sure = certainty(values, self.strategy)

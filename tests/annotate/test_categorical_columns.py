@@ -12,6 +12,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import joblib
 import mlflow
@@ -180,7 +181,7 @@ def test_a_model_of_categories_scores_raw_rows_in_a_fresh_mlflow_process(
         features,
         labels=pool.classes,
         inputs=inputs,
-        featurizer={"kind": "numeric"},
+        featurizer={"kind": "numeric", "missing_numbers": "median"},
         config_hash="h",
         example=raw_rows(pool, inputs, pool.ids[:3]),
     )
@@ -370,11 +371,17 @@ def test_gaps_in_numbers_load_as_nan_and_are_filled_by_the_training_median(
 def test_outside_tasks_with_json_numbers_are_typed_as_the_model_takes_them() -> None:
     from labelloop.annotate.loop.serving import _typed, task_rows
 
-    tasks = [{"data": {"table": {"Pclass": 3, "Sex": "male", "Embarked": 2.0}}}]
+    tasks: list[dict[str, Any]] = [
+        {"data": {"table": {"Pclass": 3, "Sex": "male", "Embarked": 2.0}}},
+        {"data": {"table": {"Pclass": None, "Sex": "female", "Embarked": "S"}}},
+        {"data": {"table": {"Pclass": "unknown", "Sex": "male", "Embarked": "C"}}},
+    ]
     rows, usable = task_rows(tasks, ["Pclass", "Sex", "Embarked"])
-    typed = _typed(rows, {"Pclass": "double", "Sex": "string", "Embarked": "string"})
-    assert usable == [0]
+    typed, readable = _typed(rows, {"Pclass": "double", "Sex": "string", "Embarked": "string"})
+    assert usable == [0, 1, 2]
     assert typed["Pclass"].dtype == np.float64 and typed.loc[0, "Embarked"] == "2"
+    # A gap stays a gap (filled by the model); a word where a number belongs is no gap.
+    assert readable.tolist() == [True, True, False] and typed["Pclass"].isna().tolist()[1]
 
 
 def test_categories_given_by_name_may_be_codes(tmp_path: Path) -> None:
@@ -388,3 +395,42 @@ def test_categories_given_by_name_may_be_codes(tmp_path: Path) -> None:
     assert settings["data"]["categorical_columns"] == ["Pclass", "Sex"]
     pool = load_project_pool(load_config(tmp_path / "configs" / "people.yaml"))
     assert set(pool.frame["Pclass"]) == {"1", "2", "3"}
+
+
+def test_a_config_written_before_categories_and_gaps_keeps_its_hash() -> None:
+    from labelloop.annotate.loop.packaging import config_hash
+
+    # The hash keys a project's logged model: were it to change on upgrade, the first
+    # cycle would log the same model again. This value was measured before
+    # data.categorical_columns and data.missing_numbers existed.
+    root = Path(__file__).resolve().parents[2]
+    assert config_hash(load_config(root / "configs" / "bbc_news.yaml")) == "be35cd73f0f4d847"
+
+
+def test_a_model_trained_without_filling_names_the_column_of_a_gap(tmp_path: Path) -> None:
+    from labelloop.datasets import load_demo_pool
+
+    pool = load_demo_pool("wine")
+    X, features = NumericFeaturizer().fit(pool)
+    classifier = LogisticRegression(max_iter=1000).fit(X, pool.labels.astype(str))
+    inputs = model_inputs(pool)
+    package = package_model(
+        classifier,
+        features,
+        labels=pool.classes,
+        inputs=inputs,
+        featurizer={"kind": "numeric"},
+        config_hash="h",
+    )
+    joblib.dump(package.pipeline, tmp_path / "pipeline.joblib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlflow.pyfunc.save_model(
+            path=str(tmp_path / "model"), **package.mlflow_arguments(tmp_path / "pipeline.joblib")
+        )
+        model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    rows = raw_rows(pool, inputs, pool.ids[:2]).reset_index(drop=True)
+    first = next(iter(inputs))
+    rows.loc[1, first] = np.nan
+    with pytest.raises(Exception, match=f"input column '{first}' has a gap; this model version"):
+        model.predict(rows)
