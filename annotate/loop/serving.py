@@ -37,6 +37,7 @@ def task_rows(
     pool: Pool | None = None,
     *,
     adopted: bool = False,
+    text: bool | None = None,
 ) -> tuple[pd.DataFrame, list[int]]:
     """Turn Label Studio tasks into the model's raw input rows.
 
@@ -44,7 +45,8 @@ def task_rows(
     of an adopted project (``adopted``: item ``ls-<task id>``, images included). Otherwise a text
     model (one input column) takes ``data[<column>]``, else ``data.text``, else the
     task's only string value; a tabular model takes its columns from ``data.table`` or
-    from ``data`` itself.
+    from ``data`` itself. ``text`` says which the model is (None: a model of one input
+    is a text model), so a table of one column is read as a table.
 
     Returns
     -------
@@ -72,7 +74,7 @@ def task_rows(
             records.append({c: pool.frame.at[item, c] for c in inputs})
             usable.append(position)
             continue
-        row = _row_from_data(data, inputs)
+        row = _row_from_data(data, inputs, text=len(inputs) == 1 if text is None else text)
         if row is not None:
             records.append(row)
             usable.append(position)
@@ -107,8 +109,10 @@ def _typed(rows: pd.DataFrame, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
     return typed, readable
 
 
-def _row_from_data(data: Mapping[str, Any], inputs: Sequence[str]) -> dict[str, Any] | None:
-    if len(inputs) == 1:
+def _row_from_data(
+    data: Mapping[str, Any], inputs: Sequence[str], *, text: bool
+) -> dict[str, Any] | None:
+    if text:
         (column,) = inputs
         for key in (column, "text"):
             if isinstance(data.get(key), str) and data[key].strip():
@@ -205,7 +209,10 @@ class ChampionScorer:
             return out
         model = self._model(version)
         inputs = list(model.unwrap_python_model().inputs)
-        rows, usable = task_rows(tasks, inputs, self.pool, adopted=self.names is not None)
+        text = getattr(model.unwrap_python_model(), "featurizer_kind", "") != "numeric"
+        rows, usable = task_rows(
+            tasks, inputs, self.pool, adopted=self.names is not None, text=text
+        )
         if not usable:
             return out
         typed, readable = _typed(rows, model.unwrap_python_model().inputs)

@@ -434,3 +434,11 @@ def test_a_model_trained_without_filling_names_the_column_of_a_gap(tmp_path: Pat
     rows.loc[1, first] = np.nan
     with pytest.raises(Exception, match=f"input column '{first}' has a gap; this model version"):
         model.predict(rows)
+
+
+def test_a_table_of_one_column_is_read_as_a_table_not_a_text() -> None:
+    from labelloop.annotate.loop.serving import task_rows
+
+    tasks = [{"data": {"table": {"Sex": "female"}, "note": "a free text beside it"}}]
+    rows, usable = task_rows(tasks, ["Sex"], text=False)
+    assert usable == [0] and rows["Sex"].tolist() == ["female"]
