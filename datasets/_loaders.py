@@ -283,8 +283,12 @@ def pool_from_frame(
     label_column: str | None = None,
     categorical_columns: Sequence[str] = (),
     missing_numbers: str = "refuse",
+    streamed: bool = False,
 ) -> Pool:
     """Validate a DataFrame and wrap it as a :class:`Pool` (see :func:`load_pool`).
+
+    ``streamed`` (a sample of a partitioned pool) changes only what a refused gap's
+    message advises: such a pool's gaps are filled in its files.
 
     Raises
     ------
@@ -324,7 +328,7 @@ def pool_from_frame(
         frame[text_column] = _checked_texts(frame[text_column], ids, source, text_column)
     for column in numeric_columns:
         frame[column] = _checked_numbers(
-            frame[column], ids, source, column, gaps=missing_numbers == "median"
+            frame[column], ids, source, column, gaps=missing_numbers == "median", streamed=streamed
         )
     if label_column is not None:
         frame[label_column] = _checked_labels(frame[label_column], ids, source, label_column)
@@ -432,7 +436,13 @@ def _checked_texts(column: pd.Series, ids: list[str], source: str, name: str) ->
 
 
 def _checked_numbers(
-    column: pd.Series, ids: list[str], source: str, name: str, *, gaps: bool = False
+    column: pd.Series,
+    ids: list[str],
+    source: str,
+    name: str,
+    *,
+    gaps: bool = False,
+    streamed: bool = False,
 ) -> pd.Series:
     values = pd.to_numeric(column.replace("", np.nan), errors="coerce").astype(np.float64)
     bad = ~np.isfinite(values.to_numpy())
@@ -444,12 +454,15 @@ def _checked_numbers(
         bad &= ~gap
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        hint = (
-            "a column of categories belongs in categorical_columns"
-            if gaps
-            else "a column of categories belongs in categorical_columns; gaps are filled "
-            "with data.missing_numbers: median"
-        )
+        if streamed:
+            hint = "a partitioned pool streams numbers: fill its gaps in the files"
+        elif gaps:
+            hint = "a column of categories belongs in categorical_columns"
+        else:
+            hint = (
+                "a column of categories belongs in categorical_columns; gaps are filled "
+                "with data.missing_numbers: median"
+            )
         raise FeatureValueError(
             f"{source}: feature column {name!r} has a non-numeric or missing value "
             f"{column.iloc[row]!r} for id {ids[row]!r} (row {row + 1}); "

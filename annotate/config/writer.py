@@ -328,6 +328,7 @@ def write_config(
             text_column=text_column,
             feature_columns=feature_columns,
             label_column=label_column if sample_labels[sample_labels != ""].nunique() > 1 else None,
+            streamed=True,
         )
         ParquetPool.open(
             data,
