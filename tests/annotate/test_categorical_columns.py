@@ -442,3 +442,14 @@ def test_a_table_of_one_column_is_read_as_a_table_not_a_text() -> None:
     tasks = [{"data": {"table": {"Sex": "female"}, "note": "a free text beside it"}}]
     rows, usable = task_rows(tasks, ["Sex"], text=False)
     assert usable == [0] and rows["Sex"].tolist() == ["female"]
+
+
+def test_the_served_model_spells_categories_as_the_loader_does() -> None:
+    import runpy
+
+    from labelloop.annotate.loop.packaging import MODEL_CODE
+    from labelloop.datasets import category_text
+
+    served = runpy.run_path(str(MODEL_CODE))["_category_text"]
+    values = ["red", "", None, np.nan, pd.NA, 3, 3.0, "3.0", "-0.0", "007", 2.5, True, np.int64(4)]
+    assert [served(v) for v in values] == [category_text(v) for v in values]
