@@ -135,16 +135,18 @@ def init(
         categorical_columns=categories,
     )
     pool, n_items, classes = written.pool, written.n_items, written.classes
+    count = len(pool.feature_columns)
+    columns = f"{count} feature column{'' if count == 1 else 's'}"
     if pool.text_column:
         kind = f"text column {pool.text_column!r}"
     elif pool.categorical_columns:
         kind = (
-            f"{len(pool.feature_columns)} feature columns ({len(pool.numeric_columns)} numeric, "
+            f"{columns} ({len(pool.numeric_columns)} numeric, "
             f"{len(pool.categorical_columns)} of categories: "
             f"{_listed(pool.categorical_columns)})"
         )
     else:
-        kind = f"{len(pool.feature_columns)} feature columns"
+        kind = columns
     if written.filled:
         kind += f", gaps filled by the median in {_listed(written.filled)}"
     shown = ", ".join(classes[:8])
@@ -165,6 +167,11 @@ def init(
             f"left out: {reasons}{f'; {more} more' if more > 0 else ''}. "
             "Choose columns yourself with --text-column, --feature-columns or "
             "--categorical-columns."
+        )
+    if written.codes:
+        click.echo(
+            f"read as numbers: {_listed(written.codes)} (a few whole numbers each); if they "
+            "are codes, not amounts, name them with --categorical-columns."
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ class Written:
         The id column, given or inferred (None: ids are generated from the rows).
     filled : tuple of str
         Numeric feature columns with gaps, which the featurizer fills by the median.
+    codes : tuple of str
+        Numeric feature columns of 3 to 10 whole numbers, which may be codes.
     """
 
     path: Path
@@ -71,6 +74,7 @@ class Written:
     left_out: dict[str, str] = field(default_factory=dict)
     id_column: str | None = None
     filled: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,12 @@ def _id_like(frame: pd.DataFrame, label_column: str, named: Sequence[str] = ()) 
             if not _blank(values).any() and values.is_unique:
                 return name
     for name in free:
+        # order_no, ticket_number: numbers that name a row.
+        values = frame[name]
+        numbered = _id_named(name) and _is_number_column(values)
+        if numbered and not _blank(values).any() and values.is_unique:
+            return name
+    for name in free:
         # A row number written with the rows (R's rownames, pandas' unnamed index); a
         # feature that happens to count 1, 2, 3 keeps its place unless named so.
         if name.lower() not in _ROW_NUMBER_NAMES and not name.lower().startswith("unnamed:"):
@@ -145,6 +155,38 @@ def _is_number_column(values: pd.Series) -> bool:
     """Whether every value present parses as a number (gaps aside), and one is present."""
     present = values[~_blank(values)]
     return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
+
+
+def _id_named(name: str) -> bool:
+    """Whether a column's name says it numbers things: ``order_no``, ``ticket_number``."""
+    return bool(re.search(r"(^|[_\s.])(no|nr|num|number|code)$", name, flags=re.IGNORECASE))
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    """Whether a string column holds dates (2024-03-01, 01/03/2024, 2024-03-01 10:00)."""
+    if values.empty or pd.api.types.is_numeric_dtype(values):
+        return False
+    sample = values.astype(str).head(200)
+    if not sample.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).all():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it guesses the format
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.9)
+
+
+def number_codes(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """Return the numeric columns that may be codes: 3 to 10 distinct whole numbers.
+
+    ``init`` names them so a user can say they are categories (``--categorical-columns``).
+    """
+    codes = []
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce").dropna()
+        distinct = values.unique()
+        if 3 <= distinct.size <= 10 and bool((distinct == distinct.round()).all()):
+            codes.append(str(column))
+    return codes
 
 
 def _has_numbers(values: pd.Series) -> bool:
@@ -201,7 +243,7 @@ def infer_columns(
     if id_column is None:
         named = [*feature_columns, *categorical_columns, text_column or ""]
         id_column = _id_like(frame, label_column, named=named)
-    if feature_columns or categorical_columns:
+    if feature_columns:
         given = [str(c) for c in feature_columns if c in frame.columns]
         # A given column is categories only when no value is a number: a column of
         # numbers with a stray word is refused by the loader, naming the value.
@@ -211,9 +253,11 @@ def infer_columns(
         return Columns(id_column, text_column, numeric, categorical)
     if text_column is not None:
         return Columns(id_column, text_column)
-    reserved = {label_column, id_column}
+    # Categories named alone change those columns' role; the others are still inferred.
+    forced = [str(c) for c in categorical_columns]
+    reserved = {label_column, id_column, *forced}
     numbers: list[str] = []
-    categorical_found: list[str] = []
+    categorical_found: list[str] = list(forced)
     texts: list[str] = []
     left_out: dict[str, str] = {}
     for column in (str(c) for c in frame.columns if c not in reserved):
@@ -221,6 +265,10 @@ def infer_columns(
         gaps = _blank(values)
         if gaps.all():
             left_out[column] = "empty"
+        elif _looks_like_dates(values[~gaps]):
+            left_out[column] = "dates: derive numbers from them to use them"
+        elif _is_number_column(values) and _id_named(column) and values[~gaps].is_unique:
+            left_out[column] = "a value per row, named like an id"
         elif _is_number_column(values):
             if gaps.any() and (not categories or gaps.mean() > MAX_GAP_SHARE):
                 left_out[column] = f"{int(gaps.sum())} gap(s) in numbers"
@@ -374,7 +422,8 @@ def write_config(
         settings["evaluation"] = {"size": max(1, min(int(0.2 * n_items), PARTITIONED_EVAL))}
     header = f"# labelloop project config for {data.name}; written by `labelloop init`.\n"
     save_config(target, settings, header)
-    return Written(target, pool, n_items, classes, columns.left_out, id_column, tuple(gappy))
+    codes = tuple(number_codes(frame, feature_columns))
+    return Written(target, pool, n_items, classes, columns.left_out, id_column, tuple(gappy), codes)
 
 
 def default_settings(

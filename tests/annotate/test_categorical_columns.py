@@ -329,7 +329,7 @@ def test_ids_are_inferred_from_id_like_names_only(tmp_path: Path) -> None:
     named = frame.assign(customer_id=[f"c{k}" for k in range(40)])
     assert infer_columns(named, label_column="Survived").id_column == "customer_id"
     chosen = infer_columns(named, label_column="Survived", categorical_columns=["customer_id"])
-    assert chosen.id_column is None and chosen.categorical_columns == ("customer_id",)
+    assert chosen.id_column is None and chosen.categorical_columns[0] == "customer_id"
 
 
 def test_numbers_with_r_style_na_are_numbers_with_gaps() -> None:
@@ -389,10 +389,10 @@ def test_categories_given_by_name_may_be_codes(tmp_path: Path) -> None:
     passengers().to_csv(data, index=False)
     code, out, err = init(tmp_path, data, "--categorical-columns", "Pclass,Sex")
     assert code == 0, err
-    assert "2 feature columns (0 numeric, 2 of categories: Pclass, Sex)" in out
+    assert "4 feature columns (1 numeric, 3 of categories: Pclass, Sex, Embarked)" in out
     assert "; ids from 'PassengerId'" in out
     settings = yaml.safe_load((tmp_path / "configs" / "people.yaml").read_text())
-    assert settings["data"]["categorical_columns"] == ["Pclass", "Sex"]
+    assert settings["data"]["categorical_columns"] == ["Pclass", "Sex", "Embarked"]
     pool = load_project_pool(load_config(tmp_path / "configs" / "people.yaml"))
     assert set(pool.frame["Pclass"]) == {"1", "2", "3"}
 
@@ -453,3 +453,31 @@ def test_the_served_model_spells_categories_as_the_loader_does() -> None:
     served = runpy.run_path(str(MODEL_CODE))["_category_text"]
     values = ["red", "", None, np.nan, pd.NA, 3, 3.0, "3.0", "-0.0", "007", 2.5, True, np.int64(4)]
     assert [served(v) for v in values] == [category_text(v) for v in values]
+
+
+def test_init_names_dates_order_numbers_and_codes_and_keeps_the_rest(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "order_no": rng.permutation(np.arange(100_000, 100_200)),
+            "signup_date": [f"2024-{1 + k % 12:02d}-{1 + k % 28:02d}" for k in range(200)],
+            "region": rng.integers(1, 6, 200),
+            "income": rng.normal(50, 10, 200).round(2),
+            "decision": rng.choice(["keep", "drop"], 200),
+        }
+    )
+    data = tmp_path / "orders.csv"
+    frame.to_csv(data, index=False)
+    code, out, err = init(tmp_path, data, "--label-column", "decision")
+    assert code == 0, err
+    assert "ids from 'order_no'" in out
+    assert "signup_date (dates: derive numbers from them to use them)" in out
+    assert "read as numbers: region (a few whole numbers each)" in out
+    # Naming one column a category changes its role only: income is still found.
+    code, out, err = init(
+        tmp_path, data, "--label-column", "decision", "--categorical-columns", "region", "--force"
+    )
+    assert code == 0, err
+    assert "2 feature columns (1 numeric, 1 of categories: region)" in out
+    settings = yaml.safe_load((tmp_path / "configs" / "people.yaml").read_text())
+    assert settings["data"]["feature_columns"] == ["income"]
