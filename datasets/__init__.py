@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         category_text,
         fits_whole,
         load_pool,
+        number_gaps,
         pool_from_frame,
         read_table,
     )
@@ -92,6 +93,7 @@ __all__ = [
     "parquet_files",
     "MISSING_LABELS",
     "NUMBER_GAPS",
+    "number_gaps",
     "category_text",
     "pool_from_frame",
     "fits_whole",
@@ -133,6 +135,7 @@ _HOMES = {
     "category_text": "labelloop.datasets._loaders",
     "MISSING_LABELS": "labelloop.datasets._loaders",
     "NUMBER_GAPS": "labelloop.datasets._loaders",
+    "number_gaps": "labelloop.datasets._loaders",
     "fits_whole": "labelloop.datasets._loaders",
     "read_table": "labelloop.datasets._loaders",
     "sample_parquet": "labelloop.datasets._parquet",

@@ -343,6 +343,18 @@ def pool_from_frame(
     )
 
 
+def number_gaps(values: pd.Series) -> pd.Series:
+    """Mark the gaps of a column meant to hold numbers: missing, blank, ``NA``, ``null``...
+
+    Examples
+    --------
+    >>> number_gaps(pd.Series([1.5, None, " NA ", "null", "many"])).tolist()
+    [False, True, True, True, False]
+    """
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    return text.str.casefold().isin(NUMBER_GAPS)
+
+
 def category_text(value: Any) -> str:
     """Return the one spelling of a category: ``""`` for a gap, ``3`` for 3 and 3.0.
 
@@ -377,8 +389,9 @@ def category_values(column: pd.Series) -> pd.Series:
     >>> category_values(pd.Series(["red", None, 3])).tolist()
     ['red', '', '3']
     """
-    values = [category_text(v) for v in column.astype(object)]
-    return pd.Series(values, index=column.index, dtype=object).astype(str)
+    codes, distinct = pd.factorize(column.astype(object), use_na_sentinel=True)
+    spelled = np.array([*(category_text(v) for v in distinct), ""], dtype=object)
+    return pd.Series(spelled[codes], index=column.index, dtype=object).astype(str)
 
 
 def _item_ids(
@@ -448,8 +461,7 @@ def _checked_numbers(
     bad = ~np.isfinite(values.to_numpy())
     if gaps:
         # A gap (missing, blank, NA, null...) is kept as NaN; a word or an infinity is not.
-        text = column.astype(object).where(column.notna(), "").astype(str).str.strip()
-        gap = column.isna().to_numpy() | text.str.casefold().isin(NUMBER_GAPS).to_numpy()
+        gap = number_gaps(column).to_numpy()
         values[gap] = np.nan
         bad &= ~gap
     if bad.any():

@@ -17,12 +17,12 @@ import yaml
 from labelloop.annotate.config.schema import load_config
 from labelloop.annotate.errors import ConfigError
 from labelloop.datasets import (
-    MISSING_LABELS,
     ParquetPool,
     Pool,
     column_values,
     is_partitioned_source,
     load_pool,
+    number_gaps,
     pool_from_frame,
     read_table,
     sample_parquet,
@@ -105,14 +105,6 @@ MAX_GAP_SHARE = 0.5  # a column of numbers with more gaps than this is left out
 PROSE_WORDS = 5.0  # mean words per value from which a string column is text, not a field
 
 
-def _blank(values: pd.Series) -> pd.Series:
-    """Mark gaps: missing values, blanks, and ``NA``, ``N/A``, ``null`` and the like."""
-    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
-    # "NA" is R's gap; as a label it may be a class (North America), in a column of
-    # numbers it is a gap.
-    return text.str.casefold().isin(MISSING_LABELS | {"na", "none"})
-
-
 def _id_like(frame: pd.DataFrame, label_column: str, named: Sequence[str] = ()) -> str | None:
     """Return the id column, if one is found, else None.
 
@@ -130,13 +122,13 @@ def _id_like(frame: pd.DataFrame, label_column: str, named: Sequence[str] = ()) 
         # customer_id, PassengerId, orderID; not PAID, VALID or HUMID.
         if re.search(r"(_(id|Id|ID)|[a-z](Id|ID))$", name):
             values = frame[name]
-            if not _blank(values).any() and values.is_unique:
+            if not number_gaps(values).any() and values.is_unique:
                 return name
     for name in free:
         # order_no, ticket_number: numbers that name a row.
         values = frame[name]
         numbered = _id_named(name) and _is_number_column(values)
-        if numbered and not _blank(values).any() and values.is_unique:
+        if numbered and not number_gaps(values).any() and values.is_unique:
             return name
     for name in free:
         # A row number written with the rows (R's rownames, pandas' unnamed index); a
@@ -153,7 +145,7 @@ def _id_like(frame: pd.DataFrame, label_column: str, named: Sequence[str] = ()) 
 
 def _is_number_column(values: pd.Series) -> bool:
     """Whether every value present parses as a number (gaps aside), and one is present."""
-    present = values[~_blank(values)]
+    present = values[~number_gaps(values)]
     return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
 
 
@@ -262,7 +254,7 @@ def infer_columns(
     left_out: dict[str, str] = {}
     for column in (str(c) for c in frame.columns if c not in reserved):
         values = frame[column]
-        gaps = _blank(values)
+        gaps = number_gaps(values)
         if gaps.all():
             left_out[column] = "empty"
         elif _looks_like_dates(values[~gaps]):
@@ -350,7 +342,7 @@ def write_config(
     feature_columns, categorical_columns = columns.feature_columns, columns.categorical_columns
     if text_column is None and not feature_columns and not categorical_columns:
         raise ConfigError(f"{data}: found no text or feature column; name one")
-    gappy = [c for c in feature_columns if c in frame.columns and _blank(frame[c]).any()]
+    gappy = [c for c in feature_columns if c in frame.columns and number_gaps(frame[c]).any()]
     if partitioned and categorical_columns:
         raise ConfigError(
             f"{data}: column {categorical_columns[0]!r} holds categories, not numbers; a "

@@ -216,9 +216,7 @@ def _complete_first(pool: Pool, inputs: dict[str, str], ids: list[str]) -> list[
     if not numbers or not ids:
         return ids
     gaps = pool.frame.loc[ids, numbers].isna().any(axis=1).to_numpy()
-    return [i for i, gap in zip(ids, gaps, strict=True) if not gap] + [
-        i for i, gap in zip(ids, gaps, strict=True) if gap
-    ]
+    return [ids[k] for k in np.argsort(gaps, kind="stable")]
 
 
 def config_hash(config: ProjectConfig) -> str:

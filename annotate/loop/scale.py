@@ -66,6 +66,27 @@ def is_partitioned(config: ProjectConfig) -> bool:
     return not source.startswith("bundled:") and is_partitioned_source(config.data_path())
 
 
+def refuse_in_memory_columns(config: ProjectConfig, where: str) -> None:
+    """Refuse, in one line, column settings a pool streamed as numbers cannot honour.
+
+    Raises
+    ------
+    ConfigError
+        For ``data.missing_numbers`` (gaps filled by the whole pool's median) or
+        ``data.categorical_columns``; ``where`` says which pool, and why it streams.
+    """
+    if config.data.missing_numbers != "refuse":
+        raise ConfigError(
+            f"data.missing_numbers: {where}; a gap is filled by the whole pool's median, "
+            "which needs the pool in memory (fill gaps in the files)"
+        )
+    if config.data.categorical_columns:
+        raise ConfigError(
+            f"data.categorical_columns: {where}; categories need the whole pool in memory "
+            "(encode them as 0/1 columns in the files)"
+        )
+
+
 def check_streamable(config: ProjectConfig) -> None:
     """Refuse, in one line, what a partitioned pool cannot do (yet).
 
@@ -93,16 +114,7 @@ def check_streamable(config: ProjectConfig) -> None:
             f"featurizer.kind: {kind} needs the whole pool in memory; a partitioned text "
             "pool uses hashing or embeddings"
         )
-    if config.data.missing_numbers != "refuse":
-        raise ConfigError(
-            f"data.missing_numbers: {where}; a gap is filled by the whole pool's median, "
-            "which needs the pool in memory (fill gaps in the files)"
-        )
-    if config.data.categorical_columns:
-        raise ConfigError(
-            f"data.categorical_columns: {where}; categories need the whole pool in memory "
-            "(encode them as 0/1 columns in the files)"
-        )
+    refuse_in_memory_columns(config, where)
     if config.data.text_column is None and kind != "numeric":
         raise ConfigError(f"featurizer.kind: {kind}; a partitioned pool of numbers uses numeric")
     check_rule_columns(config)

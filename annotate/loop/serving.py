@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from labelloop.annotate.labelstudio.adopt import item_of_task
 from labelloop.annotate.labelstudio.translate import ItemKind, choice_result
-from labelloop.datasets import NUMBER_GAPS, Pool, category_text
+from labelloop.datasets import Pool, category_text, number_gaps
 from labelloop.learners import certainty
 
 if TYPE_CHECKING:
@@ -101,11 +101,10 @@ def _typed(rows: pd.DataFrame, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, 
         values = rows[column].astype(object)
         if kinds.get(column) == "double":
             numbers = pd.to_numeric(values, errors="coerce").astype(np.float64)
-            text = values.where(values.notna(), "").astype(str).str.strip().str.casefold()
-            readable &= ~(numbers.isna() & ~text.isin(NUMBER_GAPS)).to_numpy()
+            readable &= ~(numbers.isna() & ~number_gaps(values)).to_numpy()
             typed[column] = numbers
         else:
-            typed[column] = [v if isinstance(v, str) else category_text(v) for v in values]
+            typed[column] = [category_text(v) for v in values]
     return typed, readable
 
 

@@ -68,16 +68,9 @@ def check_streamed(config: ProjectConfig, strategies: Sequence[str]) -> None:
             )
     if config.data.id_column is None:
         raise ConfigError(f"data.id_column: {source} is streamed by id; name its id column")
-    if config.data.missing_numbers != "refuse":
-        raise ConfigError(
-            f"data.missing_numbers: {source} is streamed; filling gaps by the median needs "
-            "the pool in memory (fill gaps in the files)"
-        )
-    if config.data.categorical_columns:
-        raise ConfigError(
-            f"data.categorical_columns: {source} is streamed as numbers; categories need "
-            "the pool in memory (encode them as 0/1 columns in the files)"
-        )
+    from labelloop.annotate.loop.scale import refuse_in_memory_columns
+
+    refuse_in_memory_columns(config, f"{source} is streamed")
     if config.data.text_column is not None and config.featurizer.kind == "tfidf":
         raise ConfigError(
             f"featurizer.kind: tfidf needs {source} in memory; use hashing or embeddings"
