@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         UnknownStrategyError,
     )
     from labelloop.learners._evaluation import Metrics, aligned_proba, evaluate, standard_metrics
-    from labelloop.learners._learner import ItemQuery, PoolLearner
+    from labelloop.learners._learner import ItemQuery, PoolLearner, exploration_count
     from labelloop.learners._modal_compat import apply_modal_shim, modal_needs_shim
     from labelloop.learners._random_curve import (
         RandomCurve,
@@ -186,6 +186,7 @@ __all__ = [
     "entropy_scores",
     "evaluate",
     "evaluation_thresholds",
+    "exploration_count",
     "full_pool_metrics",
     "get_strategy",
     "information_density_sampling",
@@ -243,6 +244,7 @@ _HOMES = {
     "EmptyPoolError": "labelloop.learners._errors",
     "EvaluationSetError": "labelloop.learners._errors",
     "ItemQuery": "labelloop.learners._learner",
+    "exploration_count": "labelloop.learners._learner",
     "LearnerError": "labelloop.learners._errors",
     "Matrix": "labelloop.learners._types",
     "Metrics": "labelloop.learners._evaluation",

@@ -22,19 +22,61 @@ from labelloop.learners._modal_compat import apply_modal_shim
 from labelloop.learners._strategies import Strategy, get_strategy
 from labelloop.learners._types import Matrix
 
-__all__ = ["ItemQuery", "PoolLearner"]
+__all__ = ["ItemQuery", "PoolLearner", "exploration_count"]
 
 
 @dataclass(frozen=True)
 class ItemQuery:
-    """Items chosen for labelling, best first, by item id."""
+    """Items chosen for labelling, best first, by item id.
+
+    The last ``explored`` of them were drawn at random (the share of exploration).
+    """
 
     ids: list[str]
     scores: list[float]
     strategy: str
+    explored: int = 0
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def exploration_count(n: int, share: float, rng: np.random.Generator) -> int:
+    """How many of a batch of ``n`` picks are drawn at random for a share of exploration.
+
+    ``share * n`` rounded at random (up with the probability of its fraction), so the
+    expected count is exactly ``share * n`` for any batch size, single picks included.
+    The generator is only drawn from when ``share * n`` is not a whole number.
+
+    Parameters
+    ----------
+    n : int
+        Batch size.
+    share : float
+        Share of the batch drawn at random, in ``[0, 1)``.
+    rng : numpy.random.Generator
+        Draws the rounding; untouched when ``share * n`` is whole.
+
+    Returns
+    -------
+    int
+        Between 0 and ``n``.
+
+    Examples
+    --------
+    >>> exploration_count(10, 0.2, np.random.default_rng(0))
+    2
+    >>> exploration_count(10, 0.0, np.random.default_rng(0))
+    0
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"exploration share must be in [0, 1), got {share}")
+    expected = share * n
+    whole = int(np.floor(expected + 1e-9))
+    fraction = expected - whole
+    if fraction > 1e-9 and rng.random() < fraction:
+        whole += 1
+    return min(whole, n)
 
 
 class PoolLearner:
@@ -63,6 +105,11 @@ class PoolLearner:
         The one source of randomness of this learner.
     committee_size : int
         Members of the committee for query-by-committee strategies.
+    exploration : float
+        Share of each batch drawn uniformly at random from the unlabelled items once a
+        model exists (see :func:`exploration_count`); the strategy picks the rest.
+        Uncertainty picks from a model trained on a few labels can cluster where that
+        model is wrong; random picks keep the labelled set close to the pool's mix.
 
     Examples
     --------
@@ -87,8 +134,12 @@ class PoolLearner:
         excluded_ids: Iterable[str] = (),
         random_state: int | np.random.Generator | None = None,
         committee_size: int = 5,
+        exploration: float = 0.0,
     ) -> None:
         apply_modal_shim()
+        if not 0.0 <= exploration < 1.0:
+            raise ValueError(f"exploration must be in [0, 1), got {exploration}")
+        self.exploration = exploration
         self.estimator = estimator
         self.X = X
         self.ids = np.asarray(ids, dtype=str)
@@ -185,7 +236,10 @@ class PoolLearner:
     def query(self, n: int) -> ItemQuery:
         """Choose ``n`` unlabelled items, best first.
 
-        Uses the cold-start strategy while no model can be trained.
+        Uses the cold-start strategy while no model can be trained. With a model and a
+        share of ``exploration``, the strategy's picks come first, then the random ones,
+        scored NaN (not chosen by the strategy, as evaluation items are); ``explored``
+        counts them.
 
         Raises
         ------
@@ -196,6 +250,8 @@ class PoolLearner:
         """
         if len(self.ids) == 0:
             raise EmptyPoolError("cannot query: the pool has no items")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
         candidates = np.flatnonzero(self._available & ~self._held)
         if n > candidates.size:
             raise PoolExhaustedError(
@@ -203,14 +259,28 @@ class PoolLearner:
                 f"item(s) are left unlabelled"
             )
         strategy = self.strategy if self.model_ is not None else self.cold_start
+        explored = 0
+        if strategy.needs_model and self.exploration > 0:
+            explored = exploration_count(n, self.exploration, self.rng)
         X_labelled = self.X[np.fromiter(self._labels, dtype=np.intp)] if self._labels else None
-        chosen = strategy.query(
-            self.model_, self.X[candidates], n, rng=self.rng, X_labelled=X_labelled
-        )
+        picked: NDArray[np.intp] = np.empty(0, dtype=np.intp)
+        scores: list[float] = []
+        if n - explored > 0:
+            chosen = strategy.query(
+                self.model_, self.X[candidates], n - explored, rng=self.rng, X_labelled=X_labelled
+            )
+            picked = candidates[chosen.indices]
+            scores = [float(s) for s in chosen.scores]
+        if explored:
+            rest = np.setdiff1d(candidates, picked, assume_unique=True)
+            drawn = self.rng.choice(rest, size=explored, replace=False).astype(np.intp)
+            picked = np.concatenate([picked, drawn])
+            scores += [float("nan")] * explored
         return ItemQuery(
-            ids=[str(i) for i in self.ids[candidates[chosen.indices]]],
-            scores=[float(s) for s in chosen.scores],
+            ids=[str(i) for i in self.ids[picked]],
+            scores=scores,
             strategy=strategy.name,
+            explored=explored,
         )
 
     def require_model(self) -> Any:
