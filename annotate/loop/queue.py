@@ -7,6 +7,9 @@ prediction from the champion: its certainty as the project's strategy measures i
 (:func:`certainty`), with the guess the push showed (no route, or ``review``) and an
 empty result on the others (``human``, blind ``audit`` and ``evaluation`` items,
 cold-start picks), so the order never leaks a guess nor changes the one shown.
+Items drawn at random for the share of exploration would mostly come last (a model is
+sure of most items), so they take evenly spaced places in that order instead
+(:func:`spread_random_picks`): a team that labels part of the queue labels its share.
 Leftovers of older batches (a skipped task, a task whose annotation was deleted) are
 re-scored with the same model as the new batch, so their scores compare; the version
 matches what ``labelloop serve`` answers, so Label Studio never asks it again for tasks
@@ -83,7 +86,49 @@ def refresh_queue(
         return QueueRefresh(version=version, n_open=0, lowest=None)
     items = [r["item_id"] for r in rows]
     sure = certainty(proba_of(items), project.config.strategy)
-    return _publish(project, rows, [float(v) for v in sure], version)
+    return _publish(project, rows, spread_random_picks(rows, [float(v) for v in sure]), version)
+
+
+def spread_random_picks(rows: list[dict[str, Any]], sure: list[float]) -> list[float]:
+    """Give the open items drawn at random evenly spaced places among the others.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Open tasks as :meth:`StateStore.open_tasks` returns them. An item drawn at random
+        is a batch item the strategy did not score (``score`` None) pushed for people
+        (no route, ``review`` or ``human``); evaluation items and audits keep theirs.
+    sure : list of float
+        The champion's certainty of each row (served lowest first).
+
+    Returns
+    -------
+    list of float
+        ``sure``, with the random items' values replaced, in pick order, by the other
+        rows' certainties at the quantiles ``1/(m+1), ..., m/(m+1)`` (``m`` of them).
+
+    Examples
+    --------
+    >>> rows = [{"batch_id": "b", "rank": k, "score": s, "route": None}
+    ...         for k, s in enumerate([0.1, 0.2, 0.3, None], start=1)]
+    >>> spread_random_picks(rows, [0.2, 0.4, 0.6, 0.99])
+    [0.2, 0.4, 0.6, 0.4]
+    """
+    drawn = [
+        k
+        for k, row in enumerate(rows)
+        if row.get("rank") is not None
+        and row.get("score") is None
+        and row.get("route") in (None, "review", "human")
+    ]
+    others = np.sort([v for k, v in enumerate(sure) if k not in set(drawn)])
+    if not drawn or others.size == 0:
+        return list(sure)
+    drawn.sort(key=lambda k: (str(rows[k]["batch_id"] or ""), int(rows[k]["rank"])))
+    spread = list(sure)
+    for j, k in enumerate(drawn):
+        spread[k] = float(np.quantile(others, (j + 1) / (len(drawn) + 1)))
+    return spread
 
 
 def refresh_in_pick_order(project: LabellingProject) -> QueueRefresh | None:

@@ -62,6 +62,11 @@ def _page(title: str, sections: list[str]) -> str:
     )
 
 
+def _unscored(route: str | None) -> str:
+    """Why a batch item has no acquisition score: what it was pushed as."""
+    return route if route in ("evaluation", "audit") else "at random"
+
+
 def project_report(project: LabellingProject, versions: list[dict[str, Any]]) -> str:
     """Build the report of a live project from its state store and registered versions."""
     state = project.state
@@ -197,7 +202,7 @@ def project_report(project: LabellingProject, versions: list[dict[str, Any]]) ->
             [
                 r["rank"],
                 r["item_id"],
-                r["score"] if r["score"] is not None else "evaluation",
+                r["score"] if r["score"] is not None else _unscored(r["route"]),
                 r["predicted"] or "—",
                 r["confidence"] if r["confidence"] is not None else "—",
             ]

@@ -17,7 +17,7 @@ class TaskDraft:
     item_id: str
     payload: Mapping[str, Any]
     rank: int
-    score: float | None  # None (or NaN) for evaluation items: not chosen by the strategy
+    score: float | None  # None (or NaN): not chosen by the strategy (evaluation, audit, random)
     predicted: str | None = None
     confidence: float | None = None
     route: str | None = None  # review (guess shown), human, audit (guess kept), evaluation

@@ -246,12 +246,13 @@ class StateStore:
 
         Each row holds ``item_id``, ``task_id``, its ``batch_id`` and ``rank`` in it, the
         ``route`` the item was pushed on
-        (``None`` without routing) and the guess ``predicted`` shown with it at the push
-        (``None`` when none was shown), in task order.
+        (``None`` without routing), the guess ``predicted`` shown with it at the push
+        (``None`` when none was shown) and its acquisition ``score`` (``None`` when the
+        strategy did not choose it), in task order.
         """
         return _dicts(
             self._db.execute(
-                "SELECT t.item_id, t.task_id, t.batch_id, bi.rank, bi.route, "
+                "SELECT t.item_id, t.task_id, t.batch_id, bi.rank, bi.route, bi.score, "
                 "CASE WHEN bi.route IS NULL OR "
                 "bi.route = 'review' THEN bi.predicted END AS predicted "
                 "FROM tasks t LEFT JOIN batch_items bi "
