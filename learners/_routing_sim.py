@@ -93,14 +93,16 @@ def simulate_routing(
     eval_positions: NDArray[np.intp],
     initial_size: int | None = None,
     cold_start: str = "kmeans",
+    exploration: float = 0.0,
     always_human: NDArray[np.bool_] | None = None,
     on_step: Callable[[RoutingStep], None] | None = None,
 ) -> RoutingRun:
     """Run the loop with routing; people label ``budget`` strategy items plus audits.
 
     After each step the thresholds are chosen on the evaluation set, the unlabelled
-    items routed, the strategy's next batch drawn from items the machine does not label,
-    and new machine labels audited at ``policy.audit_rate`` (the audit verdict gates
+    items routed, the strategy's next batch drawn from items the machine does not label
+    (a share ``exploration`` of it at random, see :class:`PoolLearner`), and new machine
+    labels audited at ``policy.audit_rate`` (the audit verdict gates
     automatic labelling at the next step).
 
     Returns
@@ -121,6 +123,7 @@ def simulate_routing(
         cold_start=cold_start,
         excluded_ids=ids[eval_positions],
         random_state=learner_rng,
+        exploration=exploration,
     )
     is_eval = np.zeros(len(ids), dtype=bool)
     is_eval[eval_positions] = True

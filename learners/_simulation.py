@@ -117,6 +117,7 @@ def simulate(
     eval_positions: NDArray[np.intp],
     initial_size: int | None = None,
     cold_start: str = "kmeans",
+    exploration: float = 0.0,
     stopping: StoppingCriterion | None = None,
     stop_positions: NDArray[np.intp] | None = None,
     on_step: Callable[[CurvePoint], None] | None = None,
@@ -124,7 +125,8 @@ def simulate(
     """Run the active-learning loop with gold labels as the annotator.
 
     Step 0 labels ``initial_size`` items picked by ``cold_start``; each later step labels
-    ``batch_size`` items picked by ``strategy``, retrains a fresh clone and evaluates on
+    ``batch_size`` items picked by ``strategy`` (a share ``exploration`` of them at random,
+    see :class:`PoolLearner`), retrains a fresh clone and evaluates on
     the evaluation set. Stops when ``budget`` labels are reached or the pool runs out.
     The stopping rule, if given, is checked on the fixed stop set ``stop_positions``
     (by default :func:`draw_stop_set` of 1,000 items, as the live loop draws it) after
@@ -150,6 +152,7 @@ def simulate(
         cold_start=cold_start,
         excluded_ids=ids[eval_positions],
         random_state=learner_rng,
+        exploration=exploration,
     )
     pool_positions = np.setdiff1d(np.arange(len(ids)), eval_positions)
     if stop_positions is None:

@@ -240,6 +240,12 @@ def _adopt(
     help="Override the evaluation set size (share < 1, or a count).",
 )
 @click.option(
+    "--exploration",
+    default=None,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Override the config's share of each batch drawn at random (0: the strategy alone).",
+)
+@click.option(
     "--routing",
     is_flag=True,
     help="Simulate human in the loop: machine labels under the config's routing section.",
@@ -259,6 +265,7 @@ def simulate(
     budget: int | None,
     batch_size: int | None,
     eval_size: float | None,
+    exploration: float | None,
     routing: bool,
     stream: bool,
 ) -> None:
@@ -294,6 +301,8 @@ def simulate(
         updates["batch_size"] = batch_size
     if eval_size is not None:
         updates["evaluation"] = config.evaluation.model_copy(update={"size": eval_size})
+    if exploration is not None:
+        updates["exploration"] = exploration
     config = config.model_copy(update=updates)
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     for name in names:
@@ -350,6 +359,7 @@ def _show_simulation(report: Any, out_dir: Path) -> None:
     if not out.is_terminal:
         out = Console(width=150)
     out.print(summary_table(report))
+    _say_exploration(list(report.summary), report.exploration)
     click.echo(f"wrote {paths['curves']}, {paths['summary']}, {paths['plot']}")
 
 
@@ -447,7 +457,20 @@ def _simulate_routing(
     if not out.is_terminal:
         out = Console(width=170)
     out.print(routing_simulation_table(config, rows))
+    _say_exploration(names, config.exploration)
     click.echo(f"wrote {paths['json']}, {paths['plot']}")
+
+
+def _say_exploration(names: list[str], share: float) -> None:
+    """One line saying which strategies drew a share of each batch at random."""
+    from labelloop.learners import STRATEGIES
+
+    explored = [name for name in names if STRATEGIES[name].needs_model]
+    if share > 0 and explored:
+        click.echo(
+            f"{', '.join(explored)}: a share of {share:g} of each batch once a model exists "
+            "drawn at random (exploration); --exploration 0 for the strategy alone"
+        )
 
 
 class _BarProgress:

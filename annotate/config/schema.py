@@ -247,6 +247,12 @@ class ProjectConfig(BaseModel):
     featurizer: FeaturizerConfig = FeaturizerConfig()
     model: ModelConfig = ModelConfig()
     strategy: str = "margin"
+    exploration: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of each batch drawn at random once a model exists (0: none)",
+    )
     cold_start: str = "kmeans"
     batch_size: int = Field(10, gt=0)
     initial_size: int | None = Field(None, gt=0)

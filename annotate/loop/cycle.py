@@ -406,6 +406,7 @@ def _params(project: LabellingProject) -> dict[str, Any]:
     digest = config_hash(config)
     return {
         "strategy": config.strategy,
+        "exploration": config.exploration,
         "batch_size": config.batch_size,
         "estimator": config.model.estimator,
         **{f"estimator.{k}": v for k, v in config.model.params.items()},

@@ -229,6 +229,8 @@ def config_hash(config: ProjectConfig) -> str:
         unset.add("missing_numbers")
     if unset:
         exclude["data"] = unset
+    if config.exploration == 0.0:
+        exclude["exploration"] = True
     text = config.model_dump_json(exclude=exclude)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -396,6 +396,7 @@ def pick_batch(
         cold_start=config.cold_start,
         excluded_ids=sorted(queued - set(resolved)),
         random_state=seed,
+        exploration=config.exploration,
     )
     if resolved:
         learner.teach(list(resolved), list(resolved.values()), refit=model is None)

@@ -307,7 +307,9 @@ def pick_streamed(
 ) -> tuple[list[str], list[float], str]:
     """Pick ``n`` items of the whole pool (the caller takes them into the working set).
 
-    With a model, the pool is streamed and scored (the config's strategy and engine).
+    With a model, the pool is streamed and scored (the config's strategy and engine),
+    and the config's share of ``exploration`` is drawn at random from the whole pool
+    (:func:`random_ids`), last and scored NaN.
     Before one exists, the config's cold start runs on a random sample of
     :data:`COLD_START_SAMPLE` rows.
 
@@ -319,23 +321,66 @@ def pick_streamed(
     if model is None:
         ids, scores, name = _cold_start(working, n, exclude=exclude, seed=seed)
     else:
-        from labelloop.learners import stream_query
+        from labelloop.learners import exploration_count, stream_query
 
         scoring = config.scoring
-        query = stream_query(
-            working.source,
-            model,
-            n,
-            strategy=config.strategy,
-            seed=seed,
-            X_labelled=X_labelled if config.strategy == "diverse_margin" else None,
-            engine=scoring.engine,
-            scheduler=scoring.scheduler,
-            n_workers=scoring.workers,
-            exclude=exclude,
-        )
-        ids, scores, name = list(query.ids), [float(s) for s in query.scores], config.strategy
+        rng = np.random.default_rng([seed, 5])
+        explored = exploration_count(n, config.exploration, rng)
+        ids, scores = [], []
+        if n > explored:
+            query = stream_query(
+                working.source,
+                model,
+                n - explored,
+                strategy=config.strategy,
+                seed=seed,
+                X_labelled=X_labelled if config.strategy == "diverse_margin" else None,
+                engine=scoring.engine,
+                scheduler=scoring.scheduler,
+                n_workers=scoring.workers,
+                exclude=exclude,
+            )
+            ids, scores = [str(i) for i in query.ids], [float(s) for s in query.scores]
+        drawn = [str(i) for i in random_ids(working.source, explored, exclude | set(ids), rng)]
+        ids, scores, name = ids + drawn, scores + [float("nan")] * len(drawn), config.strategy
     return ids, scores, name
+
+
+def random_ids(source: Any, n: int, exclude: set[str], rng: np.random.Generator) -> list[str]:
+    """Up to ``n`` distinct ids drawn uniformly from a partitioned pool, none of ``exclude``.
+
+    Draws enough positions that, at the pool's share of excluded ids, ``n`` are expected
+    to be left, doubling the draw while too few are; only the drawn rows' ids are read.
+
+    Parameters
+    ----------
+    source : ParquetPool
+        The pool.
+    n : int
+        How many ids.
+    exclude : set of str
+        Ids never returned (labelled, queued, evaluation).
+    rng : numpy.random.Generator
+        The draws.
+
+    Returns
+    -------
+    list of str
+        In random order; fewer than ``n`` only when fewer are left.
+    """
+    n = min(n, source.n_items - len(exclude))
+    if n <= 0:
+        return []
+    left = max(source.n_items - len(exclude), 1)
+    size = min(source.n_items, int(np.ceil((n + 16) * source.n_items / left)))
+    while True:
+        positions = np.sort(rng.choice(source.n_items, size=size, replace=False))
+        found = [i for i in source.ids_at(positions) if i not in exclude]
+        if len(found) >= n or size == source.n_items:
+            break
+        size = min(source.n_items, 2 * size)
+    order = rng.permutation(len(found))[:n]
+    return [found[k] for k in order]
 
 
 def _cold_start(

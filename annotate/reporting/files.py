@@ -38,6 +38,7 @@ def write_simulation(report: SimulationReport, out_dir: Path) -> dict[str, Path]
         "n_eval": report.n_eval,
         "batch_size": report.batch_size,
         "budget": report.budget,
+        "exploration": report.exploration,
         "seeds": sorted(report.full_pool_accuracy),
         "full_pool_accuracy_by_seed": {str(k): v for k, v in report.full_pool_accuracy.items()},
         "full_pool_macro_f1_by_seed": {str(k): v for k, v in report.full_pool_macro_f1.items()},

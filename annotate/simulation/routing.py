@@ -70,6 +70,7 @@ def run_routing(
                     eval_positions=np.sort(evaluation_positions(config, len(pool), seed)),
                     initial_size=config.initial_size,
                     cold_start=config.cold_start,
+                    exploration=config.exploration,
                     always_human=keep,
                     on_step=on_step,
                 )

@@ -224,7 +224,7 @@ def run_streamed_simulations(
     ConfigError, LabelError, DataFileError
         See :func:`open_streamed`.
     """
-    from labelloop.annotate.loop.scale import COLD_START_SAMPLE
+    from labelloop.annotate.loop.scale import COLD_START_SAMPLE, random_ids
     from labelloop.learners import draw_evaluation_set, draw_stop_set
 
     if pool is None:
@@ -250,7 +250,7 @@ def run_streamed_simulations(
             X_eval, y_eval = _labelled_rows(config, source, eval_ids)
             X_stop, _ = _labelled_rows(config, source, stop_ids)
             drawn = max(COLD_START_SAMPLE, 20 * initial)  # as cycle draws it
-            sample = _random_ids(source, drawn, set(eval_ids), np.random.default_rng(seed))
+            sample = random_ids(source, drawn, set(eval_ids), np.random.default_rng(seed))
             X_sample, _ = _labelled_rows(config, source, sample)
             sets = _Sets(set(eval_ids), X_eval, y_eval, X_stop, sample, X_sample)
             ceiling = _ceiling(config, source, sets, classes, seed)
@@ -276,6 +276,7 @@ def run_streamed_simulations(
         full_pool_accuracy=ceilings,
         summary=summarize_runs(runs, ceilings, list(strategies)),
         full_pool_macro_f1=ceilings_f1,
+        exploration=config.exploration,
     )
 
 
@@ -301,26 +302,13 @@ def _ceiling(config: ProjectConfig, source: Any, sets: _Sets, classes: list[str]
     """Metrics of the model trained on a random sample of non-evaluation rows."""
     from sklearn.base import clone
 
+    from labelloop.annotate.loop.scale import random_ids
     from labelloop.learners import evaluate
 
-    ids = _random_ids(source, CEILING_SAMPLE, sets.eval_ids, np.random.default_rng([seed, 7]))
+    ids = random_ids(source, CEILING_SAMPLE, sets.eval_ids, np.random.default_rng([seed, 7]))
     X, y = _labelled_rows(config, source, ids)
     model = clone(build_estimator(config.model)).fit(X, y)
     return evaluate(model, sets.X_eval, sets.y_eval, classes)
-
-
-def _random_ids(source: Any, n: int, exclude: set[str], rng: np.random.Generator) -> list[str]:
-    """Up to ``n`` distinct ids drawn uniformly from the pool, none of ``exclude``."""
-    n = min(n, source.n_items - len(exclude))
-    size = min(source.n_items, n + len(exclude))
-    while True:
-        positions = np.sort(rng.choice(source.n_items, size=size, replace=False))
-        found = [i for i in source.ids_at(positions) if i not in exclude]
-        if len(found) >= n or size == source.n_items:
-            break
-        size = min(source.n_items, 2 * size)
-    order = rng.permutation(len(found))[:n]
-    return [found[k] for k in order]
 
 
 def _run(
@@ -338,12 +326,14 @@ def _run(
     from scipy import sparse
     from sklearn.base import clone
 
+    from labelloop.annotate.loop.scale import random_ids
     from labelloop.annotate.loop.stopping import stopping_criterion
     from labelloop.learners import (
         CurvePoint,
         PoolLearner,
         SimulationRun,
         evaluate,
+        exploration_count,
         stream_query,
     )
 
@@ -374,22 +364,26 @@ def _run(
             if learner.n_unlabelled >= size:
                 picks = learner.query(size).ids
             else:  # one class so far in the whole sample: label at random until a second
-                picks = _random_ids(source, size, exclude, rng)
+                picks = random_ids(source, size, exclude, rng)
         elif strategy == "random":
-            picks = _random_ids(source, size, exclude, rng)
+            picks = random_ids(source, size, exclude, rng)
         else:
-            picks = stream_query(
-                source,
-                model,
-                size,
-                strategy=strategy,
-                seed=seed * 100_003 + step,
-                X_labelled=X_train if strategy == "diverse_margin" else None,
-                engine=config.scoring.engine,
-                client=client,
-                exclude=exclude,
-            ).ids
+            explored = exploration_count(size, config.exploration, rng)
+            picks = []
+            if size > explored:
+                picks = stream_query(
+                    source,
+                    model,
+                    size - explored,
+                    strategy=strategy,
+                    seed=seed * 100_003 + step,
+                    X_labelled=X_train if strategy == "diverse_margin" else None,
+                    engine=config.scoring.engine,
+                    client=client,
+                    exclude=exclude,
+                ).ids
             picks = [str(i) for i in picks]
+            picks += [str(i) for i in random_ids(source, explored, exclude | set(picks), rng)]
         X_new, y_new = _labelled_rows(config, source, picks)
         labelled += picks
         blocks.append(X_new)

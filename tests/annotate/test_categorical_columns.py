@@ -397,14 +397,18 @@ def test_categories_given_by_name_may_be_codes(tmp_path: Path) -> None:
     assert set(pool.frame["Pclass"]) == {"1", "2", "3"}
 
 
-def test_a_config_written_before_categories_and_gaps_keeps_its_hash() -> None:
+def test_a_config_written_before_categories_gaps_and_exploration_keeps_its_hash() -> None:
     from labelloop.annotate.loop.packaging import config_hash
 
     # The hash keys a project's logged model: were it to change on upgrade, the first
     # cycle would log the same model again. This value was measured before
     # data.categorical_columns and data.missing_numbers existed.
     root = Path(__file__).resolve().parents[2]
-    assert config_hash(load_config(root / "configs" / "bbc_news.yaml")) == "be35cd73f0f4d847"
+    config = load_config(root / "configs" / "bbc_news.yaml")
+    assert config.exploration == 0.0
+    assert config_hash(config) == "be35cd73f0f4d847"
+    # A setting that changes the picks is in the hash once it is set.
+    assert config_hash(config.model_copy(update={"exploration": 0.2})) != "be35cd73f0f4d847"
 
 
 def test_a_model_trained_without_filling_names_the_column_of_a_gap(tmp_path: Path) -> None:

@@ -76,6 +76,7 @@ def write(tmp_path: Path, text: str) -> Path:
             "matches: bad regular expression '(unclosed'",
         ),
         (GOOD + "routing: {audit: {rate: 2}}\n", "routing.audit.rate: Input should be less than"),
+        (GOOD + "exploration: 1\n", "exploration: Input should be less than 1 (got 1)"),
         ("name: [unclosed\n", "cannot parse YAML at line"),
         ("- just\n- a list\n", "expected a mapping of settings, got list"),
     ],

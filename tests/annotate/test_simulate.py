@@ -66,6 +66,27 @@ def test_wine_writes_curves_summary_and_plot(
     assert png.startswith(PNG_MAGIC) and len(png) > 20_000
 
 
+def test_a_share_of_exploration_is_said_and_changes_the_picks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABELLOOP_CACHE_DIR", str(tmp_path / "cache"))
+    args = ("--strategies", "margin,random", "--seeds", "2", "--budget", "60")
+    alone = simulate(tmp_path / "a", "wine.yaml", *args)
+    mixed = simulate(tmp_path / "b", "wine.yaml", *args, "--exploration", "0.3")
+    assert "drawn at random" not in alone  # configs/wine.yaml has none
+    assert "margin: a share of 0.3 of each batch once a model exists drawn at random" in mixed
+    meta = json.loads((tmp_path / "b" / "summary.json").read_text())["meta"]
+    assert meta["exploration"] == 0.3
+
+    def curve(folder: str, strategy: str) -> list[float]:
+        rows = json.loads((tmp_path / folder / "curves.json").read_text())
+        return [r["accuracy"] for r in rows if r["strategy"] == strategy]
+
+    assert curve("a", "random") == curve("b", "random")  # the baseline is untouched
+    assert curve("a", "margin")[0] == curve("b", "margin")[0]  # so is the cold start
+    assert curve("a", "margin") != curve("b", "margin")
+
+
 def test_same_seed_gives_the_same_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABELLOOP_CACHE_DIR", str(tmp_path / "cache"))
     args = ("--strategies", "diverse_margin,kmeans,random", "--seeds", "2", "--budget", "30")
