@@ -139,6 +139,7 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     # Classes from the pass over the label column; an evaluation set of 20% (at most 1,000).
     assert written["labelling"]["labels"] == ["barbera", "barolo", "grignolino"]
     assert written["evaluation"]["size"] == 35
+    assert written["strategy"] == "margin" and written["exploration"] == 0.2
     # A stop set smaller than the pool: picks come from outside the working set.
     written["stopping"]["stop_set_size"] = 10
     config.write_text(yaml.safe_dump(written))
@@ -186,6 +187,14 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     )
     strategies = [(s, v) for s, v in batches]
     assert strategies[-1][0] == "margin" and strategies[-1][1] is not None, strategies
+    # Of the ten picks, margin ranked eight over the streamed pool; two were drawn at
+    # random from it (init's share of exploration) and carry no acquisition score.
+    picks = sqlite3.connect(state_file).execute(
+        "SELECT score FROM batch_items WHERE route IS NOT 'evaluation' AND batch_id = "
+        "(SELECT batch_id FROM batches ORDER BY rowid DESC LIMIT 1)"
+    )
+    scores = [score for (score,) in picks]
+    assert len(scores) == 10 and sum(score is None for score in scores) == 2, scores
     assert len(list(api(credentials).tasks.list(project=project_id))) == 40
     # The registered model scores raw rows as the streaming scorer does: standardized by
     # the whole pool's moments, not by the few rows the project holds.
@@ -555,3 +564,21 @@ def test_a_cycle_resumed_after_the_files_changed_picks_on_their_new_scale(
     assert len(shown) == 10  # the margin picks (evaluation items carry no guess)
     expected = model.predict_proba(features(shown)).max(axis=1)
     assert [guesses[i] for i in shown] == pytest.approx(expected.tolist(), abs=1e-4)
+
+
+def test_random_ids_of_a_partitioned_pool_skip_what_is_excluded(tmp_path: Path) -> None:
+    from labelloop.annotate.loop.scale import random_ids
+
+    folder = write_topic_parquet(tmp_path / "topics", n_rows=300, files=3, row_group_size=40)
+    source = ParquetPool.open(folder, id_column="doc", text_column="body")
+    everyone = [f"d{k:03d}" for k in range(300)]
+    rng = np.random.default_rng(0)
+    exclude = set(everyone[:290])  # nearly all excluded: the draw grows until it finds them
+    drawn = random_ids(source, 5, exclude, rng)
+    assert len(drawn) == 5 == len(set(drawn)) and not set(drawn) & exclude
+    assert all(isinstance(i, str) for i in drawn)
+    assert sorted(random_ids(source, 50, exclude, rng)) == everyone[290:]  # fewer are left
+    assert random_ids(source, 3, set(everyone), rng) == []
+    counts = pd.Series([i for _ in range(600) for i in random_ids(source, 10, set(), rng)])
+    # Uniform over the files: every id turns up, about 20 times, none far more often.
+    assert counts.nunique() == 300 and counts.value_counts().max() < 45
