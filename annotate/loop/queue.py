@@ -121,13 +121,15 @@ def spread_random_picks(rows: list[dict[str, Any]], sure: list[float]) -> list[f
         and row.get("score") is None
         and row.get("route") in (None, "review", "human")
     ]
-    others = np.sort([v for k, v in enumerate(sure) if k not in set(drawn)])
+    random = set(drawn)
+    others = np.sort([v for k, v in enumerate(sure) if k not in random])
     if not drawn or others.size == 0:
         return list(sure)
     drawn.sort(key=lambda k: (str(rows[k]["batch_id"] or ""), int(rows[k]["rank"])))
+    places = np.quantile(others, np.arange(1, len(drawn) + 1) / (len(drawn) + 1))
     spread = list(sure)
-    for j, k in enumerate(drawn):
-        spread[k] = float(np.quantile(others, (j + 1) / (len(drawn) + 1)))
+    for k, value in zip(drawn, places.tolist(), strict=True):
+        spread[k] = float(value)
     return spread
 
 

@@ -321,11 +321,12 @@ def pick_streamed(
     if model is None:
         ids, scores, name = _cold_start(working, n, exclude=exclude, seed=seed)
     else:
-        from labelloop.learners import exploration_count, stream_query
+        from labelloop.learners import exploration_count, get_strategy, stream_query
 
         scoring = config.scoring
         rng = np.random.default_rng([seed, 5])
-        explored = exploration_count(n, config.exploration, rng)
+        share = config.exploration if get_strategy(config.strategy).needs_model else 0.0
+        explored = exploration_count(n, share, rng)
         ids, scores = [], []
         if n > explored:
             query = stream_query(
