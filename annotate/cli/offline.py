@@ -468,8 +468,8 @@ def _say_exploration(names: list[str], share: float) -> None:
     explored = [name for name in names if STRATEGIES[name].needs_model]
     if share > 0 and explored:
         click.echo(
-            f"{', '.join(explored)}: a share of {share:g} of each batch once a model exists "
-            "drawn at random (exploration); --exploration 0 for the strategy alone"
+            f"{', '.join(explored)}: {share * 100:g}% of each batch drawn at random once a "
+            f"model exists (exploration: {share:g}); --exploration 0 for the strategy alone"
         )
 
 

@@ -74,7 +74,7 @@ def test_a_share_of_exploration_is_said_and_changes_the_picks(
     alone = simulate(tmp_path / "a", "wine.yaml", *args)
     mixed = simulate(tmp_path / "b", "wine.yaml", *args, "--exploration", "0.3")
     assert "drawn at random" not in alone  # configs/wine.yaml has none
-    assert "margin: a share of 0.3 of each batch once a model exists drawn at random" in mixed
+    assert "margin: 30% of each batch drawn at random once a model exists" in mixed
     meta = json.loads((tmp_path / "b" / "summary.json").read_text())["meta"]
     assert meta["exploration"] == 0.3
 
