@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from labelloop.annotate.labelstudio.translate import choice_result
 from labelloop.annotate.loop.project import LabellingProject
+from labelloop.annotate.state.records import drawn_at_random
 from labelloop.datasets import FeatureMatrix
 from labelloop.learners import aligned_proba, certainty
 
@@ -95,9 +96,9 @@ def spread_random_picks(rows: list[dict[str, Any]], sure: list[float]) -> list[f
     Parameters
     ----------
     rows : list of dict
-        Open tasks as :meth:`StateStore.open_tasks` returns them. An item drawn at random
-        is a batch item the strategy did not score (``score`` None) pushed for people
-        (no route, ``review`` or ``human``); evaluation items and audits keep theirs.
+        Open tasks as :meth:`StateStore.open_tasks` returns them; an item drawn at random
+        is a batch item :func:`drawn_at_random` says so of (evaluation items and audits
+        keep their certainty).
     sure : list of float
         The champion's certainty of each row (served lowest first).
 
@@ -117,13 +118,13 @@ def spread_random_picks(rows: list[dict[str, Any]], sure: list[float]) -> list[f
     drawn = [
         k
         for k, row in enumerate(rows)
-        if row.get("rank") is not None
-        and row.get("score") is None
-        and row.get("route") in (None, "review", "human")
+        if row.get("rank") is not None and drawn_at_random(row.get("score"), row.get("route"))
     ]
+    if not drawn:
+        return list(sure)
     random = set(drawn)
     others = np.sort([v for k, v in enumerate(sure) if k not in random])
-    if not drawn or others.size == 0:
+    if others.size == 0:
         return list(sure)
     drawn.sort(key=lambda k: (str(rows[k]["batch_id"] or ""), int(rows[k]["rank"])))
     places = np.quantile(others, np.arange(1, len(drawn) + 1) / (len(drawn) + 1))

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -321,30 +323,72 @@ def pick_streamed(
     if model is None:
         ids, scores, name = _cold_start(working, n, exclude=exclude, seed=seed)
     else:
-        from labelloop.learners import exploration_count, get_strategy, stream_query
+        from labelloop.learners import get_strategy
 
         scoring = config.scoring
-        rng = np.random.default_rng([seed, 5])
         share = config.exploration if get_strategy(config.strategy).needs_model else 0.0
-        explored = exploration_count(n, share, rng)
-        ids, scores = [], []
-        if n > explored:
-            query = stream_query(
-                working.source,
-                model,
-                n - explored,
-                strategy=config.strategy,
-                seed=seed,
-                X_labelled=X_labelled if config.strategy == "diverse_margin" else None,
-                engine=scoring.engine,
-                scheduler=scoring.scheduler,
-                n_workers=scoring.workers,
-                exclude=exclude,
-            )
-            ids, scores = [str(i) for i in query.ids], [float(s) for s in query.scores]
-        drawn = [str(i) for i in random_ids(working.source, explored, exclude | set(ids), rng)]
-        ids, scores, name = ids + drawn, scores + [float("nan")] * len(drawn), config.strategy
+        scored = partial(
+            stream_pick,
+            working.source,
+            model,
+            strategy=config.strategy,
+            seed=seed,
+            X_labelled=X_labelled if config.strategy == "diverse_margin" else None,
+            engine=scoring.engine,
+            scheduler=scoring.scheduler,
+            n_workers=scoring.workers,
+            exclude=exclude,
+        )
+        rng = np.random.default_rng([seed, 5])
+        ids, scores = with_random_share(working.source, n, share, scored, exclude, rng)
+        name = config.strategy
     return ids, scores, name
+
+
+def stream_pick(source: Any, model: Any, n: int, **options: Any) -> tuple[list[str], list[float]]:
+    """Return :func:`~learners.stream_query`'s picks as ids and scores (``options`` its own)."""
+    from labelloop.learners import stream_query
+
+    query = stream_query(source, model, n, **options)
+    return [str(i) for i in query.ids], [float(s) for s in query.scores]
+
+
+def with_random_share(
+    source: Any,
+    n: int,
+    share: float,
+    pick: Callable[[int], tuple[list[str], list[float]]],
+    exclude: set[str],
+    rng: np.random.Generator,
+) -> tuple[list[str], list[float]]:
+    """Pick a batch of ``n`` from a partitioned pool: ``pick``'s items, then a random share.
+
+    Parameters
+    ----------
+    source : ParquetPool
+        The pool.
+    n : int
+        Batch size.
+    share : float
+        Share of the batch drawn at random (:func:`~learners.exploration_count`).
+    pick : callable
+        ``k -> (ids, scores)``: the strategy's best ``k`` items; not called for ``k = 0``.
+    exclude : set of str
+        Ids neither may return.
+    rng : numpy.random.Generator
+        Draws the rounding of the share, then the random ids.
+
+    Returns
+    -------
+    (ids, scores)
+        The random ids come last, scored NaN (not chosen by the strategy).
+    """
+    from labelloop.learners import exploration_count
+
+    explored = exploration_count(n, share, rng)
+    ids, scores = pick(n - explored) if n > explored else ([], [])
+    drawn = [str(i) for i in random_ids(source, explored, exclude | set(ids), rng)]
+    return ids + drawn, scores + [float("nan")] * len(drawn)
 
 
 def random_ids(source: Any, n: int, exclude: set[str], rng: np.random.Generator) -> list[str]:

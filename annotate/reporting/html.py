@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 
 from labelloop.annotate.loop.project import LabellingProject
 from labelloop.annotate.loop.stopping import stop_verdict
+from labelloop.annotate.state.records import drawn_at_random
 
 __all__ = ["project_report", "simulation_report"]
 
@@ -60,11 +61,6 @@ def _page(title: str, sections: list[str]) -> str:
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p>Generated {stamp} by labelloop.</p>{''.join(sections)}</body></html>"
     )
-
-
-def _unscored(route: str | None) -> str:
-    """Why a batch item has no acquisition score: what it was pushed as."""
-    return route if route in ("evaluation", "audit") else "at random"
 
 
 def project_report(project: LabellingProject, versions: list[dict[str, Any]]) -> str:
@@ -202,7 +198,11 @@ def project_report(project: LabellingProject, versions: list[dict[str, Any]]) ->
             [
                 r["rank"],
                 r["item_id"],
-                r["score"] if r["score"] is not None else _unscored(r["route"]),
+                r["score"]
+                if r["score"] is not None
+                else "at random"
+                if drawn_at_random(r["score"], r["route"])
+                else r["route"],
                 r["predicted"] or "—",
                 r["confidence"] if r["confidence"] is not None else "—",
             ]

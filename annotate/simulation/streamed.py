@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -326,15 +327,13 @@ def _run(
     from scipy import sparse
     from sklearn.base import clone
 
-    from labelloop.annotate.loop.scale import random_ids
+    from labelloop.annotate.loop.scale import random_ids, stream_pick, with_random_share
     from labelloop.annotate.loop.stopping import stopping_criterion
     from labelloop.learners import (
         CurvePoint,
         PoolLearner,
         SimulationRun,
         evaluate,
-        exploration_count,
-        stream_query,
     )
 
     estimator = build_estimator(config.model)
@@ -368,22 +367,18 @@ def _run(
         elif strategy == "random":
             picks = random_ids(source, size, exclude, rng)
         else:
-            explored = exploration_count(size, config.exploration, rng)
-            picks = []
-            if size > explored:
-                picks = stream_query(
-                    source,
-                    model,
-                    size - explored,
-                    strategy=strategy,
-                    seed=seed * 100_003 + step,
-                    X_labelled=X_train if strategy == "diverse_margin" else None,
-                    engine=config.scoring.engine,
-                    client=client,
-                    exclude=exclude,
-                ).ids
-            picks = [str(i) for i in picks]
-            picks += [str(i) for i in random_ids(source, explored, exclude | set(picks), rng)]
+            scored = partial(
+                stream_pick,
+                source,
+                model,
+                strategy=strategy,
+                seed=seed * 100_003 + step,
+                X_labelled=X_train if strategy == "diverse_margin" else None,
+                engine=config.scoring.engine,
+                client=client,
+                exclude=exclude,
+            )
+            picks, _ = with_random_share(source, size, config.exploration, scored, exclude, rng)
         X_new, y_new = _labelled_rows(config, source, picks)
         labelled += picks
         blocks.append(X_new)

@@ -7,7 +7,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["AnnotationRecord", "Status", "TaskDraft"]
+__all__ = ["AnnotationRecord", "Status", "TaskDraft", "drawn_at_random"]
+
+
+NOT_PICKED_ROUTES = ("evaluation", "audit")  # pushed unscored, but not drawn by a pick
+
+
+def drawn_at_random(score: float | None, route: str | None) -> bool:
+    """Whether a batch item was drawn at random (the share of exploration).
+
+    Such an item is stored without an acquisition score, as are evaluation items and
+    audits, which its route tells apart.
+
+    Examples
+    --------
+    >>> drawn_at_random(None, None), drawn_at_random(None, "audit"), drawn_at_random(0.1, None)
+    (True, False, False)
+    """
+    return score is None and route not in NOT_PICKED_ROUTES
 
 
 @dataclass(frozen=True)
