@@ -43,7 +43,16 @@ if TYPE_CHECKING:
         UnknownStrategyError,
     )
     from labelloop.learners._evaluation import Metrics, aligned_proba, evaluate, standard_metrics
-    from labelloop.learners._learner import ItemQuery, PoolLearner, exploration_count
+    from labelloop.learners._learner import (
+        AUTO_EXPLORATION_CAP,
+        AUTO_EXPLORATION_GAIN,
+        ItemQuery,
+        PoolLearner,
+        auto_exploration,
+        auto_share,
+        exploration_count,
+        overconfidence,
+    )
     from labelloop.learners._modal_compat import apply_modal_shim, modal_needs_shim
     from labelloop.learners._random_curve import (
         RandomCurve,
@@ -82,6 +91,7 @@ if TYPE_CHECKING:
     from labelloop.learners._selection import Query, top_n
     from labelloop.learners._simulation import (
         CurvePoint,
+        EvaluationShare,
         SimulationRun,
         draw_evaluation_set,
         draw_stop_set,
@@ -142,6 +152,12 @@ __all__ = [
     "COLD_START_STRATEGIES",
     "ClassThreshold",
     "CurvePoint",
+    "EvaluationShare",
+    "AUTO_EXPLORATION_CAP",
+    "AUTO_EXPLORATION_GAIN",
+    "auto_exploration",
+    "auto_share",
+    "overconfidence",
     "EmptyPoolError",
     "EvaluationSetError",
     "ItemQuery",
@@ -241,6 +257,12 @@ _HOMES = {
     "COLD_START_STRATEGIES": "labelloop.learners._strategies",
     "ClassThreshold": "labelloop.learners._routing",
     "CurvePoint": "labelloop.learners._simulation",
+    "EvaluationShare": "labelloop.learners._simulation",
+    "AUTO_EXPLORATION_CAP": "labelloop.learners._learner",
+    "AUTO_EXPLORATION_GAIN": "labelloop.learners._learner",
+    "auto_share": "labelloop.learners._learner",
+    "auto_exploration": "labelloop.learners._learner",
+    "overconfidence": "labelloop.learners._learner",
     "EmptyPoolError": "labelloop.learners._errors",
     "EvaluationSetError": "labelloop.learners._errors",
     "ItemQuery": "labelloop.learners._learner",

@@ -22,7 +22,21 @@ from labelloop.learners._modal_compat import apply_modal_shim
 from labelloop.learners._strategies import Strategy, get_strategy
 from labelloop.learners._types import Matrix
 
-__all__ = ["ItemQuery", "PoolLearner", "exploration_count"]
+__all__ = [
+    "AUTO_EXPLORATION_CAP",
+    "ItemQuery",
+    "PoolLearner",
+    "AUTO_EXPLORATION_GAIN",
+    "auto_exploration",
+    "auto_share",
+    "exploration_count",
+    "overconfidence",
+]
+
+#: The most ``exploration: auto`` ever draws at random: half of each batch.
+AUTO_EXPLORATION_CAP = 0.5
+#: ``exploration: auto`` draws this many times the model's overconfidence at random.
+AUTO_EXPLORATION_GAIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,82 @@ def exploration_count(n: int, share: float, rng: np.random.Generator) -> int:
     if fraction > 1e-9 and rng.random() < fraction:
         whole += 1
     return min(whole, n)
+
+
+def overconfidence(model: Any, X: Matrix, y: Sequence[Any] | NDArray[Any]) -> float:
+    """How far a model's confidence exceeds its accuracy on labelled items, at least 0.
+
+    The mean of the top predicted probability minus the share predicted right. A model
+    that claims 90% where it is right 70% of the time scores 0.2; an honest or
+    underconfident one scores 0. A label the model never saw counts as a miss.
+
+    Parameters
+    ----------
+    model : fitted classifier with ``predict_proba`` and ``classes_``
+    X : matrix
+        Features of the items (the labelled evaluation items).
+    y : sequence
+        Their labels.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``; 0 for no items. For a model whose probabilities are all 0 or 1
+        (a single decision tree, one nearest neighbour) it is the error rate.
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> model = DummyClassifier(strategy="prior").fit([[0]] * 4, ["a", "a", "a", "b"])
+    >>> overconfidence(model, [[0]] * 4, ["a", "b", "b", "b"])  # claims 75%, right 25%
+    0.5
+    """
+    y_true = np.asarray(y, dtype=object)
+    if y_true.shape[0] == 0:
+        return 0.0
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    predicted = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]
+    right = np.asarray([str(p) == str(t) for p, t in zip(predicted, y_true, strict=True)])
+    return max(0.0, float(proba.max(axis=1).mean() - right.mean()))
+
+
+def auto_exploration(model: Any, X: Matrix, y: Sequence[Any] | NDArray[Any]) -> float:
+    """Return the share of a batch that ``exploration: auto`` draws at random.
+
+    Twice the model's :func:`overconfidence` on the labelled evaluation items, at most
+    :data:`AUTO_EXPLORATION_CAP`. Uncertainty sampling trusts the model's probabilities:
+    where they claim more than the model achieves, it is sure where it is wrong and its
+    picks miss those regions, so part of the batch is drawn at random. A model as
+    accurate as it claims leaves the strategy the whole batch.
+
+    Parameters
+    ----------
+    model : fitted classifier, or None
+        None (no model yet) gives 0.
+    X : matrix
+        Features of the labelled evaluation items.
+    y : sequence
+        Their labels; none gives 0.
+
+    Returns
+    -------
+    float
+        In ``[0, AUTO_EXPLORATION_CAP]``.
+    """
+    if model is None or len(y) == 0:
+        return 0.0
+    return auto_share(overconfidence(model, X, y))
+
+
+def auto_share(overclaim: float) -> float:
+    """Return the share ``exploration: auto`` draws at random for a measured overconfidence.
+
+    Examples
+    --------
+    >>> auto_share(0.1), auto_share(0.0), auto_share(0.4)
+    (0.2, 0.0, 0.5)
+    """
+    return min(AUTO_EXPLORATION_CAP, AUTO_EXPLORATION_GAIN * max(0.0, overclaim))
 
 
 class PoolLearner:

@@ -26,6 +26,7 @@ from labelloop.learners._routing import (
     evaluation_thresholds,
     route_items,
 )
+from labelloop.learners._simulation import EvaluationShare
 from labelloop.learners._types import Matrix
 
 __all__ = ["RoutingPolicy", "RoutingRun", "RoutingStep", "simulate_routing"]
@@ -93,7 +94,7 @@ def simulate_routing(
     eval_positions: NDArray[np.intp],
     initial_size: int | None = None,
     cold_start: str = "kmeans",
-    exploration: float = 0.0,
+    exploration: float | str = 0.0,
     always_human: NDArray[np.bool_] | None = None,
     on_step: Callable[[RoutingStep], None] | None = None,
 ) -> RoutingRun:
@@ -123,8 +124,10 @@ def simulate_routing(
         cold_start=cold_start,
         excluded_ids=ids[eval_positions],
         random_state=learner_rng,
-        exploration=exploration,
+        exploration=0.0 if exploration == "auto" else float(exploration),
     )
+    # People label the whole evaluation set here, so "auto" reads all of it.
+    share = EvaluationShare(exploration, X, gold, eval_positions, seed)
     is_eval = np.zeros(len(ids), dtype=bool)
     is_eval[eval_positions] = True
     keep_human = (
@@ -145,6 +148,8 @@ def simulate_routing(
         auto = np.zeros(len(ids), dtype=bool)
         routes: NDArray[Any] = np.full(open_rows.size, "review", dtype="<U6")
         predicted: NDArray[Any] = np.zeros(open_rows.size, dtype=object)
+        if model is not None:
+            learner.exploration = share.next(model, eval_positions.size)
         if model is not None and open_rows.size:
             thresholds = evaluation_thresholds(
                 aligned_proba(model, X[eval_positions], classes),

@@ -12,13 +12,14 @@ from sklearn.base import BaseEstimator, clone
 
 from labelloop.learners._errors import EvaluationSetError
 from labelloop.learners._evaluation import Metrics, evaluate
-from labelloop.learners._learner import PoolLearner
+from labelloop.learners._learner import PoolLearner, auto_exploration
 from labelloop.learners._modal_compat import apply_modal_shim
 from labelloop.learners._stopping import StoppingCriterion
 from labelloop.learners._types import Matrix
 
 __all__ = [
     "CurvePoint",
+    "EvaluationShare",
     "SimulationRun",
     "draw_evaluation_set",
     "draw_stop_set",
@@ -104,6 +105,47 @@ def full_pool_metrics(
     return evaluate(model, X[eval_positions], labels[eval_positions], classes)
 
 
+class EvaluationShare:
+    """The share of exploration for a simulated loop's next batch.
+
+    A number is kept as it is. ``"auto"`` is :func:`auto_exploration` of the newest
+    model on the first ``known`` evaluation items of a random order (the seed's own),
+    as many as the live loop would have labelled by then.
+
+    Parameters
+    ----------
+    setting : float or "auto"
+    X : matrix
+        Features of the whole pool.
+    labels : array
+        Gold labels of the whole pool.
+    eval_positions : array of int
+        Positions of the evaluation items.
+    seed : int
+        Orders the evaluation items.
+    """
+
+    def __init__(
+        self,
+        setting: float | str,
+        X: Matrix,
+        labels: NDArray[Any],
+        eval_positions: NDArray[np.intp],
+        seed: int,
+    ) -> None:
+        self.setting = setting
+        self.X = X
+        self.labels = labels
+        self.order = np.random.default_rng([seed, 11]).permutation(eval_positions)
+
+    def next(self, model: Any, known: int) -> float:
+        """Return the share for the batch after ``model``, with ``known`` evaluation labels."""
+        if self.setting != "auto":
+            return float(self.setting)
+        seen = self.order[:known]
+        return auto_exploration(model, self.X[seen], self.labels[seen])
+
+
 def simulate(
     estimator: BaseEstimator,
     X: Matrix,
@@ -117,7 +159,8 @@ def simulate(
     eval_positions: NDArray[np.intp],
     initial_size: int | None = None,
     cold_start: str = "kmeans",
-    exploration: float = 0.0,
+    exploration: float | str = 0.0,
+    evaluation_per_batch: int | None = None,
     stopping: StoppingCriterion | None = None,
     stop_positions: NDArray[np.intp] | None = None,
     on_step: Callable[[CurvePoint], None] | None = None,
@@ -127,7 +170,10 @@ def simulate(
     Step 0 labels ``initial_size`` items picked by ``cold_start``; each later step labels
     ``batch_size`` items picked by ``strategy`` (a share ``exploration`` of them at random,
     see :class:`PoolLearner`), retrains a fresh clone and evaluates on
-    the evaluation set. Stops when ``budget`` labels are reached or the pool runs out.
+    the evaluation set. With ``exploration="auto"`` the share of each batch is
+    :func:`auto_exploration` of the last model on the evaluation labels the live loop
+    would have by then: ``evaluation_per_batch`` (by default ``batch_size``) more with
+    every batch, in a random order. Stops when ``budget`` labels are reached or the pool runs out.
     The stopping rule, if given, is checked on the fixed stop set ``stop_positions``
     (by default :func:`draw_stop_set` of 1,000 items, as the live loop draws it) after
     every step; the label count where it first fires is recorded, and the run goes on to
@@ -152,8 +198,10 @@ def simulate(
         cold_start=cold_start,
         excluded_ids=ids[eval_positions],
         random_state=learner_rng,
-        exploration=exploration,
+        exploration=0.0 if exploration == "auto" else float(exploration),
     )
+    share = EvaluationShare(exploration, X, labels, eval_positions, seed)
+    per_batch = evaluation_per_batch or batch_size
     pool_positions = np.setdiff1d(np.arange(len(ids)), eval_positions)
     if stop_positions is None:
         stop_positions = draw_stop_set(len(ids), 1_000, seed)
@@ -172,6 +220,7 @@ def simulate(
             step += 1
             continue
         metrics = evaluate(model, X_eval, y_eval, classes)
+        learner.exploration = share.next(model, per_batch * (step + 1))
         stop = False
         if stopping is not None:
             stop = stopping.update(model, X[stop_positions]).stop

@@ -211,6 +211,26 @@ def _adopt(
         click.echo(f"note: {adopted.rows.summary()}", err=True)
 
 
+class _ShareOrAuto(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.4 on
+    """``auto`` or a share in [0, 1)."""
+
+    name = "share|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        if value == "auto":
+            return "auto"
+        try:
+            share = float(value)
+        except (TypeError, ValueError):
+            share = -1.0
+        if not 0.0 <= share < 1.0:
+            self.fail(f"{value!r} is neither a share in [0, 1) nor auto", param, ctx)
+        return share
+
+
+_SHARE_OR_AUTO = _ShareOrAuto()
+
+
 @click.command()
 @click.option(
     "--config", "config_path", required=True, type=click.Path(path_type=Path), help="Project YAML."
@@ -242,8 +262,9 @@ def _adopt(
 @click.option(
     "--exploration",
     default=None,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Override the config's share of each batch drawn at random (0: the strategy alone).",
+    type=_SHARE_OR_AUTO,
+    help="Override the config's share of each batch drawn at random: a share in [0, 1) "
+    "(0: the strategy alone) or auto (twice the model's overconfidence, at most 0.5).",
 )
 @click.option(
     "--routing",
@@ -265,7 +286,7 @@ def simulate(
     budget: int | None,
     batch_size: int | None,
     eval_size: float | None,
-    exploration: float | None,
+    exploration: float | str | None,
     routing: bool,
     stream: bool,
 ) -> None:
@@ -461,15 +482,24 @@ def _simulate_routing(
     click.echo(f"wrote {paths['json']}, {paths['plot']}")
 
 
-def _say_exploration(names: list[str], share: float) -> None:
+def _say_exploration(names: list[str], share: float | str) -> None:
     """One line saying which strategies drew a share of each batch at random."""
     from labelloop.learners import STRATEGIES
 
     explored = [name for name in names if STRATEGIES[name].needs_model]
-    if share > 0 and explored:
+    if not explored:
+        return
+    if share == "auto":
         click.echo(
-            f"{', '.join(explored)}: {share * 100:g}% of each batch drawn at random once a "
-            f"model exists (exploration: {share:g}); --exploration 0 for the strategy alone"
+            f"{', '.join(explored)}: part of each batch drawn at random once a model exists, "
+            "twice as large as the model's overconfidence on the evaluation set, at most "
+            "half (exploration: auto); --exploration 0 for the strategy alone"
+        )
+    elif float(share) > 0:
+        click.echo(
+            f"{', '.join(explored)}: {float(share) * 100:g}% of each batch drawn at random "
+            f"once a model exists (exploration: {share:g}); --exploration 0 for the strategy "
+            "alone"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from pathlib import Path
@@ -247,11 +248,10 @@ class ProjectConfig(BaseModel):
     featurizer: FeaturizerConfig = FeaturizerConfig()
     model: ModelConfig = ModelConfig()
     strategy: str = "margin"
-    exploration: float = Field(
+    exploration: float | Literal["auto"] = Field(
         0.0,
-        ge=0,
-        lt=1,
-        description="share of each batch drawn at random once a model exists (0: none)",
+        description="share of each batch drawn at random once a model exists (0: none); "
+        "auto: twice the model's overconfidence on the evaluation set, at most 0.5",
     )
     cold_start: str = "kmeans"
     batch_size: int = Field(10, gt=0)
@@ -272,6 +272,19 @@ class ProjectConfig(BaseModel):
         if value not in STRATEGIES:
             raise ValueError(f"unknown strategy {value!r}; known: {', '.join(STRATEGIES)}")
         return value
+
+    @field_validator("exploration", mode="before")
+    @classmethod
+    def _share_or_auto(cls, value: Any) -> float | str:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, str):  # a quoted number
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        share = isinstance(value, int | float) and not isinstance(value, bool)
+        if not share or not 0.0 <= value < 1.0:
+            raise ValueError("should be a share in [0, 1) or auto")
+        return float(value)
 
     @field_validator("cold_start")
     @classmethod

@@ -443,7 +443,7 @@ def default_settings(
             "params": {"max_iter": 1000, "C": 10.0} if text else {"max_iter": 1000},
         },
         "strategy": "margin",
-        "exploration": 0.2,
+        "exploration": "auto",
         "cold_start": "kmeans",
         "batch_size": 10,
         "initial_size": max(10, 2 * n_classes),

@@ -40,7 +40,14 @@ from labelloop.annotate.loop.stopping import ensure_eval_set, observe_stop_set
 from labelloop.annotate.loop.tracking import CycleLog, CyclePlots, Tracker, labels_digest
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.datasets import FeatureMatrix
-from labelloop.learners import aligned_proba, evaluate, standard_metrics
+from labelloop.learners import (
+    aligned_proba,
+    auto_share,
+    evaluate,
+    get_strategy,
+    overconfidence,
+    standard_metrics,
+)
 
 log = logging.getLogger("labelloop")
 
@@ -324,6 +331,10 @@ def _evaluate(
         result = evaluate(model, X[rows], truth, project.labels)
         metrics.update(accuracy=result.accuracy, macro_f1=result.macro_f1, log_loss=result.log_loss)
         metrics["n_eval_labelled"] = float(len(tested))
+        # How far the model's confidence exceeds its accuracy, and the share of the batch
+        # it picks that is drawn at random (`exploration: auto` follows the first).
+        metrics["overconfidence"] = overconfidence(model, X[rows], truth)
+        metrics["exploration_share"] = _share(project.config, metrics["overconfidence"])
         proba = aligned_proba(model, X[rows], project.labels)
         # The same figures under the names mlflow.models.evaluate gives them.
         metrics.update(standard_metrics(truth, proba, project.labels))
@@ -331,6 +342,13 @@ def _evaluate(
         confusion = confusion_matrix(truth, predicted, labels=project.labels)
     metrics.update(observe_stop_set(project, X, model, cycle=cycle))
     return metrics, confusion
+
+
+def _share(config: Any, overclaim: float) -> float:
+    """Return the share drawn at random from a batch picked by a model that overclaims so."""
+    if not get_strategy(config.strategy).needs_model:
+        return 0.0
+    return auto_share(overclaim) if config.exploration == "auto" else float(config.exploration)
 
 
 def _against_random(

@@ -102,8 +102,8 @@ def paying_verdict(metrics: dict[str, float], n_labels: int, metric: str) -> str
     saved = _saved(metrics)
     if score < low:
         return (
-            f"NO: {here}, below {against}; try a larger exploration (0.5: half of each "
-            "batch at random), a larger initial_size, or a different model.params.C"
+            f"NO: {here}, below {against}; try a larger exploration (exploration: 0.5, "
+            "half of each batch at random), a larger initial_size, or a different model.params.C"
         )
     if score <= high:
         return f"not clear yet: {here}, within {against}{saved}"

@@ -19,7 +19,7 @@ from labelloop.annotate.loop.data_change import check_data
 from labelloop.annotate.state.records import TaskDraft
 from labelloop.annotate.state.store import StateStore
 from labelloop.datasets import FeatureMatrix, ParquetPool, Pool
-from labelloop.learners import PoolLearner, aligned_proba
+from labelloop.learners import PoolLearner, aligned_proba, auto_exploration
 
 if TYPE_CHECKING:
     from labelloop.annotate.loop.scale import WorkingSet
@@ -387,7 +387,9 @@ def pick_batch(
     queued = state.queued_item_ids() | evaluation | machine
     seed = config.seed + int(state.get_meta("batches_made") or 0)
     if project.working is not None:
-        return _pick_partitioned(project, n, resolved, queued, seed, model, model_version)
+        return _pick_partitioned(
+            project, n, resolved, queued, seed, model, model_version, evaluation
+        )
     learner = PoolLearner(
         build_estimator(config.model),
         X,
@@ -396,12 +398,12 @@ def pick_batch(
         cold_start=config.cold_start,
         excluded_ids=sorted(queued - set(resolved)),
         random_state=seed,
-        exploration=config.exploration,
     )
     if resolved:
         learner.teach(list(resolved), list(resolved.values()), refit=model is None)
     if model is not None:
         learner.model_ = model
+    learner.exploration = exploration_share(project, X, learner.model_, evaluation)
     n = min(n, learner.n_unlabelled)
     if n == 0:
         return Pick([], config.strategy, model_version, model)
@@ -414,6 +416,45 @@ def pick_batch(
         model_version or f"{config.name}-{len(resolved)}-labels",
         routes,
     )
+
+
+def exploration_share(
+    project: LabellingProject, X: FeatureMatrix, model: Any, evaluation: set[str]
+) -> float:
+    """Return the share of the next batch drawn at random under ``exploration``.
+
+    A number is the share. ``auto`` is :func:`~learners.auto_exploration` of ``model``
+    on the evaluation items labelled so far (0 before a model or any of them exists).
+    Strategies that use no model never split their batch, whatever this returns.
+
+    Parameters
+    ----------
+    project : LabellingProject
+    X : FeatureMatrix
+        Features of the project's pool (its working set, for a partitioned pool).
+    model : fitted classifier or None
+        The model that picks the batch.
+    evaluation : set of str
+        The evaluation set's ids.
+
+    Returns
+    -------
+    float
+        In ``[0, 1)``.
+    """
+    setting = project.config.exploration
+    if setting != "auto":
+        return float(setting)
+    if model is None:
+        return 0.0
+    in_pool = set(project.pool.ids.tolist())
+    tested = {
+        i: str(r.label)
+        for i, r in project.state.resolutions().items()
+        if r.label is not None and i in evaluation and i in in_pool
+    }
+    rows = project.pool.positions(list(tested))
+    return auto_exploration(model, X[rows], list(tested.values()))
 
 
 def _drafts(
@@ -456,6 +497,7 @@ def _pick_partitioned(
     seed: int,
     model: Any,
     model_version: str | None,
+    evaluation: set[str],
 ) -> Pick:
     """Pick from a whole partitioned pool by streaming it; the picks join the working set."""
     from sklearn.base import clone
@@ -473,7 +515,13 @@ def _pick_partitioned(
     if n <= 0:
         return Pick([], config.strategy, model_version, model)
     picked = pick_streamed(
-        working, model, n, exclude=exclude, X_labelled=X[rows] if len(rows) else None, seed=seed
+        working,
+        model,
+        n,
+        exclude=exclude,
+        X_labelled=X[rows] if len(rows) else None,
+        seed=seed,
+        share=exploration_share(project, X, model, evaluation),
     )
     project.take_in(picked[0])
     routes: dict[str, str] = {}

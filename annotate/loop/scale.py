@@ -306,12 +306,14 @@ def pick_streamed(
     exclude: set[str],
     X_labelled: FeatureMatrix | None,
     seed: int,
+    share: float = 0.0,
 ) -> tuple[list[str], list[float], str]:
     """Pick ``n`` items of the whole pool (the caller takes them into the working set).
 
     With a model, the pool is streamed and scored (the config's strategy and engine),
-    and the config's share of ``exploration`` is drawn at random from the whole pool
-    (:func:`random_ids`), last and scored NaN.
+    and a ``share`` of the batch (the config's ``exploration``, see
+    :func:`~annotate.loop.project.exploration_share`) is drawn at random from the whole
+    pool (:func:`random_ids`), last and scored NaN.
     Before one exists, the config's cold start runs on a random sample of
     :data:`COLD_START_SAMPLE` rows.
 
@@ -326,7 +328,7 @@ def pick_streamed(
         from labelloop.learners import get_strategy
 
         scoring = config.scoring
-        share = config.exploration if get_strategy(config.strategy).needs_model else 0.0
+        share = share if get_strategy(config.strategy).needs_model else 0.0
         scored = partial(
             stream_pick,
             working.source,

@@ -53,6 +53,7 @@ def status_tables(project: LabellingProject) -> list[Table]:
         ("webhook events not yet pulled", state.pending_events()),
         ("stopping rule", ("STOP: " if stop else "continue: ") + reason),
         ("is active learning paying", _paying(project)),
+        ("drawn at random (exploration)", _exploration(project)),
     ]
     if project.config.routing.enabled:
         summary = state.routing_summary()
@@ -104,6 +105,29 @@ def status_tables(project: LabellingProject) -> list[Table]:
     if project.config.routing.enabled:
         tables.append(routing_table(project))
     return tables
+
+
+def _exploration(project: LabellingProject) -> str:
+    """Say the share of each batch drawn at random, and why (for ``exploration: auto``)."""
+    from labelloop.learners import get_strategy
+
+    config = project.config
+    setting = config.exploration
+    if not get_strategy(config.strategy).needs_model:
+        return f"none: {config.strategy} uses no model"
+    if setting != "auto":
+        return f"{float(setting):.0%} of each batch once a model exists (exploration: {setting:g})"
+    measured = [c for c in project.state.cycles() if "exploration_share" in c["metrics"]]
+    if not measured:
+        return "none yet: no model measured on evaluation labels (exploration: auto)"
+    metrics = measured[-1]["metrics"]
+    share, over = float(metrics["exploration_share"]), float(metrics["overconfidence"])
+    if share == 0:
+        return "none in the last batch: the model is no surer than it is right (auto)"
+    return (
+        f"{share:.0%} of the last batch: the model's confidence exceeds its accuracy by "
+        f"{over:.2f} on the evaluation set (exploration: auto, twice that, at most half)"
+    )
 
 
 def _paying(project: LabellingProject) -> str:

@@ -67,7 +67,7 @@ class SimulationReport:
     full_pool_accuracy: dict[int, float]
     summary: dict[str, Any]
     full_pool_macro_f1: dict[int, float] = field(default_factory=dict)
-    exploration: float = 0.0
+    exploration: float | str = 0.0
 
 
 def expected_steps(n_pool: int, budget: int, initial: int, batch: int) -> int:
@@ -127,6 +127,7 @@ def run_simulations(
                     initial_size=config.initial_size,
                     cold_start=config.cold_start,
                     exploration=config.exploration,
+                    evaluation_per_batch=config.evaluation.per_batch,
                     stopping=stopping_criterion(config),
                     stop_positions=stop_positions(config, len(pool), seed),
                     on_step=progress.step if progress is not None else None,

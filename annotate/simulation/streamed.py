@@ -331,6 +331,7 @@ def _run(
     from labelloop.annotate.loop.stopping import stopping_criterion
     from labelloop.learners import (
         CurvePoint,
+        EvaluationShare,
         PoolLearner,
         SimulationRun,
         evaluate,
@@ -340,6 +341,10 @@ def _run(
     stopping = stopping_criterion(config)
     run = SimulationRun(strategy=strategy, seed=seed)
     rng = np.random.default_rng([seed, 2])
+    y_eval = np.asarray(sets.y_eval, dtype=object)
+    explore = EvaluationShare(config.exploration, sets.X_eval, y_eval, np.arange(y_eval.size), seed)
+    per_batch = config.evaluation.per_batch or config.batch_size
+    share = 0.0 if config.exploration == "auto" else float(config.exploration)
     labelled: list[str] = []
     blocks: list[Any] = []
     y: list[str] = []
@@ -378,7 +383,7 @@ def _run(
                 client=client,
                 exclude=exclude,
             )
-            picks, _ = with_random_share(source, size, config.exploration, scored, exclude, rng)
+            picks, _ = with_random_share(source, size, share, scored, exclude, rng)
         X_new, y_new = _labelled_rows(config, source, picks)
         labelled += picks
         blocks.append(X_new)
@@ -390,6 +395,7 @@ def _run(
         X_train = sparse.vstack(blocks) if sparse.issparse(blocks[0]) else np.vstack(blocks)
         model = clone(estimator).fit(X_train, y)
         metrics = evaluate(model, sets.X_eval, sets.y_eval, classes)
+        share = explore.next(model, per_batch * step)
         stop = stopping.update(model, sets.X_stop).stop if stopping is not None else False
         if stop and run.stopped_at is None:
             run.stopped_at = len(labelled)

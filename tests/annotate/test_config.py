@@ -76,7 +76,8 @@ def write(tmp_path: Path, text: str) -> Path:
             "matches: bad regular expression '(unclosed'",
         ),
         (GOOD + "routing: {audit: {rate: 2}}\n", "routing.audit.rate: Input should be less than"),
-        (GOOD + "exploration: 1\n", "exploration: Input should be less than 1 (got 1)"),
+        (GOOD + "exploration: 1\n", "exploration: should be a share in [0, 1) or auto (got 1)"),
+        (GOOD + "exploration: high\n", "should be a share in [0, 1) or auto (got 'high')"),
         ("name: [unclosed\n", "cannot parse YAML at line"),
         ("- just\n- a list\n", "expected a mapping of settings, got list"),
     ],
@@ -89,6 +90,13 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, fragment: str) ->
     assert "\n" not in message
     assert message.startswith(str(path))
     assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("value", "loaded"), [("auto", "auto"), ("0.25", 0.25), ("'0.25'", 0.25), ("0", 0.0)]
+)
+def test_exploration_is_a_share_or_auto(tmp_path: Path, value: str, loaded: object) -> None:
+    assert load_config(write(tmp_path, GOOD + f"exploration: {value}\n")).exploration == loaded
 
 
 def test_bad_estimator_params_are_caught_before_training(tmp_path: Path) -> None:

@@ -291,3 +291,55 @@ def test_two_cycles_never_run_at_once(
     assert f"error: project 'locked' is busy: pid {os.getpid()} (cycle) holds its lock" in (
         result.stderr
     )
+
+
+def test_auto_exploration_draws_at_random_as_much_as_the_model_overclaims(
+    open_tracked: Any, label_studio: tuple[Path, Credentials], tmp_path: Path
+) -> None:
+    workdir, credentials = label_studio
+    extra = "exploration: auto\nmodel: {params: {max_iter: 1000, C: 1000.0}}\n"
+    config = load_config(wine_config(tmp_path, "overclaims", extra))
+    project = open_tracked(config, load_project_pool(config), workdir)
+    X = project_features(config, project.pool, tmp_path / "cache")
+    tracker = Tracker(workdir, config.name)
+    gold = dict(zip(project.pool.ids.tolist(), project.pool.labels.tolist(), strict=True))
+    labels = project.labels
+    flip = {i for k, i in enumerate(sorted(gold)) if k % 3 == 0}
+
+    def careless(item: str, _: Any) -> str:
+        """A third of the items get the next class: the labels a model cannot fit honestly."""
+        label = str(gold[item])
+        return labels[(labels.index(label) + 1) % len(labels)] if item in flip else label
+
+    for _ in range(3):
+        run_cycle(project, X, tracker)
+        label_tasks(project, credentials, careless)
+    run_cycle(project, X, tracker)
+    drawn = []
+    for cycle in project.state.cycles()[1:]:
+        overclaim = cycle["metrics"]["overconfidence"]
+        run = tracker.client.get_run(cycle["run_id"])
+        assert run.data.metrics["overconfidence"] == pytest.approx(overclaim)
+        assert run.data.params["exploration"] == "auto"
+        picks = [
+            r for r in project.state.batch_items(cycle["batch_id"]) if r["route"] != "evaluation"
+        ]
+        share = min(0.5, 2 * overclaim)
+        unscored = sum(r["score"] is None for r in picks)
+        # The share of the batch at random, rounded up or down: never more, never less.
+        assert int(share * len(picks)) <= unscored <= int(share * len(picks) + 0.999999)
+        assert all(r["score"] is not None for r in picks[: len(picks) - unscored])
+        drawn.append(unscored)
+    assert sum(drawn) > 0, drawn  # the careless labels made the model overclaim
+    # `status` says how much of the last batch was drawn at random, and why.
+    from rich.console import Console
+
+    from labelloop.annotate.reporting.status import status_tables
+
+    console = Console(width=300, record=True)
+    for table in status_tables(project):
+        console.print(table)
+    said = " ".join(console.export_text().split())
+    share = min(0.5, 2 * overclaim)
+    expected = f"{share:.0%} of the last batch: the model's confidence exceeds its accuracy by"
+    assert (expected if overclaim > 0 else "none in the last batch") in said, said

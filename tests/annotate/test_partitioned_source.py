@@ -139,9 +139,10 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     # Classes from the pass over the label column; an evaluation set of 20% (at most 1,000).
     assert written["labelling"]["labels"] == ["barbera", "barolo", "grignolino"]
     assert written["evaluation"]["size"] == 35
-    assert written["strategy"] == "margin" and written["exploration"] == 0.2
+    assert written["strategy"] == "margin" and written["exploration"] == "auto"
     # A stop set smaller than the pool: picks come from outside the working set.
     written["stopping"]["stop_set_size"] = 10
+    written["exploration"] = 0.2  # a fixed share: two of each ten picks at random
     config.write_text(yaml.safe_dump(written))
     env = {"LABELLOOP_CACHE_DIR": str(tmp_path / "cache")}
     state_file = workdir / "projects" / "wines" / "state.sqlite"
@@ -188,7 +189,7 @@ def test_cycles_on_a_parquet_directory_stream_it_and_follow_its_files(
     strategies = [(s, v) for s, v in batches]
     assert strategies[-1][0] == "margin" and strategies[-1][1] is not None, strategies
     # Of the ten picks, margin ranked eight over the streamed pool; two were drawn at
-    # random from it (init's share of exploration) and carry no acquisition score.
+    # random from it (the share of exploration) and carry no acquisition score.
     picks = sqlite3.connect(state_file).execute(
         "SELECT score FROM batch_items WHERE route IS NOT 'evaluation' AND batch_id = "
         "(SELECT batch_id FROM batches ORDER BY rowid DESC LIMIT 1)"

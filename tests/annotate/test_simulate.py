@@ -87,6 +87,18 @@ def test_a_share_of_exploration_is_said_and_changes_the_picks(
     assert curve("a", "margin") != curve("b", "margin")
 
 
+def test_auto_exploration_is_said_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABELLOOP_CACHE_DIR", str(tmp_path / "cache"))
+    args = ("--strategies", "margin,random", "--seeds", "1", "--budget", "40")
+    out = simulate(tmp_path / "a", "wine.yaml", *args, "--exploration", "auto")
+    assert "margin: part of each batch drawn at random once a model exists, twice as" in out
+    assert "(exploration: auto)" in out
+    meta = json.loads((tmp_path / "a" / "summary.json").read_text())["meta"]
+    assert meta["exploration"] == "auto"
+
+
 def test_same_seed_gives_the_same_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABELLOOP_CACHE_DIR", str(tmp_path / "cache"))
     args = ("--strategies", "diverse_margin,kmeans,random", "--seeds", "2", "--budget", "30")

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from labelloop.learners import PoolLearner, exploration_count, margin_sampling
+from labelloop.learners import (
+    AUTO_EXPLORATION_CAP,
+    EvaluationShare,
+    PoolLearner,
+    auto_exploration,
+    exploration_count,
+    margin_sampling,
+    overconfidence,
+    simulate,
+)
 
 
 def two_blobs(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -112,3 +121,101 @@ def test_a_share_outside_zero_to_one_is_refused(share: float) -> None:
     X, _ = two_blobs(20)
     with pytest.raises(ValueError, match="exploration"):
         PoolLearner(LogisticRegression(), X, [f"i{k}" for k in range(20)], exploration=share)
+
+
+def test_overconfidence_is_how_far_confidence_exceeds_accuracy() -> None:
+    X, y = two_blobs(1000, seed=1)
+    held_out = slice(600, None)
+    # Ten labels and almost no regularization: sure of itself, often wrong.
+    few = LogisticRegression(C=1e4).fit(X[:10], y[:10])
+    confidence = few.predict_proba(X[held_out]).max(axis=1).mean()
+    accuracy = (few.predict(X[held_out]) == y[held_out]).mean()
+    assert overconfidence(few, X[held_out], y[held_out]) == pytest.approx(confidence - accuracy)
+    assert overconfidence(few, X[held_out], y[held_out]) > 0.05
+    assert auto_exploration(few, X[held_out], y[held_out]) == pytest.approx(
+        min(AUTO_EXPLORATION_CAP, 2 * (confidence - accuracy))
+    )
+    # Six hundred labels: the probabilities are honest, and nothing is drawn at random.
+    many = LogisticRegression().fit(X[:600], y[:600])
+    assert overconfidence(many, X[held_out], y[held_out]) < 0.03
+    # No model, or no evaluation label yet: the strategy keeps the whole batch.
+    assert auto_exploration(None, X[held_out], y[held_out]) == 0.0
+    assert auto_exploration(few, X[:0], y[:0]) == 0.0
+
+
+def test_auto_never_draws_more_than_half_a_batch() -> None:
+    X, y = two_blobs(400, seed=2)
+    wrong = LogisticRegression(C=1e4).fit(X[:50], 1 - y[:50])  # sure, and always wrong
+    assert overconfidence(wrong, X[200:], y[200:]) > 0.5
+    assert auto_exploration(wrong, X[200:], y[200:]) == AUTO_EXPLORATION_CAP == 0.5
+
+
+def test_a_simulated_auto_share_reads_only_the_evaluation_labels_the_loop_would_have() -> None:
+    X, y = two_blobs(400, seed=3)
+    evaluation = np.arange(100, 400)
+    model = LogisticRegression(C=1e4).fit(X[:10], y[:10])
+    share = EvaluationShare("auto", X, y, evaluation, seed=5)
+    assert share.next(model, 0) == 0.0
+    seen = share.order[:20]
+    assert set(seen) <= set(evaluation.tolist())
+    assert share.next(model, 20) == auto_exploration(model, X[seen], y[seen])
+    assert EvaluationShare(0.3, X, y, evaluation, seed=5).next(model, 20) == 0.3
+
+
+def test_auto_is_the_strategy_alone_while_the_model_is_honest_and_explores_when_not() -> None:
+    def curve(X: np.ndarray, y: np.ndarray, exploration: float | str, C: float) -> list[float]:
+        run = simulate(
+            LogisticRegression(C=C),
+            X,
+            [f"i{k}" for k in range(len(y))],
+            np.array(["ab"[v] for v in y]),
+            strategy="margin",
+            seed=0,
+            batch_size=10,
+            budget=100,
+            eval_positions=np.arange(len(y) - 200, len(y)),
+            initial_size=10,
+            exploration=exploration,
+        )
+        return [p.accuracy for p in run.points]
+
+    # Far-apart classes: every model is right as often as it claims; auto changes nothing.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 800)
+    apart = np.column_stack([rng.normal(8.0 * y - 4.0, 1.0), rng.normal(0.0, 1.0, 800)])
+    assert curve(apart, y, "auto", 1.0) == curve(apart, y, 0.0, 1.0)
+    # A fifth of the labels flipped and little regularization: sure where it is wrong.
+    noisy = np.where(rng.random(800) < 0.2, 1 - y, y)
+    assert curve(apart, noisy, "auto", 1e4) != curve(apart, noisy, 0.0, 1e4)
+
+
+def test_a_simulated_loop_reads_as_many_evaluation_labels_as_the_live_loop_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Live, each batch goes out with `per_batch` evaluation items: the model trained
+    # after the k-th batch is measured on k * per_batch of them.
+    import labelloop.learners._simulation as simulation
+
+    seen: list[int] = []
+
+    def counting(model: object, X: np.ndarray, y: np.ndarray) -> float:
+        seen.append(len(y))
+        return 0.0
+
+    monkeypatch.setattr(simulation, "auto_exploration", counting)
+    X, y = two_blobs(400, seed=4)
+    simulate(
+        LogisticRegression(),
+        X,
+        [f"i{k}" for k in range(len(y))],
+        np.array(["ab"[v] for v in y]),
+        strategy="margin",
+        seed=0,
+        batch_size=10,
+        budget=50,
+        eval_positions=np.arange(300, 400),
+        initial_size=10,
+        exploration="auto",
+        evaluation_per_batch=7,
+    )
+    assert seen == [7, 14, 21, 28, 35]
