@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -162,22 +164,31 @@ def test_a_simulated_auto_share_reads_only_the_evaluation_labels_the_loop_would_
     assert EvaluationShare(0.3, X, y, evaluation, seed=5).next(model, 20) == 0.3
 
 
+def simulated_margin(
+    X: np.ndarray, y: np.ndarray, n_eval: int, budget: int, **options: Any
+) -> list[float]:
+    """Accuracy curve of margin in a simulated loop; the last ``n_eval`` items evaluate."""
+    run = simulate(
+        options.pop("estimator", LogisticRegression()),
+        X,
+        [f"i{k}" for k in range(len(y))],
+        np.array(["ab"[v] for v in y]),
+        strategy="margin",
+        seed=0,
+        batch_size=10,
+        budget=budget,
+        eval_positions=np.arange(len(y) - n_eval, len(y)),
+        initial_size=10,
+        **options,
+    )
+    return [p.accuracy for p in run.points]
+
+
 def test_auto_is_the_strategy_alone_while_the_model_is_honest_and_explores_when_not() -> None:
     def curve(X: np.ndarray, y: np.ndarray, exploration: float | str, C: float) -> list[float]:
-        run = simulate(
-            LogisticRegression(C=C),
-            X,
-            [f"i{k}" for k in range(len(y))],
-            np.array(["ab"[v] for v in y]),
-            strategy="margin",
-            seed=0,
-            batch_size=10,
-            budget=100,
-            eval_positions=np.arange(len(y) - 200, len(y)),
-            initial_size=10,
-            exploration=exploration,
+        return simulated_margin(
+            X, y, 200, 100, estimator=LogisticRegression(C=C), exploration=exploration
         )
-        return [p.accuracy for p in run.points]
 
     # Far-apart classes: every model is right as often as it claims; auto changes nothing.
     rng = np.random.default_rng(0)
@@ -204,18 +215,5 @@ def test_a_simulated_loop_reads_as_many_evaluation_labels_as_the_live_loop_would
 
     monkeypatch.setattr(simulation, "auto_exploration", counting)
     X, y = two_blobs(400, seed=4)
-    simulate(
-        LogisticRegression(),
-        X,
-        [f"i{k}" for k in range(len(y))],
-        np.array(["ab"[v] for v in y]),
-        strategy="margin",
-        seed=0,
-        batch_size=10,
-        budget=50,
-        eval_positions=np.arange(300, 400),
-        initial_size=10,
-        exploration="auto",
-        evaluation_per_batch=7,
-    )
+    simulated_margin(X, y, 100, 50, exploration="auto", evaluation_per_batch=7)
     assert seen == [7, 14, 21, 28, 35]
