@@ -115,6 +115,8 @@ def _exploration(project: LabellingProject) -> str:
     setting = config.exploration
     if not get_strategy(config.strategy).needs_model:
         return f"none: {config.strategy} uses no model"
+    if setting == 0:
+        return "none: the strategy picks every item (exploration: 0)"
     if setting != "auto":
         return f"{float(setting):.0%} of each batch once a model exists (exploration: {setting:g})"
     measured = [c for c in project.state.cycles() if "exploration_share" in c["metrics"]]
