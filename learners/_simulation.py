@@ -40,6 +40,8 @@ class CurvePoint:
     macro_f1: float
     log_loss: float
     stop: bool
+    #: Labels since the previous point drawn at random (the share of exploration).
+    explored: int = 0
 
 
 @dataclass
@@ -210,9 +212,11 @@ def simulate(
     run = SimulationRun(strategy=strategy, seed=seed)
     size = initial_size or batch_size
     step = 0
+    explored = 0  # random picks since the last point
     while learner.n_labelled < budget:
         size = min(size, budget - learner.n_labelled)
         query = learner.query(size)
+        explored += query.explored
         learner.teach(query.ids, labels[learner.positions(query.ids)].tolist())
         size = batch_size
         model = learner.model_
@@ -235,7 +239,9 @@ def simulate(
             macro_f1=metrics.macro_f1,
             log_loss=metrics.log_loss,
             stop=stop,
+            explored=explored,
         )
+        explored = 0
         run.points.append(point)
         if on_step is not None:
             on_step(point)

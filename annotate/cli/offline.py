@@ -217,7 +217,7 @@ class _ShareOrAuto(click.ParamType):  # type: ignore[type-arg]  # generic from c
     name = "share|auto"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
-        if value == "auto":
+        if isinstance(value, str) and value.strip().lower() == "auto":
             return "auto"
         try:
             share = float(value)
@@ -380,7 +380,7 @@ def _show_simulation(report: Any, out_dir: Path) -> None:
     if not out.is_terminal:
         out = Console(width=150)
     out.print(summary_table(report))
-    _say_exploration(list(report.summary), report.exploration)
+    _say_exploration(list(report.summary), report.exploration, report.summary)
     click.echo(f"wrote {paths['curves']}, {paths['summary']}, {paths['plot']}")
 
 
@@ -473,7 +473,9 @@ def _simulate_routing(
             on_run=lambda name, seed: bar.update(task, description=f"{name:<22} seed {seed}"),
         )
     rows = routing_rows(runs, config.routing.target_precision)
-    paths = write_routing(runs, rows, out_dir, config.routing.target_precision)
+    paths = write_routing(
+        runs, rows, out_dir, config.routing.target_precision, exploration=config.exploration
+    )
     out = Console()
     if not out.is_terminal:
         out = Console(width=170)
@@ -482,18 +484,27 @@ def _simulate_routing(
     click.echo(f"wrote {paths['json']}, {paths['plot']}")
 
 
-def _say_exploration(names: list[str], share: float | str) -> None:
-    """One line saying which strategies drew a share of each batch at random."""
+def _say_exploration(
+    names: list[str], share: float | str, summary: dict[str, Any] | None = None
+) -> None:
+    """One line saying which strategies drew a share of each batch at random.
+
+    With ``auto`` and a simulation's ``summary``, it says how much each drew.
+    """
     from labelloop.learners import STRATEGIES
 
     explored = [name for name in names if STRATEGIES[name].needs_model]
     if not explored:
         return
     if share == "auto":
+        drawn = ""
+        if summary is not None:
+            shares = ", ".join(f"{name} {summary[name]['explored']:.0%}" for name in explored)
+            drawn = f"; drawn at random after the first model: {shares}"
         click.echo(
             f"{', '.join(explored)}: part of each batch drawn at random once a model exists, "
             "twice as large as the model's overconfidence on the evaluation set, at most "
-            "half (exploration: auto); --exploration 0 for the strategy alone"
+            f"half (exploration: auto){drawn}; --exploration 0 for the strategy alone"
         )
     elif float(share) > 0:
         click.echo(

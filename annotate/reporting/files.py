@@ -51,9 +51,17 @@ def write_simulation(report: SimulationReport, out_dir: Path) -> dict[str, Path]
 
 
 def write_routing(
-    runs: dict[str, list[RoutingRun]], rows: list[dict[str, Any]], out_dir: Path, target: float
+    runs: dict[str, list[RoutingRun]],
+    rows: list[dict[str, Any]],
+    out_dir: Path,
+    target: float,
+    *,
+    exploration: float | str = 0.0,
 ) -> dict[str, Path]:
-    """Write ``routing.json`` (rows and every step) and ``routing.png`` into ``out_dir``."""
+    """Write ``routing.json`` (rows and every step) and ``routing.png`` into ``out_dir``.
+
+    ``exploration`` is the setting the strategies' batches were picked under.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "routing.json", "plot": out_dir / "routing.png"}
     steps = {
@@ -61,7 +69,7 @@ def write_routing(
         for name, mine in runs.items()
         for run in mine
     }
-    payload = {"target": target, "rows": rows, "steps": steps}
+    payload = {"target": target, "exploration": exploration, "rows": rows, "steps": steps}
     paths["json"].write_text(json.dumps(payload, indent=1) + "\n")
     plot_routing(runs, target, paths["plot"])
     return paths

@@ -235,6 +235,22 @@ def project_report(project: LabellingProject, versions: list[dict[str, Any]]) ->
     return _page(f"labelloop report: {project.config.name}", sections)
 
 
+def _exploration_note(meta: dict[str, Any], strategies: dict[str, Any]) -> str:
+    """``, exploration auto (margin: 12% of picks at random)``, or nothing without one."""
+    from labelloop.learners import STRATEGIES
+
+    setting = meta.get("exploration") or 0.0
+    if setting == 0.0:
+        return ""
+    drawn = [
+        f"{name}: {v['explored']:.0%}"
+        for name, v in strategies.items()
+        if "explored" in v and name in STRATEGIES and STRATEGIES[name].needs_model
+    ]
+    measured = f" ({', '.join(drawn)} of the picks after the first model at random)"
+    return f", exploration {html.escape(str(setting))}" + (measured if drawn else "")
+
+
 def simulation_report(folder: Path) -> str:
     """Build the report of a `labelloop simulate` output folder (strategies and/or routing)."""
     sections: list[str] = []
@@ -273,7 +289,8 @@ def _strategies_sections(folder: Path) -> tuple[str, list[str]]:
     ]
     sections = [
         f"<p>{meta['n_items']} items, {meta['n_eval']} held out, batch {meta['batch_size']}, "
-        f"budget {meta['budget']}, seeds {meta['seeds']}.</p>",
+        f"budget {meta['budget']}, seeds {meta['seeds']}{_exploration_note(meta, strategies)}."
+        "</p>",
         f"<h2>Learning curves</h2><img alt='' src='data:image/png;base64,{image}'>",
         "<h2>Strategies compared</h2>"
         + _table(

@@ -197,12 +197,20 @@ def summarize_runs(
             "stopped_at": spread(stops).as_dict(),
             "accuracy_at_stop": spread(stop_acc).as_dict(),
             "seeds": [r.seed for r in mine],
+            "explored": _explored(mine),
         }
     by_run = {(r.strategy, r.seed): r for r in runs}
     for name in strategies:
         if "random" in strategies and name != "random":
             out[name]["aulc_vs_random"] = _paired_gap(by_run, name, out[name]["seeds"])
     return out
+
+
+def _explored(runs: Sequence[SimulationRun]) -> float:
+    """Share of the labels after each run's first model that were drawn at random."""
+    picked = sum(r.points[-1].n_labels - r.points[0].n_labels for r in runs if r.points)
+    drawn = sum(p.explored for r in runs for p in r.points[1:])
+    return drawn / picked if picked else 0.0
 
 
 def _paired_gap(

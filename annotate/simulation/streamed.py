@@ -346,6 +346,7 @@ def _run(
     per_batch = config.evaluation.per_batch or config.batch_size
     share = 0.0 if config.exploration == "auto" else float(config.exploration)
     labelled: list[str] = []
+    explored = 0  # random picks since the last point
     blocks: list[Any] = []
     y: list[str] = []
     model: Any = None
@@ -383,7 +384,8 @@ def _run(
                 client=client,
                 exclude=exclude,
             )
-            picks, _ = with_random_share(source, size, share, scored, exclude, rng)
+            picks, scores = with_random_share(source, size, share, scored, exclude, rng)
+            explored += sum(1 for score in scores if np.isnan(score))
         X_new, y_new = _labelled_rows(config, source, picks)
         labelled += picks
         blocks.append(X_new)
@@ -408,7 +410,9 @@ def _run(
             macro_f1=metrics.macro_f1,
             log_loss=metrics.log_loss,
             stop=stop,
+            explored=explored,
         )
+        explored = 0
         run.points.append(point)
         if progress is not None:
             progress.step(point)

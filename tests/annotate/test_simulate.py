@@ -75,8 +75,15 @@ def test_a_share_of_exploration_is_said_and_changes_the_picks(
     mixed = simulate(tmp_path / "b", "wine.yaml", *args, "--exploration", "0.3")
     assert "drawn at random" not in alone  # configs/wine.yaml has none
     assert "margin: 30% of each batch drawn at random once a model exists" in mixed
-    meta = json.loads((tmp_path / "b" / "summary.json").read_text())["meta"]
-    assert meta["exploration"] == 0.3
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["meta"]["exploration"] == 0.3
+    # Batches of 5 at 0.3: 1 or 2 at random, 1.5 on average; none for random itself.
+    assert summary["strategies"]["margin"]["explored"] == pytest.approx(0.3, abs=0.1)
+    assert summary["strategies"]["random"]["explored"] == 0.0
+    report = CliRunner().invoke(main, ["report", "--simulation", str(tmp_path / "b")])
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "b" / "report.html").read_text()
+    assert ", exploration 0.3 (margin: " in page and "of the picks after the first model" in page
 
     def curve(folder: str, strategy: str) -> list[float]:
         rows = json.loads((tmp_path / folder / "curves.json").read_text())
@@ -94,9 +101,11 @@ def test_auto_exploration_is_said_and_recorded(
     args = ("--strategies", "margin,random", "--seeds", "1", "--budget", "40")
     out = simulate(tmp_path / "a", "wine.yaml", *args, "--exploration", "auto")
     assert "margin: part of each batch drawn at random once a model exists, twice as" in out
-    assert "(exploration: auto)" in out
-    meta = json.loads((tmp_path / "a" / "summary.json").read_text())["meta"]
-    assert meta["exploration"] == "auto"
+    assert "(exploration: auto); drawn at random after the first model: margin " in out
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["meta"]["exploration"] == "auto"
+    drawn = summary["strategies"]["margin"]["explored"]
+    assert 0.0 <= drawn <= 0.5 and f"margin {drawn:.0%};" in out
 
 
 def test_same_seed_gives_the_same_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,6 +177,7 @@ def test_routing_simulation_measures_machine_labels_against_gold(
     for text in ("machine precision", "labels saved", "margin (mean)", "random (mean)"):
         assert text in result.stdout
     data = json.loads((out / "routing.json").read_text())
+    assert data["exploration"] == 0.0  # the setting the batches were picked under
     assert (out / "routing.png").read_bytes().startswith(PNG_MAGIC)
     rows = data["rows"]
     assert len(rows) == 4  # margin and random, two seeds each
