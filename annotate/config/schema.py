@@ -276,7 +276,7 @@ class ProjectConfig(BaseModel):
     @field_validator("exploration", mode="before")
     @classmethod
     def _share_or_auto(cls, value: Any) -> float | str:
-        if value == "auto":
+        if isinstance(value, str) and value.strip().lower() == "auto":
             return "auto"
         if isinstance(value, str):  # a quoted number
             with contextlib.suppress(ValueError):

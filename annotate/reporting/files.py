@@ -21,7 +21,17 @@ def write_simulation(report: SimulationReport, out_dir: Path) -> dict[str, Path]
         {
             k: v
             for k, v in asdict(p).items()
-            if k in ("strategy", "seed", "n_labels", "accuracy", "macro_f1", "log_loss", "step")
+            if k
+            in (
+                "strategy",
+                "seed",
+                "n_labels",
+                "accuracy",
+                "macro_f1",
+                "log_loss",
+                "step",
+                "explored",
+            )
         }
         for run in report.runs
         for p in run.points

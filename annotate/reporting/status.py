@@ -109,7 +109,7 @@ def status_tables(project: LabellingProject) -> list[Table]:
 
 def _exploration(project: LabellingProject) -> str:
     """Say the share of each batch drawn at random, and why (for ``exploration: auto``)."""
-    from labelloop.learners import get_strategy
+    from labelloop.learners import auto_share, get_strategy
 
     config = project.config
     setting = config.exploration
@@ -119,11 +119,12 @@ def _exploration(project: LabellingProject) -> str:
         return "none: the strategy picks every item (exploration: 0)"
     if setting != "auto":
         return f"{float(setting):.0%} of each batch once a model exists (exploration: {setting:g})"
-    measured = [c for c in project.state.cycles() if "exploration_share" in c["metrics"]]
+    measured = [c for c in project.state.cycles() if "overconfidence" in c["metrics"]]
     if not measured:
         return "none yet: no model measured on evaluation labels (exploration: auto)"
-    metrics = measured[-1]["metrics"]
-    share, over = float(metrics["exploration_share"]), float(metrics["overconfidence"])
+    # The newest model's overconfidence sets the share of the batch it picks.
+    over = float(measured[-1]["metrics"]["overconfidence"])
+    share = auto_share(over)
     if share == 0:
         return "none in the last batch: the model is no surer than it is right (auto)"
     return (

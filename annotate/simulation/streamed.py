@@ -335,6 +335,7 @@ def _run(
         PoolLearner,
         SimulationRun,
         evaluate,
+        get_strategy,
     )
 
     estimator = build_estimator(config.model)
@@ -384,7 +385,9 @@ def _run(
                 client=client,
                 exclude=exclude,
             )
-            picks, scores = with_random_share(source, size, share, scored, exclude, rng)
+            # As the live pick: a strategy that uses no model (kmeans) is never split.
+            split = share if get_strategy(strategy).needs_model else 0.0
+            picks, scores = with_random_share(source, size, split, scored, exclude, rng)
             explored += sum(1 for score in scores if np.isnan(score))
         X_new, y_new = _labelled_rows(config, source, picks)
         labelled += picks

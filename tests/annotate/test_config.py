@@ -93,7 +93,8 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, fragment: str) ->
 
 
 @pytest.mark.parametrize(
-    ("value", "loaded"), [("auto", "auto"), ("0.25", 0.25), ("'0.25'", 0.25), ("0", 0.0)]
+    ("value", "loaded"),
+    [("auto", "auto"), ("AUTO", "auto"), ("0.25", 0.25), ("'0.25'", 0.25), ("0", 0.0)],
 )
 def test_exploration_is_a_share_or_auto(tmp_path: Path, value: str, loaded: object) -> None:
     assert load_config(write(tmp_path, GOOD + f"exploration: {value}\n")).exploration == loaded

@@ -40,7 +40,7 @@ def test_wine_writes_curves_summary_and_plot(
         assert name in stdout
     curves = json.loads((tmp_path / "out" / "curves.json").read_text())
     assert {tuple(sorted(r)) for r in curves} == {
-        ("accuracy", "log_loss", "macro_f1", "n_labels", "seed", "step", "strategy")
+        ("accuracy", "explored", "log_loss", "macro_f1", "n_labels", "seed", "step", "strategy")
     }
     assert {(r["strategy"], r["seed"]) for r in curves} == {
         (s, seed) for s in ("margin", "random", "qbc_vote_entropy") for seed in (0, 1)
@@ -80,6 +80,9 @@ def test_a_share_of_exploration_is_said_and_changes_the_picks(
     # Batches of 5 at 0.3: 1 or 2 at random, 1.5 on average; none for random itself.
     assert summary["strategies"]["margin"]["explored"] == pytest.approx(0.3, abs=0.1)
     assert summary["strategies"]["random"]["explored"] == 0.0
+    points = json.loads((tmp_path / "b" / "curves.json").read_text())
+    assert sum(p["explored"] for p in points if p["strategy"] == "margin") > 0
+    assert all(p["explored"] == 0 for p in points if p["strategy"] == "random")
     report = CliRunner().invoke(main, ["report", "--simulation", str(tmp_path / "b")])
     assert report.exit_code == 0, report.output
     page = (tmp_path / "b" / "report.html").read_text()
