@@ -124,10 +124,10 @@ def simulate_routing(
         cold_start=cold_start,
         excluded_ids=ids[eval_positions],
         random_state=learner_rng,
-        exploration=0.0 if exploration == "auto" else float(exploration),
     )
     # People label the whole evaluation set here, so "auto" reads all of it.
     share = EvaluationShare(exploration, X, gold, eval_positions, seed)
+    learner.exploration = share.first
     is_eval = np.zeros(len(ids), dtype=bool)
     is_eval[eval_positions] = True
     keep_human = (

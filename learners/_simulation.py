@@ -140,6 +140,11 @@ class EvaluationShare:
         self.labels = labels
         self.order = np.random.default_rng([seed, 11]).permutation(eval_positions)
 
+    @property
+    def first(self) -> float:
+        """Return the share before any model is measured (0 under ``"auto"``)."""
+        return 0.0 if self.setting == "auto" else float(self.setting)
+
     def next(self, model: Any, known: int) -> float:
         """Return the share for the batch after ``model``, with ``known`` evaluation labels."""
         if self.setting != "auto":
@@ -175,8 +180,8 @@ def simulate(
     the evaluation set. With ``exploration="auto"`` the share of each batch is
     :func:`auto_exploration` of the last model on the evaluation labels the live loop
     would have by then: ``evaluation_per_batch`` (by default ``batch_size``) more with
-    every batch, in a random order. Stops when ``budget`` labels are reached or the pool runs out.
-    The stopping rule, if given, is checked on the fixed stop set ``stop_positions``
+    every batch, in a random order. Stops when ``budget`` labels are reached or the pool
+    runs out. The stopping rule, if given, is checked on the fixed stop set ``stop_positions``
     (by default :func:`draw_stop_set` of 1,000 items, as the live loop draws it) after
     every step; the label count where it first fires is recorded, and the run goes on to
     the budget so the whole curve can be compared.
@@ -200,9 +205,9 @@ def simulate(
         cold_start=cold_start,
         excluded_ids=ids[eval_positions],
         random_state=learner_rng,
-        exploration=0.0 if exploration == "auto" else float(exploration),
     )
     share = EvaluationShare(exploration, X, labels, eval_positions, seed)
+    learner.exploration = share.first
     per_batch = evaluation_per_batch or batch_size
     pool_positions = np.setdiff1d(np.arange(len(ids)), eval_positions)
     if stop_positions is None:

@@ -362,11 +362,11 @@ def pick_batch(
     config, pool, state = project.config, project.pool, project.state
     evaluation = state.eval_items()
     in_pool = set(pool.ids.tolist())  # labels of items that joined after this pool loaded wait
-    resolved = {
-        i: r.label
-        for i, r in state.resolutions().items()
-        if r.label is not None and i not in evaluation and i in in_pool
+    labelled = {
+        i: r.label for i, r in state.resolutions().items() if r.label is not None and i in in_pool
     }
+    resolved = {i: label for i, label in labelled.items() if i not in evaluation}
+    tested = {i: str(label) for i, label in labelled.items() if i in evaluation}
     routes = state.route_of() if config.routing.enabled else {}
     machine = {i for i, r in routes.items() if r == "auto"}
     if only_route is not None:
@@ -387,9 +387,7 @@ def pick_batch(
     queued = state.queued_item_ids() | evaluation | machine
     seed = config.seed + int(state.get_meta("batches_made") or 0)
     if project.working is not None:
-        return _pick_partitioned(
-            project, n, resolved, queued, seed, model, model_version, evaluation
-        )
+        return _pick_partitioned(project, n, resolved, queued, seed, model, model_version, tested)
     learner = PoolLearner(
         build_estimator(config.model),
         X,
@@ -403,7 +401,7 @@ def pick_batch(
         learner.teach(list(resolved), list(resolved.values()), refit=model is None)
     if model is not None:
         learner.model_ = model
-    learner.exploration = exploration_share(project, X, learner.model_, evaluation)
+    learner.exploration = exploration_share(project, X, learner.model_, tested)
     n = min(n, learner.n_unlabelled)
     if n == 0:
         return Pick([], config.strategy, model_version, model)
@@ -419,7 +417,7 @@ def pick_batch(
 
 
 def exploration_share(
-    project: LabellingProject, X: FeatureMatrix, model: Any, evaluation: set[str]
+    project: LabellingProject, X: FeatureMatrix, model: Any, tested: dict[str, str]
 ) -> float:
     """Return the share of the next batch drawn at random under ``exploration``.
 
@@ -434,8 +432,8 @@ def exploration_share(
         Features of the project's pool (its working set, for a partitioned pool).
     model : fitted classifier or None
         The model that picks the batch.
-    evaluation : set of str
-        The evaluation set's ids.
+    tested : dict of str to str
+        The labelled evaluation items of the pool: id to label.
 
     Returns
     -------
@@ -447,12 +445,6 @@ def exploration_share(
         return float(setting)
     if model is None:
         return 0.0
-    in_pool = set(project.pool.ids.tolist())
-    tested = {
-        i: str(r.label)
-        for i, r in project.state.resolutions().items()
-        if r.label is not None and i in evaluation and i in in_pool
-    }
     rows = project.pool.positions(list(tested))
     return auto_exploration(model, X[rows], list(tested.values()))
 
@@ -497,7 +489,7 @@ def _pick_partitioned(
     seed: int,
     model: Any,
     model_version: str | None,
-    evaluation: set[str],
+    tested: dict[str, str],
 ) -> Pick:
     """Pick from a whole partitioned pool by streaming it; the picks join the working set."""
     from sklearn.base import clone
@@ -521,7 +513,7 @@ def _pick_partitioned(
         exclude=exclude,
         X_labelled=X[rows] if len(rows) else None,
         seed=seed,
-        share=exploration_share(project, X, model, evaluation),
+        share=exploration_share(project, X, model, tested),
     )
     project.take_in(picked[0])
     routes: dict[str, str] = {}

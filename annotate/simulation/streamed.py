@@ -345,7 +345,7 @@ def _run(
     y_eval = np.asarray(sets.y_eval, dtype=object)
     explore = EvaluationShare(config.exploration, sets.X_eval, y_eval, np.arange(y_eval.size), seed)
     per_batch = config.evaluation.per_batch or config.batch_size
-    share = 0.0 if config.exploration == "auto" else float(config.exploration)
+    share = explore.first
     labelled: list[str] = []
     explored = 0  # random picks since the last point
     blocks: list[Any] = []
